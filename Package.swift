@@ -1,0 +1,96 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// The target graph is the design (see README "Parts"): FuncdCore knows no transport and no
+// interpreter; FuncdHTTP and each language host depend on FuncdCore, never on each other; each C
+// module is imported by exactly one Swift target.
+let package = Package(
+    name: "funcd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "funcd", targets: ["funcd"]),
+        .executable(name: "funcd-python", targets: ["funcd-python"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        .target(
+            name: "FuncdCore",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "FuncdHTTP",
+            dependencies: [
+                "FuncdCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .systemLibrary(
+            name: "CPython",
+            pkgConfig: "python3-embed",
+            providers: [.apt(["libpython3-dev"])]
+        ),
+        .target(
+            name: "PythonHost",
+            dependencies: [
+                "FuncdCore",
+                "CPython",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "FuncdCLI",
+            dependencies: [
+                "FuncdCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "funcd",
+            dependencies: [
+                "FuncdCLI",
+                "FuncdCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "funcd-python",
+            dependencies: [
+                "FuncdCLI",
+                "FuncdCore",
+                "FuncdHTTP",
+                "PythonHost",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "FuncdCoreTests",
+            dependencies: ["FuncdCore"]
+        ),
+        .testTarget(
+            name: "FuncdEndToEndTests",
+            dependencies: ["FuncdCore"],
+            exclude: ["Fixtures"]
+        ),
+    ],
+    cxxLanguageStandard: .cxx17
+)

@@ -1,0 +1,146 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Everything funcd is told, parsed in one place from the kubeless environment and overridden by
+/// command-line flags (flags win). The README's configuration table repeats this one.
+///
+/// | variable | flag | meaning | default |
+/// |---|---|---|---|
+/// | `MOD_NAME` | (file argument) | module file name without extension | required |
+/// | `FUNC_HANDLER` | `--handler` | function inside the module | required |
+/// | `FUNC_TIMEOUT` | `--timeout` | seconds per call, fractional allowed | 180 |
+/// | `FUNC_TIMEOUT_GRACE` | `--timeout-grace` | seconds an interrupted handler gets to stop before funcd gives up on the process | 2 |
+/// | `FUNC_PORT` | `--port` | HTTP port (0 picks a free one) | 8080 |
+/// | `FUNC_HOST` | `--host` | address to bind | 0.0.0.0 |
+/// | `FUNC_RUNTIME` | `--runtime` | e.g. `python3.11`; passed to the handler, picks the language | from the file |
+/// | `FUNC_MEMORY_LIMIT` | `--memory-limit` | passed to the handler | — |
+/// | `KUBELESS_INSTALL_VOLUME`, `MOD_ROOT_PATH` | `--code-dir` | directory of the code | /kubeless |
+/// | `REQ_MB_LIMIT` (MB), `FUNC_MEMFILE_MAX` (bytes) | `--body-limit` (bytes) | request body limit | 100 MB |
+/// | `SHUTDOWN_TIMEOUT` | `--shutdown-timeout` | seconds to drain on SIGTERM | 10 |
+/// | `FUNC_CONCURRENCY` | `--concurrency` | handler calls in flight | 16 |
+/// | `FUNC_ACCESS_LOG` | `--access-log` | `off`, `combined` or `json` | combined |
+/// | `FUNCD_RUNTIMES_DIR` | — | where the language glue (`runtimes/`) is | found beside the binary |
+public struct Configuration: Sendable, Equatable {
+    /// How each request is written to the access log.
+    public enum AccessLogFormat: String, Sendable, CaseIterable {
+        case off
+        case combined
+        case json
+    }
+
+    public var moduleName: String
+    public var handlerName: String
+    public var codeDirectory: String
+    public var language: Language
+    public var timeoutSeconds: Double
+    public var timeoutGraceSeconds: Double
+    public var host: String
+    public var port: Int
+    public var runtime: String?
+    public var memoryLimit: String?
+    public var bodyLimitBytes: Int
+    public var shutdownTimeoutSeconds: Double
+    public var concurrency: Int
+    public var accessLog: AccessLogFormat
+    public var runtimesDirectory: String?
+
+    public static let defaultTimeoutSeconds = 180.0
+    public static let defaultBodyLimitBytes = 100 * 1024 * 1024
+
+    /// The path of the module file the host loads.
+    public var modulePath: String {
+        codeDirectory.hasSuffix("/")
+            ? "\(codeDirectory)\(moduleName).\(language.fileExtension)"
+            : "\(codeDirectory)/\(moduleName).\(language.fileExtension)"
+    }
+
+    /// Parses the kubeless environment. `overrides` are flag values keyed by variable name; they
+    /// win over the environment, so pods and laptops go through the same checks.
+    public init(
+        environment: [String: String],
+        overrides: [String: String] = [:],
+        fileExists: (String) -> Bool = { access($0, F_OK) == 0 }
+    ) throws {
+        func value(_ name: String) -> String? {
+            if let flag = overrides[name] { return flag }
+            guard let env = environment[name], !env.isEmpty else { return nil }
+            return env
+        }
+
+        guard let moduleName = value("MOD_NAME") else {
+            throw FuncdError(.configuration, "MOD_NAME is not set: it names the module file without its extension")
+        }
+        guard let handlerName = value("FUNC_HANDLER") else {
+            throw FuncdError(.configuration, "FUNC_HANDLER is not set: it names the function inside \(moduleName)")
+        }
+        self.moduleName = moduleName
+        self.handlerName = handlerName
+        self.codeDirectory = value("KUBELESS_INSTALL_VOLUME") ?? value("MOD_ROOT_PATH") ?? "/kubeless"
+        self.runtime = value("FUNC_RUNTIME")
+        self.memoryLimit = value("FUNC_MEMORY_LIMIT")
+        self.runtimesDirectory = value("FUNCD_RUNTIMES_DIR")
+
+        if let explicit = value("FUNCD_LANGUAGE") {
+            guard let language = Language(rawValue: explicit) else {
+                throw FuncdError(.configuration, "FUNCD_LANGUAGE=\(explicit) is not one of python, node, ruby")
+            }
+            self.language = language
+        } else if let runtime {
+            guard let language = Language(runtime: runtime) else {
+                throw FuncdError(
+                    .configuration,
+                    "FUNC_RUNTIME=\(runtime) names no language funcd embeds (python…, nodejs…, ruby…)"
+                )
+            }
+            self.language = language
+        } else {
+            // No runtime named: the module file that exists decides, Python when none does (the
+            // loader then reports the missing file).
+            let directory = codeDirectory
+            self.language =
+                Language.allCases.first { language in
+                    fileExists("\(directory)/\(moduleName).\(language.fileExtension)")
+                } ?? .python
+        }
+
+        self.timeoutSeconds = try Self.seconds(value("FUNC_TIMEOUT"), name: "FUNC_TIMEOUT") ?? Self.defaultTimeoutSeconds
+        self.timeoutGraceSeconds = try Self.seconds(value("FUNC_TIMEOUT_GRACE"), name: "FUNC_TIMEOUT_GRACE") ?? 2
+        self.shutdownTimeoutSeconds = try Self.seconds(value("SHUTDOWN_TIMEOUT"), name: "SHUTDOWN_TIMEOUT") ?? 10
+        self.host = value("FUNC_HOST") ?? "0.0.0.0"
+        self.port = try Self.integer(value("FUNC_PORT"), name: "FUNC_PORT", range: 0...65535) ?? 8080
+        self.concurrency = try Self.integer(value("FUNC_CONCURRENCY"), name: "FUNC_CONCURRENCY", range: 1...4096) ?? 16
+
+        if let bytes = try Self.integer(value("FUNC_MEMFILE_MAX"), name: "FUNC_MEMFILE_MAX", range: 0...Int(Int32.max)) {
+            self.bodyLimitBytes = bytes
+        } else if let megabytes = try Self.integer(value("REQ_MB_LIMIT"), name: "REQ_MB_LIMIT", range: 0...2047) {
+            self.bodyLimitBytes = megabytes * 1024 * 1024
+        } else {
+            self.bodyLimitBytes = Self.defaultBodyLimitBytes
+        }
+
+        let format = value("FUNC_ACCESS_LOG") ?? "combined"
+        guard let accessLog = AccessLogFormat(rawValue: format.lowercased()) else {
+            throw FuncdError(.configuration, "FUNC_ACCESS_LOG=\(format) is not one of off, combined, json")
+        }
+        self.accessLog = accessLog
+    }
+
+    private static func seconds(_ text: String?, name: String) throws -> Double? {
+        guard let text else { return nil }
+        guard let value = Double(text), value.isFinite, value > 0 else {
+            throw FuncdError(.configuration, "\(name)=\(text) is not a positive number of seconds")
+        }
+        return value
+    }
+
+    private static func integer(_ text: String?, name: String, range: ClosedRange<Int>) throws -> Int? {
+        guard let text else { return nil }
+        guard let value = Int(text), range.contains(value) else {
+            throw FuncdError(.configuration, "\(name)=\(text) is not a whole number in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return value
+    }
+}

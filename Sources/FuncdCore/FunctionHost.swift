@@ -1,0 +1,19 @@
+/// The one boundary between funcd and a language: a host owns an interpreter on threads of its
+/// own, runs invocations there, and hands them back to the Invoker in batches.
+///
+/// A host never blocks the caller of `submit` (an event loop) and never answers the transport
+/// itself: it fills `Invocation.result` with ``Invoker/finished(_:)``.
+public protocol FunctionHost: AnyObject, Sendable {
+    /// A short description for the start-up line, e.g. `python 3.11.2`.
+    var versionDescription: String { get }
+
+    /// Called once by the Invoker before any submit.
+    func attach(_ invoker: Invoker)
+
+    /// Queues `batch` for the interpreter; returns at once.
+    func submit(_ batch: [Invocation])
+
+    /// The deadline of a running invocation passed and its caller has been answered: stop the
+    /// handler if the language allows it. Called on the watchdog thread.
+    func interrupt(_ invocation: Invocation)
+}

@@ -1,0 +1,103 @@
+import Synchronization
+
+/// One call of the handler: the request as the transport received it, where its answer goes,
+/// and the state that decides who answers it (the handler or the deadline).
+///
+/// The state is an atomic so that the host finishing a call and the watchdog timing it out can
+/// race safely: exactly one of them wins and answers; the loser's result is dropped.
+///
+/// `@unchecked Sendable`: the request fields are immutable; `result` is written once by the
+/// party that wins the state transition and read only after the hand-back through the sink
+/// (which is a lock or an event-loop queue, so the write happens before the read); the list
+/// links and host fields are touched only under the Invoker's or the host's lock.
+public final class Invocation: @unchecked Sendable {
+    /// Where an invocation is in its life.
+    public enum State: UInt8 {
+        case queued = 0
+        case running = 1
+        case completed = 2
+        case timedOut = 3
+    }
+
+    /// The request method (`GET`, ...), or a transport's equivalent.
+    public let method: String
+    /// The request target as sent: path and query.
+    public let target: String
+    public let headers: [(String, String)]
+    public let body: [UInt8]
+    /// Where the answer is handed back; see ``InvocationSink``.
+    public let sink: any InvocationSink
+    /// Transport data the sink needs to answer (a channel context, a Kafka message): opaque here.
+    public let reply: AnyObject?
+
+    /// Monotonic nanoseconds.
+    public let submittedAt: UInt64
+    public internal(set) var deadline: UInt64 = 0
+    public var startedAt: UInt64 = 0
+    public var finishedAt: UInt64 = 0
+
+    /// The answer: the handler's result, or the timeout answer; set by whoever wins the state.
+    public internal(set) var result: InvocationResult?
+    /// What the host's handler returned; written only by the host, before it reports the call.
+    var hostResult: InvocationResult?
+
+    let state = Atomic<UInt8>(State.queued.rawValue)
+    /// Set by the host when its interpreter no longer runs this call, even after a timeout: the
+    /// watchdog uses it to tell a recovered worker from a stuck one.
+    let released = Atomic<Bool>(false)
+
+    // Deadline list links, guarded by the Invoker's lock.
+    var next: Invocation?
+    unowned(unsafe) var previous: Invocation?
+    var linked = false
+
+    /// Free for the host's own bookkeeping (a worker number, a token), guarded by the host.
+    public var hostSlot: Int = -1
+
+    public init(
+        method: String,
+        target: String,
+        headers: [(String, String)],
+        body: [UInt8],
+        sink: any InvocationSink,
+        reply: AnyObject?
+    ) {
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.body = body
+        self.sink = sink
+        self.reply = reply
+        self.submittedAt = MonotonicClock.nanoseconds()
+    }
+
+    public var currentState: State { State(rawValue: state.load(ordering: .acquiring))! }
+
+    /// Called by a host before it runs the handler; false when the deadline already passed (the
+    /// caller has had its 408), and the host must skip the call.
+    public func tryStart() -> Bool {
+        startedAt = MonotonicClock.nanoseconds()
+        return state.compareExchange(
+            expected: State.queued.rawValue, desired: State.running.rawValue, ordering: .acquiringAndReleasing
+        ).exchanged
+    }
+
+    func transition(from: State, to: State) -> Bool {
+        state.compareExchange(expected: from.rawValue, desired: to.rawValue, ordering: .acquiringAndReleasing).exchanged
+    }
+
+    /// The value of the header `name` (case-insensitive), for transports and hosts that need one.
+    public func header(_ name: String) -> String? {
+        for (key, value) in headers where key.utf8.count == name.utf8.count && key.lowercased() == name.lowercased() {
+            return value
+        }
+        return nil
+    }
+}
+
+/// Receives finished invocations in batches, on whichever thread finished them, and answers each
+/// on the transport's own thread. One `deliver` call per batch lets an HTTP event loop be woken
+/// once for many responses.
+public protocol InvocationSink: AnyObject, Sendable {
+    func deliver(_ batch: [Invocation])
+}

@@ -1,0 +1,237 @@
+import Logging
+
+/// Sits between the transports and the language host: applies the deadline, records the
+/// metrics, and hands finished invocations back to their sinks in batches.
+///
+/// The deadline belongs here, not to the language: at `FUNC_TIMEOUT` the caller gets its 408 on
+/// time whatever the handler does; then the host is asked to interrupt it, and if the handler
+/// has not let go of its interpreter thread after the grace period the process is declared stuck
+/// (``onStuck``), which ends it so that Kubernetes (or the supervisor) starts a fresh one.
+///
+/// In-flight invocations sit in a doubly linked list in submission order. Every call has the same
+/// timeout, so that order is also deadline order: the watchdog sleeps until the head's deadline,
+/// and submitting and finishing are O(1) under one uncontended lock.
+///
+/// `@unchecked Sendable`: the list and the grace queue are only touched under `lock`.
+public final class Invoker: @unchecked Sendable {
+    public let host: any FunctionHost
+    public let metrics: FunctionMetrics
+    public let timeoutSeconds: Double
+    private let timeoutNanoseconds: UInt64
+    private let graceNanoseconds: UInt64
+    private let logger: Logger
+    private let onStuck: @Sendable (Invocation) -> Void
+
+    private let lock = ConditionLock()
+    private var head: Invocation?
+    private var tail: Invocation?
+    private var inFlight = 0
+    private var grace: [(due: UInt64, invocation: Invocation)] = []
+    private var graceStart = 0
+    private var watchdogIdle = false
+
+    /// The answer of a call that ran past its deadline (the text the kubeless runtime used).
+    static let timeoutBody = Array("Timeout while processing the function\n".utf8)
+
+    public init(
+        host: any FunctionHost,
+        timeoutSeconds: Double,
+        graceSeconds: Double,
+        metrics: FunctionMetrics,
+        logger: Logger,
+        onStuck: @escaping @Sendable (Invocation) -> Void
+    ) {
+        self.host = host
+        self.metrics = metrics
+        self.timeoutSeconds = timeoutSeconds
+        self.timeoutNanoseconds = UInt64(timeoutSeconds * 1e9)
+        self.graceNanoseconds = UInt64(graceSeconds * 1e9)
+        self.logger = logger
+        self.onStuck = onStuck
+        host.attach(self)
+        NativeThread.start(stackSize: 512 * 1024) { [self] in watchdog() }
+    }
+
+    /// The number of calls submitted and not yet answered.
+    public var inFlightCount: Int { lock.withLock { inFlight } }
+
+    /// Starts the deadline of each invocation and queues the batch on the host.
+    public func submit(_ batch: [Invocation]) {
+        guard !batch.isEmpty else { return }
+        let now = MonotonicClock.nanoseconds()
+        lock.lock()
+        let wasEmpty = head == nil
+        for invocation in batch {
+            invocation.deadline = now &+ timeoutNanoseconds
+            append(invocation)
+        }
+        inFlight += batch.count
+        if wasEmpty && watchdogIdle { lock.signal() }
+        lock.unlock()
+        host.submit(batch)
+    }
+
+    /// Called by the host, on its own thread, with invocations whose handler returned (their
+    /// `result` set through ``Invocation/complete(with:)``). Answers each one unless its deadline
+    /// already answered it.
+    public func finished(_ batch: [Invocation]) {
+        var answered: [Invocation] = []
+        answered.reserveCapacity(batch.count)
+        let now = MonotonicClock.nanoseconds()
+        for invocation in batch {
+            invocation.finishedAt = now
+            invocation.released.store(true, ordering: .releasing)
+            if invocation.transition(from: .running, to: .completed) {
+                invocation.result = invocation.hostResult
+                answered.append(invocation)
+            } else {
+                logger.debug(
+                    "late result dropped",
+                    metadata: [LogKeys.method: "\(invocation.method)", LogKeys.target: "\(invocation.target)"])
+            }
+        }
+        guard !answered.isEmpty else { return }
+        lock.withLock {
+            for invocation in answered { unlink(invocation) }
+            inFlight -= answered.count
+        }
+        for invocation in answered {
+            let duration = invocation.finishedAt &- invocation.startedAt
+            metrics.record(
+                method: invocation.method, nanoseconds: duration,
+                failed: invocation.result?.isFailure ?? true, timedOut: false)
+        }
+        Self.deliver(answered)
+    }
+
+    /// Hands `batch` to the sinks, one call per distinct sink.
+    static func deliver(_ batch: [Invocation]) {
+        guard let first = batch.first else { return }
+        if batch.allSatisfy({ $0.sink === first.sink }) {
+            first.sink.deliver(batch)
+            return
+        }
+        var groups: [(sink: any InvocationSink, items: [Invocation])] = []
+        for invocation in batch {
+            if let index = groups.firstIndex(where: { $0.sink === invocation.sink }) {
+                groups[index].items.append(invocation)
+            } else {
+                groups.append((invocation.sink, [invocation]))
+            }
+        }
+        for group in groups { group.sink.deliver(group.items) }
+    }
+
+    // MARK: - The deadline list
+
+    private func append(_ invocation: Invocation) {
+        invocation.linked = true
+        invocation.previous = tail
+        invocation.next = nil
+        if let tail { tail.next = invocation } else { head = invocation }
+        tail = invocation
+    }
+
+    private func unlink(_ invocation: Invocation) {
+        guard invocation.linked else { return }
+        invocation.linked = false
+        let previous = invocation.previous
+        let next = invocation.next
+        if let previous { previous.next = next } else { head = next }
+        if let next { next.previous = previous } else { tail = previous }
+        invocation.next = nil
+        invocation.previous = nil
+    }
+
+    // MARK: - The watchdog
+
+    private func watchdog() {
+        lock.lock()
+        while true {
+            let now = MonotonicClock.nanoseconds()
+            var expired: [(Invocation, wasRunning: Bool)] = []
+            while let first = head, first.deadline <= now {
+                unlink(first)
+                if first.transition(from: .queued, to: .timedOut) {
+                    expired.append((first, false))
+                } else if first.transition(from: .running, to: .timedOut) {
+                    expired.append((first, true))
+                }
+            }
+            inFlight -= expired.count
+            var stuck: [Invocation] = []
+            while graceStart < grace.count, grace[graceStart].due <= now {
+                let entry = grace[graceStart]
+                graceStart += 1
+                if !entry.invocation.released.load(ordering: .acquiring) { stuck.append(entry.invocation) }
+            }
+            if graceStart > 64 && graceStart * 2 > grace.count {
+                grace.removeFirst(graceStart)
+                graceStart = 0
+            }
+            for (invocation, wasRunning) in expired where wasRunning {
+                grace.append((now &+ graceNanoseconds, invocation))
+            }
+
+            if !expired.isEmpty || !stuck.isEmpty {
+                lock.unlock()
+                expire(expired)
+                for invocation in stuck { declareStuck(invocation) }
+                lock.lock()
+                continue
+            }
+
+            let nextDue = [head?.deadline, graceStart < grace.count ? grace[graceStart].due : nil]
+                .compactMap { $0 }.min()
+            if let nextDue {
+                lock.wait(untilNanoseconds: nextDue)
+            } else {
+                watchdogIdle = true
+                lock.wait()
+                watchdogIdle = false
+            }
+        }
+    }
+
+    private func expire(_ expired: [(Invocation, wasRunning: Bool)]) {
+        guard !expired.isEmpty else { return }
+        let now = MonotonicClock.nanoseconds()
+        for (invocation, _) in expired {
+            invocation.result = InvocationResult(
+                status: 408,
+                headers: [("Content-Type", "text/plain; charset=utf-8")],
+                body: Self.timeoutBody,
+                error: "timeout")
+            invocation.finishedAt = now
+            let started = invocation.startedAt == 0 ? invocation.submittedAt : invocation.startedAt
+            metrics.record(method: invocation.method, nanoseconds: now &- started, failed: true, timedOut: true)
+            logger.warning(
+                "handler timed out",
+                metadata: [
+                    LogKeys.method: "\(invocation.method)", LogKeys.target: "\(invocation.target)",
+                    LogKeys.timeout: "\(timeoutSeconds)",
+                ])
+        }
+        // Answer first, then interrupt: the caller's 408 must not wait on the interpreter.
+        Self.deliver(expired.map(\.0))
+        for (invocation, wasRunning) in expired where wasRunning {
+            host.interrupt(invocation)
+        }
+    }
+
+    private func declareStuck(_ invocation: Invocation) {
+        metrics.stuckHandlers.increment()
+        logger.critical(
+            "handler could not be interrupted; funcd stops so that a fresh process replaces it",
+            metadata: [LogKeys.method: "\(invocation.method)", LogKeys.target: "\(invocation.target)"])
+        onStuck(invocation)
+    }
+}
+
+extension Invocation {
+    /// Stores the handler's result; the host calls this before ``Invoker/finished(_:)``, which
+    /// publishes it as ``result`` only if the deadline has not answered the call already.
+    public func complete(with result: InvocationResult) {
+        self.hostResult = result
+    }
+}

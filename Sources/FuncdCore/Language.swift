@@ -1,0 +1,42 @@
+/// The interpreters funcd can embed. Each has its own executable (`funcd-<name>`) so that an
+/// image carries one language and one interpreter owns the process's signals.
+public enum Language: String, Sendable, CaseIterable {
+    case python
+    case node
+    case ruby
+
+    /// The file extension of a module in this language, without the dot.
+    public var fileExtension: String {
+        switch self {
+        case .python: "py"
+        case .node: "js"
+        case .ruby: "rb"
+        }
+    }
+
+    /// The executable that embeds this language's interpreter.
+    public var executableName: String { "funcd-\(rawValue)" }
+
+    /// Reads the language from a kubeless `FUNC_RUNTIME` value such as `python3.11`, `nodejs18`
+    /// or `ruby3.1`; nil when the value names none of them.
+    public init?(runtime: String) {
+        let lowered = runtime.lowercased()
+        if lowered.hasPrefix("python") {
+            self = .python
+        } else if lowered.hasPrefix("node") {
+            self = .node
+        } else if lowered.hasPrefix("ruby") {
+            self = .ruby
+        } else {
+            return nil
+        }
+    }
+
+    /// Reads the language from a module file's extension.
+    public init?(fileExtension: String) {
+        guard let match = Language.allCases.first(where: { $0.fileExtension == fileExtension }) else {
+            return nil
+        }
+        self = match
+    }
+}
