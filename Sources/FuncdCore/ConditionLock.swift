@@ -64,6 +64,39 @@ public final class ConditionLock: @unchecked Sendable {
 
     public func signal() { pthread_cond_signal(condition) }
     public func broadcast() { pthread_cond_broadcast(condition) }
+
+    /// A further condition on the same mutex, for when different waiters must be woken apart
+    /// (a host's workers and its monitor).
+    public final class Condition: @unchecked Sendable {
+        fileprivate let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+        public init() {
+            var attributes = pthread_condattr_t()
+            pthread_condattr_init(&attributes)
+            #if os(Linux)
+            pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+            #endif
+            pthread_cond_init(condition, &attributes)
+            pthread_condattr_destroy(&attributes)
+        }
+
+        deinit {
+            pthread_cond_destroy(condition)
+            condition.deallocate()
+        }
+
+        public func signal() { pthread_cond_signal(condition) }
+        public func broadcast() { pthread_cond_broadcast(condition) }
+    }
+
+    /// Waits on `condition`; the mutex must be held.
+    public func wait(_ condition: Condition) { pthread_cond_wait(condition.condition, mutex) }
+
+    /// Waits on `condition` until the monotonic clock reaches `deadline`; the mutex must be held.
+    public func wait(_ condition: Condition, untilNanoseconds deadline: UInt64) {
+        var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        pthread_cond_timedwait(condition.condition, mutex, &time)
+    }
 }
 
 /// Nanoseconds on the monotonic clock: the one time base of deadlines and durations.

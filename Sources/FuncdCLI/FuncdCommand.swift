@@ -1,0 +1,179 @@
+import ArgumentParser
+import FuncdCore
+
+/// What the user asked for, once the command line is parsed.
+public enum Mode: Sendable {
+    /// Serve HTTP (`serve` and `run`).
+    case serve
+    /// One call, no server (`invoke`).
+    case invoke(InvokeRequest)
+}
+
+/// The call `funcd invoke` makes.
+public struct InvokeRequest: Sendable {
+    public var method: String
+    public var path: String
+    public var body: [UInt8]
+    public var contentType: String?
+}
+
+/// `funcd`: the command users type. Every executable (`funcd`, `funcd-python`, ...) parses the
+/// same commands so that `--help` is the same everywhere.
+public struct FuncdCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "funcd",
+        abstract: "Runs a kubeless function (Python, Node.js or Ruby) in an embedded interpreter.",
+        discussion: """
+            In a function pod, `funcd serve` reads the kubeless environment (MOD_NAME, FUNC_HANDLER, \
+            FUNC_TIMEOUT, FUNC_PORT, ...). On a laptop, `funcd run hello.py --handler hello` serves one \
+            file and `funcd invoke hello.py --handler hello --data '{"a":1}'` calls it once.
+            """,
+        subcommands: [Serve.self, Run.self, Invoke.self]
+    )
+
+    public init() {}
+
+    /// Parses `arguments` into the configuration and mode, or throws ArgumentParser's error
+    /// (help, usage) for `exit(withError:)`.
+    public static func resolve(
+        arguments: [String], environment: [String: String]
+    ) throws -> (Configuration, Mode) {
+        let command = try parseAsRoot(arguments)
+        switch command {
+        case let serve as Serve:
+            return (try serve.configuration(environment: environment), .serve)
+        case let run as Run:
+            return (try run.configuration(environment: environment), .serve)
+        case let invoke as Invoke:
+            return try invoke.resolve(environment: environment)
+        default:
+            // `funcd` alone: show the help.
+            throw CleanExit.helpRequest(self)
+        }
+    }
+}
+
+/// `funcd serve`: pod mode.
+public struct Serve: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        abstract: "Serve the function the kubeless environment describes (pod mode).",
+        discussion: """
+            Reads MOD_NAME and FUNC_HANDLER, the code from KUBELESS_INSTALL_VOLUME (or MOD_ROOT_PATH, \
+            default /kubeless), and the language from FUNC_RUNTIME or the module file that exists. \
+            SIGTERM drains in-flight calls for up to SHUTDOWN_TIMEOUT seconds.
+            """
+    )
+
+    @Option(help: "Function inside the module. (FUNC_HANDLER)")
+    var handler: String?
+
+    @Option(help: "Module file name without extension. (MOD_NAME)")
+    var module: String?
+
+    @Option(help: "Directory holding the code. (KUBELESS_INSTALL_VOLUME or MOD_ROOT_PATH, default /kubeless)")
+    var codeDir: String?
+
+    @OptionGroup var server: ServerOptions
+
+    public init() {}
+
+    func configuration(environment: [String: String]) throws -> Configuration {
+        var overrides = server.overrides
+        overrides["FUNC_HANDLER"] = handler
+        overrides["MOD_NAME"] = module
+        overrides["KUBELESS_INSTALL_VOLUME"] = codeDir
+        return try Configuration(environment: environment, overrides: overrides)
+    }
+}
+
+/// `funcd run FILE --handler NAME`: the same server for one file.
+public struct Run: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        abstract: "Serve one handler file over HTTP (local work).",
+        discussion: "The language comes from the file's extension; modules beside the file can be imported."
+    )
+
+    @Argument(help: "The handler file, e.g. hello.py.")
+    var file: String
+
+    @Option(help: "Function inside the file.")
+    var handler: String
+
+    @OptionGroup var server: ServerOptions
+
+    public init() {}
+
+    func configuration(environment: [String: String]) throws -> Configuration {
+        var overrides = try moduleOverrides(file: file)
+        overrides["FUNC_HANDLER"] = handler
+        overrides["FUNC_HOST"] = "127.0.0.1"
+        overrides.merge(server.overrides) { _, flag in flag }
+        var environment = environment
+        environment["FUNC_RUNTIME"] = nil
+        return try Configuration(environment: environment, overrides: overrides)
+    }
+}
+
+/// `funcd invoke FILE --handler NAME --data ...`: one call, no server.
+public struct Invoke: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        abstract: "Call a handler once and print its result.",
+        discussion: """
+            The result body goes to stdout and the handler's own output to stderr. Exits 1 with the \
+            traceback when the handler raises or times out.
+            """
+    )
+
+    @Argument(help: "The handler file, e.g. hello.py.")
+    var file: String
+
+    @Option(help: "Function inside the file.")
+    var handler: String
+
+    @Option(help: "The event data (the request body).")
+    var data: String?
+
+    @Option(help: "Read the event data from this file; - reads standard input.")
+    var dataFile: String?
+
+    @Option(
+        help: "Content-Type of the data. (default: application/json when the data is JSON, else text/plain)")
+    var contentType: String?
+
+    @Option(help: "HTTP method the handler sees. (default: POST with data, GET without)")
+    var method: String?
+
+    @Option(help: "Request path the handler sees.")
+    var path: String = "/"
+
+    @Option(help: "Seconds the call may take. (FUNC_TIMEOUT, default 180)")
+    var timeout: Double?
+
+    public init() {}
+
+    public func validate() throws {
+        if data != nil && dataFile != nil {
+            throw ValidationError("give --data or --data-file, not both")
+        }
+    }
+
+    func resolve(environment: [String: String]) throws -> (Configuration, Mode) {
+        var overrides = try moduleOverrides(file: file)
+        overrides["FUNC_HANDLER"] = handler
+        overrides["FUNC_ACCESS_LOG"] = "off"
+        overrides["FUNC_TIMEOUT"] = timeout.map { String($0) }
+        var environment = environment
+        environment["FUNC_RUNTIME"] = nil
+        let configuration = try Configuration(environment: environment, overrides: overrides)
+        var body: [UInt8] = []
+        if let data {
+            body = Array(data.utf8)
+        } else if let dataFile {
+            body = try InputFile.read(dataFile)
+        }
+        let type = contentType ?? (body.isEmpty ? nil : (JSONSniffer.looksLikeJSON(body) ? "application/json" : "text/plain"))
+        let request = InvokeRequest(
+            method: method ?? (body.isEmpty ? "GET" : "POST"), path: path, body: body, contentType: type)
+        return (configuration, .invoke(request))
+    }
+}

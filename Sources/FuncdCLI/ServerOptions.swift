@@ -1,0 +1,77 @@
+import ArgumentParser
+import FuncdCore
+
+/// The flags that mirror the kubeless environment; each wins over its variable.
+public struct ServerOptions: ParsableArguments, Sendable {
+    @Option(help: "HTTP port; 0 picks a free one. (FUNC_PORT, default 8080)")
+    public var port: Int?
+
+    @Option(help: "Address to bind. (FUNC_HOST, default 0.0.0.0 for serve, 127.0.0.1 for run)")
+    public var host: String?
+
+    @Option(help: "Seconds a call may take before it is answered 408. (FUNC_TIMEOUT, default 180)")
+    public var timeout: Double?
+
+    @Option(
+        help:
+            "Seconds an interrupted handler gets to stop before funcd exits non-zero so that a fresh process replaces it. (FUNC_TIMEOUT_GRACE, default 2)"
+    )
+    public var timeoutGrace: Double?
+
+    @Option(help: "Handler calls in flight at once. (FUNC_CONCURRENCY, default 16)")
+    public var concurrency: Int?
+
+    @Option(help: "Largest request body in bytes; larger gets 413. (FUNC_MEMFILE_MAX or REQ_MB_LIMIT, default 100 MB)")
+    public var bodyLimit: Int?
+
+    @Option(help: "Seconds to finish in-flight calls after SIGTERM. (SHUTDOWN_TIMEOUT, default 10)")
+    public var shutdownTimeout: Double?
+
+    @Option(help: "Access log on stdout: off, combined or json. (FUNC_ACCESS_LOG, default combined)")
+    public var accessLog: String?
+
+    @Option(help: "Runtime name passed to the handler, e.g. python3.11; picks the language. (FUNC_RUNTIME)")
+    public var runtime: String?
+
+    @Option(help: "Memory limit passed to the handler in its context. (FUNC_MEMORY_LIMIT)")
+    public var memoryLimit: String?
+
+    public init() {}
+
+    /// The flag values keyed by the environment variable they override.
+    var overrides: [String: String] {
+        var values: [String: String] = [:]
+        values["FUNC_PORT"] = port.map(String.init)
+        values["FUNC_HOST"] = host
+        values["FUNC_TIMEOUT"] = timeout.map { String($0) }
+        values["FUNC_TIMEOUT_GRACE"] = timeoutGrace.map { String($0) }
+        values["FUNC_CONCURRENCY"] = concurrency.map(String.init)
+        if let bodyLimit {
+            values["FUNC_MEMFILE_MAX"] = String(bodyLimit)
+        }
+        values["SHUTDOWN_TIMEOUT"] = shutdownTimeout.map { String($0) }
+        values["FUNC_ACCESS_LOG"] = accessLog
+        values["FUNC_RUNTIME"] = runtime
+        values["FUNC_MEMORY_LIMIT"] = memoryLimit
+        return values
+    }
+}
+
+/// Splits a handler file path into the code directory, module name and language.
+func moduleOverrides(file: String) throws -> [String: String] {
+    let slash = file.lastIndex(of: "/")
+    let directory = slash.map { $0 == file.startIndex ? "/" : String(file[..<$0]) } ?? "."
+    let name = slash.map { String(file[file.index(after: $0)...]) } ?? file
+    guard let dot = name.lastIndex(of: "."), dot != name.startIndex else {
+        throw FuncdError(.configuration, "\(file): the file needs an extension (.py, .js or .rb) to pick the language")
+    }
+    let ext = String(name[name.index(after: dot)...])
+    guard let language = Language(fileExtension: ext) else {
+        throw FuncdError(.configuration, "\(file): .\(ext) is not a language funcd embeds (.py, .js, .rb)")
+    }
+    return [
+        "KUBELESS_INSTALL_VOLUME": directory,
+        "MOD_NAME": String(name[..<dot]),
+        "FUNCD_LANGUAGE": language.rawValue,
+    ]
+}

@@ -1,0 +1,107 @@
+import FuncdCore
+import NIOCore
+import NIOHTTP1
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One access-log line per request on stdout (Apache combined, as the kubeless runtimes wrote,
+/// or JSON), buffered per event loop and written once per tick so that logging costs one
+/// `write` per batch of requests rather than one per request.
+///
+/// `@unchecked Sendable`: one instance per event loop, used only on it.
+final class AccessLog: @unchecked Sendable {
+    let format: Configuration.AccessLogFormat
+    private let eventLoop: any EventLoop
+    private var buffer: [UInt8] = []
+    private var flushScheduled = false
+    private var cachedSecond = -1
+    private var cachedTime = ""
+
+    init(format: Configuration.AccessLogFormat, eventLoop: any EventLoop) {
+        self.format = format
+        self.eventLoop = eventLoop
+        buffer.reserveCapacity(4096)
+    }
+
+    func record(
+        remote: String, head: HTTPRequestHead, status: Int, bytes: Int, nanoseconds: UInt64
+    ) {
+        switch format {
+        case .off:
+            return
+        case .combined:
+            let referer = head.headers.first(name: "referer") ?? "-"
+            let agent = head.headers.first(name: "user-agent") ?? "-"
+            let line =
+                "\(remote) - - [\(timestamp())] \"\(head.method.rawValue) \(head.uri) HTTP/\(head.version.major).\(head.version.minor)\" \(status) \(bytes) \"\(referer)\" \"\(agent)\"\n"
+            buffer.append(contentsOf: line.utf8)
+        case .json:
+            var line = "{\"time\":\"\(timestamp())\",\"remote\":"
+            appendJSONString(remote, to: &line)
+            line += ",\"method\":"
+            appendJSONString(head.method.rawValue, to: &line)
+            line += ",\"path\":"
+            appendJSONString(head.uri, to: &line)
+            line += ",\"status\":\(status),\"bytes\":\(bytes),\"duration_ms\":\(Double(nanoseconds / 1000) / 1000)"
+            line += ",\"user_agent\":"
+            appendJSONString(head.headers.first(name: "user-agent") ?? "", to: &line)
+            line += "}\n"
+            buffer.append(contentsOf: line.utf8)
+        }
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        eventLoop.execute { [self] in flush() }
+    }
+
+    private func flush() {
+        flushScheduled = false
+        buffer.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(1, raw.baseAddress! + offset, raw.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    break
+                }
+                offset += written
+            }
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// `21/Nov/2026:10:00:00 +0000`, formatted once per second.
+    private func timestamp() -> String {
+        var now = time(nil)
+        guard now != cachedSecond else { return cachedTime }
+        cachedSecond = now
+        var parts = tm()
+        gmtime_r(&now, &parts)
+        var text = [CChar](repeating: 0, count: 64)
+        let length = strftime(&text, text.count, "%d/%b/%Y:%H:%M:%S +0000", &parts)
+        cachedTime = String(decoding: text[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return cachedTime
+    }
+
+    private func appendJSONString(_ value: String, to line: inout String) {
+        line += "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": line += "\\\""
+            case "\\": line += "\\\\"
+            case "\n": line += "\\n"
+            case "\r": line += "\\r"
+            case "\t": line += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    line += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
+                        + String(scalar.value, radix: 16)
+                } else {
+                    line.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        line += "\""
+    }
+}

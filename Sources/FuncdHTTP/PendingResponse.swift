@@ -1,0 +1,28 @@
+import FuncdCore
+import NIOCore
+import NIOHTTP1
+
+/// The way back from an invocation to the connection that asked for it.
+///
+/// `@unchecked Sendable`: created and used only on the connection's event loop; it crosses to
+/// the host's threads as an opaque reference and comes back through the loop's lane.
+final class PendingResponse: @unchecked Sendable {
+    let handler: FunctionHTTPHandler
+    let context: ChannelHandlerContext
+    let head: HTTPRequestHead
+    let bodyBytes: Int
+
+    init(handler: FunctionHTTPHandler, context: ChannelHandlerContext, head: HTTPRequestHead, bodyBytes: Int) {
+        self.handler = handler
+        self.context = context
+        self.head = head
+        self.bodyBytes = bodyBytes
+    }
+
+    func send(_ invocation: Invocation) {
+        let result =
+            invocation.result
+            ?? InvocationResult(status: 500, body: Array("Internal Server Error\n".utf8), error: "no result")
+        handler.answer(context: context, head: head, invocation: invocation, result: result)
+    }
+}

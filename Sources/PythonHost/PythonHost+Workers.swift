@@ -1,0 +1,234 @@
+internal import CPython
+import FuncdCore
+
+
+extension PythonHost {
+    // MARK: - Workers
+
+    /// A worker's life: take a call, run it with the GIL, park the answer in the outbox; hand
+    /// the outbox back when the queue runs dry; release the GIL only when going idle.
+    func workerLoop(_ worker: Worker, holdsGIL: Bool) {
+        var holdsGIL = holdsGIL
+        lock.lock()
+        while true {
+            guard queueHead < queue.count && inFlight < configuration.concurrency else {
+                if !outbox.isEmpty {
+                    handBack()
+                    continue
+                }
+                if holdsGIL {
+                    lock.unlock()
+                    worker.threadState = PyEval_SaveThread()
+                    holdsGIL = false
+                    lock.lock()
+                    continue
+                }
+                idleWorkers += 1
+                lock.wait(workAvailable)
+                idleWorkers -= 1
+                continue
+            }
+            let invocation = dequeue()
+            inFlight += 1
+            lastDequeue = MonotonicClock.nanoseconds()
+            worker.current = invocation
+            worker.interruptDue = false
+            // More queued work and another idle worker: let it help only if this call stalls
+            // (the monitor decides), so the common case stays on one thread.
+            lock.unlock()
+
+            guard invocation.tryStart() else {
+                // Its deadline passed while it waited; the caller already has its 408.
+                lock.lock()
+                worker.current = nil
+                inFlight -= 1
+                continue
+            }
+            if !holdsGIL {
+                PyEval_RestoreThread(worker.threadState)
+                holdsGIL = true
+            }
+            var finished = true
+            if python!.isCoroutine {
+                finished = runAsync(invocation)
+            } else {
+                invocation.complete(with: python!.run(invocation))
+            }
+
+            lock.lock()
+            worker.current = nil
+            if worker.interruptDue {
+                // The interrupt may have been set after the handler returned: clear it so that
+                // it does not hit the next call on this thread.
+                worker.interruptDue = false
+                PyThreadState_SetAsyncExc(worker.threadID, nil)
+            }
+            if finished {
+                inFlight -= 1
+                if outbox.isEmpty { outboxSince = MonotonicClock.nanoseconds() }
+                outbox.append(invocation)
+                if outbox.count >= Self.outboxBatchLimit { handBack() }
+            }
+        }
+    }
+
+    /// Starts an async handler; true when it finished at once (it failed before starting).
+    private func runAsync(_ invocation: Invocation) -> Bool {
+        let token = lock.withLock {
+            let token = nextToken
+            nextToken += 1
+            asyncCalls[token] = invocation
+            invocation.hostSlot = token
+            return token
+        }
+        guard let failed = python!.startAsync(invocation, token: token, complete: completeFunction!) else {
+            return false
+        }
+        _ = lock.withLock { asyncCalls.removeValue(forKey: token) }
+        invocation.complete(with: failed)
+        return true
+    }
+
+    /// Called from the glue (asyncio thread, GIL held) when an async handler is done.
+    func completeAsync(token: Int, result: PyPointer) {
+        let converted = python!.convert(result)
+        let invocation: Invocation? = lock.withLock {
+            guard let invocation = asyncCalls.removeValue(forKey: token) else { return nil }
+            inFlight -= 1
+            if queueHead < queue.count && idleWorkers > 0 { workAvailable.signal() }
+            return invocation
+        }
+        guard let invocation else { return }
+        invocation.complete(with: converted)
+        invoker?.finished([invocation])
+    }
+
+    private func dequeue() -> Invocation {
+        let invocation = queue[queueHead]
+        queueHead += 1
+        if queueHead == queue.count {
+            queue.removeAll(keepingCapacity: true)
+            queueHead = 0
+        } else if queueHead >= 1024 && queueHead * 2 >= queue.count {
+            queue.removeFirst(queueHead)
+            queueHead = 0
+        }
+        return invocation
+    }
+
+    /// Hands the outbox to the Invoker. Called with `lock` held; returns with it held.
+    func handBack() {
+        let batch = outbox
+        outbox.removeAll(keepingCapacity: true)
+        lock.unlock()
+        invoker?.finished(batch)
+        lock.lock()
+    }
+
+    // MARK: - Monitor
+
+    /// Wakes only while calls are queued or answers are parked; adds a worker when the queue makes
+    /// no progress (a handler blocks), and hands back answers a busy worker is sitting on.
+    func monitorLoop() {
+        lock.lock()
+        while true {
+            if queueHead >= queue.count && outbox.isEmpty {
+                monitorIdle = true
+                lock.wait(monitorWake)
+                monitorIdle = false
+                continue
+            }
+            let now = MonotonicClock.nanoseconds()
+            if !outbox.isEmpty && now &- outboxSince >= Self.outboxDelayNanoseconds {
+                handBack()
+                continue
+            }
+            if queueHead < queue.count && inFlight < configuration.concurrency
+                && now &- lastDequeue >= Self.stallNanoseconds
+            {
+                lastDequeue = now
+                if idleWorkers > 0 {
+                    workAvailable.signal()
+                } else if workers.count < configuration.concurrency {
+                    let worker = Worker(index: workers.count)
+                    workers.append(worker)
+                    NativeThread.start(stackSize: 8 * 1024 * 1024) { [self] in
+                        worker.threadState = PyThreadState_New(interpreterState)
+                        worker.pthread = pthread_self()
+                        PyEval_RestoreThread(worker.threadState)
+                        worker.threadID = PyThread_get_thread_ident()
+                        workerLoop(worker, holdsGIL: true)
+                    }
+                }
+            }
+            lock.wait(monitorWake, untilNanoseconds: now &+ Self.outboxDelayNanoseconds)
+        }
+    }
+
+    // MARK: - Interrupter
+
+    /// Stops handlers whose deadline passed: an asynchronous TimeoutError in the worker's thread,
+    /// plus a real signal when it is the main worker (the only thread where a blocking C call such
+    /// as `time.sleep` can be broken), or a cancel for an `async def` handler.
+    func interrupterLoop() {
+        let threadState = PyThreadState_New(interpreterState)
+        let interruptSignal = funcd_interrupt_signal()
+        lock.lock()
+        while true {
+            guard !interrupts.isEmpty else {
+                lock.wait(interruptWake)
+                continue
+            }
+            let batch = interrupts
+            interrupts.removeAll()
+            lock.unlock()
+            PyEval_RestoreThread(threadState)
+            var signalMain = false
+            for invocation in batch {
+                if python!.isCoroutine {
+                    python!.cancelAsync(token: invocation.hostSlot)
+                    continue
+                }
+                lock.withLock {
+                    // Holding the GIL, the worker cannot be between calls: if it still has this
+                    // invocation, the exception lands in this invocation's handler.
+                    guard let worker = workers.first(where: { $0.current === invocation }) else { return }
+                    worker.interruptDue = true
+                    PyThreadState_SetAsyncExc(worker.threadID, funcd_py_timeout_error())
+                    if worker.isMain { signalMain = true }
+                }
+            }
+            PyEval_SaveThread()
+            if signalMain, let main = lock.withLock({ workers.first }) {
+                pthread_kill(main.pthread, interruptSignal)
+            }
+            lock.lock()
+        }
+    }
+
+    /// For the glue's signal handler: is the main worker's current call one to stop?
+    func mainInterruptDue() -> Bool {
+        lock.withLock { workers.first.map { $0.interruptDue && $0.current != nil } ?? false }
+    }
+}
+
+// MARK: - Native functions the glue calls
+
+/// `complete(token, result)`: an async handler finished.
+func pythonComplete(_ module: PyPointer?, _ arguments: PyPointer?) -> PyPointer? {
+    if let arguments, PyTuple_Size(arguments) == 2,
+        let tokenObject = PyTuple_GetItem(arguments, 0),
+        let result = PyTuple_GetItem(arguments, 1)
+    {
+        let token = PyLong_AsLong(tokenObject)
+        PythonHost.shared?.completeAsync(token: token, result: result)
+    }
+    PyErr_Clear()
+    return PythonObjects.newNone()
+}
+
+/// `interrupt_due()`: asked by the interrupt signal's Python handler on the main thread.
+func pythonInterruptDue(_ module: PyPointer?, _ arguments: PyPointer?) -> PyPointer? {
+    let due = PythonHost.shared?.mainInterruptDue() ?? false
+    return PyBool_FromLong(due ? 1 : 0)
+}

@@ -1,0 +1,230 @@
+internal import CPython
+import FuncdCore
+import Logging
+
+
+/// Runs a Python handler in an interpreter embedded in this process.
+///
+/// Threads, and why:
+/// - the *main worker* initialises CPython and then runs handlers; it is the only thread a real
+///   signal can interrupt inside a blocking C call (`time.sleep`), so it does most of the work;
+/// - *extra workers* (up to `FUNC_CONCURRENCY` in all) are started by the monitor only when
+///   queued calls make no progress for a millisecond, i.e. when a handler blocks in I/O or sleep,
+///   so that a slow call never holds up the others while the fast path never pays for GIL
+///   hand-offs between threads;
+/// - the *monitor* wakes only while work is queued or answers wait to be handed back, to add
+///   workers and to hand back answers a worker is sitting on;
+/// - the *interrupter* holds its own thread state and stops timed-out handlers; it is a thread
+///   nothing else waits for, since taking the GIL can block behind a C extension.
+///
+/// Calls arrive in batches from the event loops (one wake-up per batch) and answers go back in
+/// batches (one event-loop wake-up per batch), so that a core is not spent on context switches.
+///
+/// `@unchecked Sendable`: all mutable state is guarded by `lock`; Python objects are only
+/// touched with the GIL held.
+public final class PythonHost: FunctionHost, @unchecked Sendable {
+    public let versionDescription: String
+    let configuration: Configuration
+    let logger: Logger
+
+    let lock = ConditionLock()
+    let workAvailable = ConditionLock.Condition()
+    let monitorWake = ConditionLock.Condition()
+    let interruptWake = ConditionLock.Condition()
+
+    // Guarded by `lock`.
+    var queue: [Invocation] = []
+    var queueHead = 0
+    var outbox: [Invocation] = []
+    var outboxSince: UInt64 = 0
+    var workers: [Worker] = []
+    var idleWorkers = 0
+    var inFlight = 0
+    var lastDequeue: UInt64 = 0
+    var monitorIdle = false
+    var interrupts: [Invocation] = []
+    var asyncCalls: [Int: Invocation] = [:]
+    var nextToken = 1
+
+    var invoker: Invoker?
+    var python: PythonCall?
+    var interpreterState: OpaquePointer?
+    var completeFunction: PyPointer?
+
+    /// Answers wait at most this long to be handed back while a worker is busy.
+    static let outboxDelayNanoseconds: UInt64 = 200_000
+    /// Queued calls that see no progress for this long get another worker.
+    static let stallNanoseconds: UInt64 = 1_000_000
+    static let outboxBatchLimit = 64
+
+    /// The one host of this process: CPython's callbacks into Swift find it here.
+    nonisolated(unsafe) static var shared: PythonHost?
+
+    /// One thread that runs handlers.
+    ///
+    /// `@unchecked Sendable`: its fields are set by its own thread before it takes work, and
+    /// otherwise read and written only under the host's lock.
+    final class Worker: @unchecked Sendable {
+        let index: Int
+        var threadState: UnsafeMutablePointer<PyThreadState>?
+        var threadID: UInt = 0
+        var pthread: pthread_t = pthread_t()
+        var current: Invocation?
+        var interruptDue = false
+        var isMain: Bool { index == 0 }
+        init(index: Int) { self.index = index }
+    }
+
+    /// Starts the interpreter, loads the handler and starts the workers; throws a load error
+    /// whose message is the one line funcd prints.
+    public static func start(configuration: Configuration, logger: Logger, printsToStderr: Bool = false) throws
+        -> PythonHost
+    {
+        let host = PythonHost(configuration: configuration, logger: logger)
+        shared = host
+        let ready = ConditionLock()
+        nonisolated(unsafe) var outcome: Result<Void, FuncdError>?
+        NativeThread.start(stackSize: 16 * 1024 * 1024) {
+            let main = Worker(index: 0)
+            let result = host.initialise(main: main, printsToStderr: printsToStderr)
+            ready.withLock {
+                outcome = result
+                ready.signal()
+            }
+            if case .success = result {
+                host.workerLoop(main, holdsGIL: true)
+            }
+        }
+        ready.lock()
+        while outcome == nil { ready.wait() }
+        let result = outcome!
+        ready.unlock()
+        try result.get()
+        NativeThread.start(stackSize: 256 * 1024) { host.monitorLoop() }
+        NativeThread.start(stackSize: 1024 * 1024) { host.interrupterLoop() }
+        return host
+    }
+
+    private init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.versionDescription = "python \(String(cString: Py_GetVersion()).prefix { $0 != " " })"
+    }
+
+    public func attach(_ invoker: Invoker) {
+        lock.withLock { self.invoker = invoker }
+    }
+
+    public func submit(_ batch: [Invocation]) {
+        lock.lock()
+        queue.append(contentsOf: batch)
+        // Wake a worker only when none is running: a running worker picks the batch up when it is
+        // done, and a blocked one is noticed by the monitor.
+        if idleWorkers == workers.count && idleWorkers > 0 {
+            workAvailable.signal()
+        }
+        if monitorIdle { monitorWake.signal() }
+        lock.unlock()
+    }
+
+    public func interrupt(_ invocation: Invocation) {
+        lock.withLock {
+            interrupts.append(invocation)
+            interruptWake.signal()
+        }
+    }
+
+    // MARK: - Start-up (on the main worker's thread)
+
+    private func initialise(main: Worker, printsToStderr: Bool) -> Result<Void, FuncdError> {
+        if let reason = funcd_py_initialize() {
+            return .failure(FuncdError(.interpreter, "Python failed to start: \(String(cString: reason))"))
+        }
+        interpreterState = PyInterpreterState_Get()
+        main.threadState = PyThreadState_Get()
+        main.threadID = PyThread_get_thread_ident()
+        main.pthread = pthread_self()
+        workers = [main]
+        do {
+            let glue = try importGlue()
+            let function = try loadFunction(glue: glue)
+            python = try PythonCall(function: function, glue: glue)
+            try installNatives(glue: glue, printsToStderr: printsToStderr)
+            funcd_py_decref(glue)
+            return .success(())
+        } catch let error as FuncdError {
+            return .failure(error)
+        } catch {
+            return .failure(FuncdError(.interpreter, "\(error)"))
+        }
+    }
+
+    private func importGlue() throws -> PyPointer {
+        let runtimes = try RuntimeDirectory.locate(language: "python", configured: configuration.runtimesDirectory)
+        guard let sysPath = PySys_GetObject("path") else {
+            throw FuncdError(.interpreter, "Python has no sys.path")
+        }
+        let entry = PythonObjects.string(runtimes)
+        PyList_Insert(sysPath, 0, entry)
+        funcd_py_decref(entry)
+        guard let glue = PyImport_ImportModule("funcd._host") else {
+            throw FuncdError(.interpreter, "cannot import funcd's Python glue from \(runtimes): \(PythonObjects.takeError())")
+        }
+        return glue
+    }
+
+    private func loadFunction(glue: PyPointer) throws -> PyPointer {
+        guard let load = PyObject_GetAttrString(glue, "load") else {
+            throw FuncdError(.interpreter, "funcd's Python glue has no load: \(PythonObjects.takeError())")
+        }
+        defer { funcd_py_decref(load) }
+        let context = PyDict_New()!
+        defer { funcd_py_decref(context) }
+        func put(_ key: String, _ value: PyPointer) {
+            PyDict_SetItemString(context, key, value)
+            funcd_py_decref(value)
+        }
+        put("function-name", PythonObjects.string(configuration.handlerName))
+        put("timeout", PyFloat_FromDouble(configuration.timeoutSeconds))
+        put("runtime", PythonObjects.optionalString(configuration.runtime))
+        put("memory-limit", PythonObjects.optionalString(configuration.memoryLimit))
+        var arguments: [PyPointer?] = [
+            PythonObjects.string(configuration.codeDirectory),
+            PythonObjects.string(configuration.moduleName),
+            PythonObjects.string(configuration.handlerName),
+            context,
+        ]
+        funcd_py_incref(context)
+        defer { for argument in arguments { funcd_py_decref(argument!) } }
+        guard let function = PyObject_Vectorcall(load, &arguments, arguments.count, nil) else {
+            throw FuncdError(.functionLoad, PythonObjects.takeErrorMessage())
+        }
+        return function
+    }
+
+    private func installNatives(glue: PyPointer, printsToStderr: Bool) throws {
+        completeFunction = funcd_py_make_function("complete", pythonComplete, funcd_py_meth_varargs())
+        let due = funcd_py_make_function("interrupt_due", pythonInterruptDue, funcd_py_meth_noargs())!
+        defer { funcd_py_decref(due) }
+        let signal = PythonObjects.int(Int(funcd_interrupt_signal()))
+        defer { funcd_py_decref(signal) }
+        guard let install = PyObject_GetAttrString(glue, "install_interrupt") else {
+            throw FuncdError(.interpreter, "funcd's Python glue: \(PythonObjects.takeError())")
+        }
+        defer { funcd_py_decref(install) }
+        var arguments: [PyPointer?] = [signal, due]
+        guard let result = PyObject_Vectorcall(install, &arguments, 2, nil) else {
+            throw FuncdError(.interpreter, "cannot install the interrupt handler: \(PythonObjects.takeError())")
+        }
+        funcd_py_decref(result)
+        if printsToStderr {
+            guard let redirect = PyObject_GetAttrString(glue, "print_to_stderr"),
+                let done = PyObject_CallNoArgs(redirect)
+            else {
+                throw FuncdError(.interpreter, "funcd's Python glue: \(PythonObjects.takeError())")
+            }
+            funcd_py_decref(done)
+            funcd_py_decref(redirect)
+        }
+    }
+}

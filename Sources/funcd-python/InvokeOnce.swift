@@ -1,0 +1,68 @@
+import FuncdCLI
+import FuncdCore
+import Logging
+import PythonHost
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `funcd invoke`: one call through the same Invoker (deadline included), no server.
+enum InvokeOnce {
+    /// Waits for the one answer.
+    final class Waiter: InvocationSink, @unchecked Sendable {
+        let lock = ConditionLock()
+        var done: Invocation?
+
+        func deliver(_ batch: [Invocation]) {
+            lock.withLock {
+                done = batch.first
+                lock.signal()
+            }
+        }
+
+        func wait() -> Invocation {
+            lock.lock()
+            defer { lock.unlock() }
+            while done == nil { lock.wait() }
+            return done!
+        }
+    }
+
+    static func run(
+        _ request: InvokeRequest, configuration: Configuration, host: PythonHost, metrics: FunctionMetrics,
+        logger: Logger
+    ) -> Int32 {
+        let invoker = Invoker(
+            host: host, timeoutSeconds: configuration.timeoutSeconds, graceSeconds: configuration.timeoutGraceSeconds,
+            metrics: metrics, logger: logger
+        ) { _ in
+            ProcessEnvironment.fail("the handler could not be interrupted after its timeout")
+        }
+        let waiter = Waiter()
+        var headers: [(String, String)] = [("Host", "localhost")]
+        if let type = request.contentType { headers.append(("Content-Type", type)) }
+        headers.append(("Content-Length", String(request.body.count)))
+        let invocation = Invocation(
+            method: request.method, target: request.path, headers: headers, body: request.body, sink: waiter,
+            reply: nil)
+        invoker.submit([invocation])
+        let result = waiter.wait().result ?? InvocationResult(status: 500, error: "no result")
+        if let error = result.error {
+            ProcessEnvironment.printError(
+                error == "timeout" ? "funcd: error: the handler timed out after \(configuration.timeoutSeconds)s" : error)
+            return 1
+        }
+        var output = result.body
+        if output.last != UInt8(ascii: "\n") && isatty(1) != 0 { output.append(UInt8(ascii: "\n")) }
+        output.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(1, raw.baseAddress! + offset, raw.count - offset)
+                if written <= 0 { break }
+                offset += written
+            }
+        }
+        return 0
+    }
+}

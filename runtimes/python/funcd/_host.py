@@ -1,0 +1,235 @@
+"""The glue funcd-python loads: loads the user's module, builds the kubeless event, calls the
+handler and encodes its result as (status, headers, body bytes, error).
+
+Everything here runs inside funcd's embedded interpreter; the Swift host calls ``load`` once and
+then ``Function.call`` per request (or ``Function.start`` for ``async def`` handlers). It is plain
+Python so that it can be tested with plain Python (see tests/).
+"""
+
+import asyncio
+import importlib.util
+import inspect
+import json
+import os
+import signal
+import sys
+import threading
+import traceback
+
+from ._request import Request
+
+_HTML = [("Content-Type", "text/html; charset=UTF-8")]
+_JSON = [("Content-Type", "application/json")]
+_TEXT = [("Content-Type", "text/plain; charset=utf-8")]
+_INVALID_JSON = (400, _TEXT, b"Invalid JSON body\n")
+
+
+class LoadError(Exception):
+    """The module or handler could not be loaded; str() is the one line funcd prints."""
+
+
+# MARK: - loading
+
+
+def load(code_dir, mod_name, handler_name, context):
+    """Imports ``<code_dir>/<mod_name>.py`` and returns a ``Function`` for ``handler_name``.
+
+    ``code_dir`` goes first on sys.path so that modules beside the handler (helpers) import, as
+    they did in kubeless. The module is loaded from its file, never found by name, so that a
+    module called like a standard one (``test``, ``json``) is still the user's.
+    """
+    path = os.path.join(code_dir, mod_name + ".py")
+    if not os.path.isfile(path):
+        raise LoadError(f"{path}: no such file (MOD_NAME={mod_name}, code directory {code_dir})")
+    if code_dir not in sys.path:
+        sys.path.insert(0, code_dir)
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as error:
+        del sys.modules[mod_name]
+        where = f"{error.filename or path}:{error.lineno}" if error.lineno else (error.filename or path)
+        raise LoadError(f"{where}: SyntaxError: {error.msg}") from None
+    except BaseException as error:  # noqa: B036 - any failure at import time is a load failure
+        del sys.modules[mod_name]
+        frames = traceback.extract_tb(error.__traceback__)
+        inner = next((f for f in reversed(frames) if f.filename == path), None)
+        where = f"{path}:{inner.lineno}" if inner else path
+        raise LoadError(f"{where}: {type(error).__name__} while importing {mod_name}: {error}") from None
+    try:
+        handler = getattr(module, handler_name)
+    except AttributeError:
+        raise LoadError(f"{path}: no function '{handler_name}' in module '{mod_name}'") from None
+    if not callable(handler):
+        raise LoadError(f"{path}: '{handler_name}' is not callable (it is a {type(handler).__name__})")
+    context = dict(context)
+    context["function-name"] = getattr(handler, "__name__", handler_name)
+    return Function(handler, context)
+
+
+# MARK: - calling
+
+
+class Function:
+    """One loaded handler and its context, called once per event."""
+
+    def __init__(self, handler, context):
+        self.handler = handler
+        self.context = context
+        self.is_coroutine = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+            getattr(handler, "__call__", None)
+        )
+        self._loop = None
+        self._futures = {}
+
+    def event(self, method, target, headers, body, content_type, event_id, event_type, event_time, namespace):
+        """Builds the kubeless event; raises ValueError when a JSON body does not parse."""
+        data = body
+        if content_type is not None and content_type.split(";", 1)[0].strip().lower() == "application/json":
+            data = json.loads(body) if body else None
+        return {
+            "data": data,
+            "event-id": event_id,
+            "event-type": event_type,
+            "event-time": event_time,
+            "event-namespace": namespace,
+            "extensions": {"request": Request(method, target, headers, body)},
+        }
+
+    def call(self, method, target, headers, body, content_type, event_id, event_type, event_time, namespace):
+        """Calls a plain handler: returns (status, headers, body, error)."""
+        try:
+            event = self.event(method, target, headers, body, content_type, event_id, event_type, event_time, namespace)
+        except ValueError:
+            return (*_INVALID_JSON, "invalid JSON body")
+        try:
+            return encode(self.handler(event, self.context))
+        except BaseException as error:  # noqa: B036 - a handler's failure must never end the worker
+            return failure(error)
+
+    # -- async def handlers run on one asyncio loop the host owns
+
+    def start(self, token, complete, method, target, headers, body, content_type, event_id, event_type, event_time, namespace):
+        """Starts an async handler on the loop; ``complete(token, result)`` is called when done.
+
+        Returns None, or a finished result when the call failed before it started.
+        """
+        try:
+            event = self.event(method, target, headers, body, content_type, event_id, event_type, event_time, namespace)
+        except ValueError:
+            return (*_INVALID_JSON, "invalid JSON body")
+        loop = self._ensure_loop()
+        future = asyncio.run_coroutine_threadsafe(self._run(event), loop)
+        self._futures[token] = future
+
+        def done(finished, token=token):
+            self._futures.pop(token, None)
+            if finished.cancelled():
+                result = (500, _TEXT, b"Internal Server Error\n", "the function was cancelled after its timeout")
+            else:
+                result = finished.result()
+            complete(token, result)
+
+        future.add_done_callback(done)
+        return None
+
+    async def _run(self, event):
+        try:
+            return encode(await self.handler(event, self.context))
+        except BaseException as error:  # noqa: B036
+            if isinstance(error, asyncio.CancelledError):
+                raise
+            return failure(error)
+
+    def cancel(self, token):
+        """Cancels the async call ``token`` (its deadline passed)."""
+        future = self._futures.get(token)
+        if future is not None:
+            future.cancel()
+
+    def _ensure_loop(self):
+        if self._loop is None:
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="funcd-asyncio", daemon=True)
+            thread.start()
+            self._loop = loop
+        return self._loop
+
+
+def failure(error):
+    """The 500 answer and the traceback of a handler's exception."""
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return (500, _TEXT, b"Internal Server Error\n", text)
+
+
+# MARK: - results
+
+
+def encode(result):
+    """Turns a handler's return value into (status, headers, body bytes, None)."""
+    kind = type(result)
+    if kind is str:
+        return (200, _HTML, result.encode("utf-8"), None)
+    if kind is dict or kind is list:
+        return (200, _JSON, json.dumps(result).encode("utf-8"), None)
+    if result is None:
+        return (200, _HTML, b"", None)
+    if kind is bytes or kind is bytearray or kind is memoryview:
+        return (200, _HTML, bytes(result), None)
+    if hasattr(result, "status_code") and hasattr(result, "body"):
+        return _encode_response(result)
+    if kind in (int, float, bool, tuple):
+        return (200, _JSON, json.dumps(result).encode("utf-8"), None)
+    if hasattr(result, "__iter__"):
+        # bottle joined iterables of str/bytes into the body.
+        parts = [part.encode("utf-8") if isinstance(part, str) else bytes(part) for part in result]
+        return (200, _HTML, b"".join(parts), None)
+    return (200, _HTML, str(result).encode("utf-8"), None)
+
+
+def _encode_response(response):
+    status = int(response.status_code)
+    _, headers, body, _ = encode(response.body)
+    if headers is _HTML and response.body is None:
+        headers = _HTML
+    given = _header_pairs(response)
+    if given:
+        names = {name.lower() for name, _ in given}
+        headers = [pair for pair in headers if pair[0].lower() not in names] + given
+    return (status, headers, body, None)
+
+
+def _header_pairs(response):
+    headerlist = getattr(response, "headerlist", None)  # bottle.HTTPResponse
+    if headerlist is not None:
+        return [(str(k), str(v)) for k, v in headerlist]
+    headers = getattr(response, "headers", None)
+    if not headers:
+        return []
+    items = headers.items() if hasattr(headers, "items") else headers
+    return [(str(k), str(v)) for k, v in items]
+
+
+# MARK: - process set-up
+
+
+def install_interrupt(signum, interrupt_due):
+    """Lets the host stop a handler blocked in C (``time.sleep``) on the interpreter's main thread.
+
+    CPython runs signal handlers only on the thread that initialised it, and a blocking call there
+    returns with EINTR, runs this handler and raises. The host sends ``signum`` only after a
+    deadline; ``interrupt_due()`` says whether the call running now is still the one to stop.
+    """
+
+    def on_signal(signum, frame):
+        if interrupt_due():
+            raise TimeoutError("funcd: the function ran past its timeout")
+
+    signal.signal(signum, on_signal)
+
+
+def print_to_stderr():
+    """`funcd invoke` keeps stdout for the result: the handler's own prints go to stderr."""
+    sys.stdout = sys.stderr

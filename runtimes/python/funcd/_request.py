@@ -1,0 +1,288 @@
+"""The request object handlers find in ``event['extensions']['request']``.
+
+It answers the calls kubeless handlers made on bottle's request (method, path, url, headers,
+get_header, query, body, json, forms, files, content_type, ...), computed lazily: most handlers
+touch none of it, and the hot path must not pay for parsing they never read.
+"""
+
+import io
+import json
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qsl, unquote
+
+
+class MultiDict(dict):
+    """A dict of the last value per key that also keeps every value (bottle's FormsDict calls)."""
+
+    def __init__(self, pairs=()):
+        super().__init__()
+        self._all = {}
+        for key, value in pairs:
+            self.append(key, value)
+
+    def append(self, key, value):
+        self._all.setdefault(key, []).append(value)
+        dict.__setitem__(self, key, value)
+
+    def getall(self, key):
+        return list(self._all.get(key, ()))
+
+    def getone(self, key, default=None):
+        return self.get(key, default)
+
+    def getunicode(self, key, default=None, encoding=None):
+        return self.get(key, default)
+
+    def __getattr__(self, key):
+        # bottle's FormsDict answers missing attributes with ''.
+        if key.startswith("__"):
+            raise AttributeError(key)
+        return self.get(key, "")
+
+
+class Headers:
+    """Read-only, case-insensitive view of the request headers."""
+
+    __slots__ = ("_pairs", "_map")
+
+    def __init__(self, pairs):
+        self._pairs = pairs
+        self._map = None
+
+    def _lookup(self):
+        if self._map is None:
+            m = {}
+            for name, value in self._pairs:
+                key = name.lower()
+                m[key] = f"{m[key]},{value}" if key in m else value
+            self._map = m
+        return self._map
+
+    def __getitem__(self, name):
+        return self._lookup()[name.lower()]
+
+    def get(self, name, default=None):
+        return self._lookup().get(name.lower(), default)
+
+    def __contains__(self, name):
+        return name.lower() in self._lookup()
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __len__(self):
+        return len(self._lookup())
+
+    def keys(self):
+        return [name.title() for name in self._lookup()]
+
+    def items(self):
+        return [(name.title(), value) for name, value in self._lookup().items()]
+
+    def values(self):
+        return list(self._lookup().values())
+
+    def raw(self):
+        """The headers as received: a tuple of (name, value) pairs."""
+        return self._pairs
+
+    def __repr__(self):
+        return f"Headers({self.items()!r})"
+
+
+class FileUpload:
+    """One file of a multipart form (bottle's FileUpload calls)."""
+
+    def __init__(self, name, filename, content_type, data):
+        self.name = name
+        self.filename = self.raw_filename = filename
+        self.content_type = content_type
+        self.file = io.BytesIO(data)
+        self.content_length = len(data)
+
+    def save(self, destination):
+        if hasattr(destination, "write"):
+            destination.write(self.file.getvalue())
+        else:
+            with open(destination, "wb") as out:
+                out.write(self.file.getvalue())
+
+
+class Request:
+    """A bottle-like view of one HTTP request."""
+
+    __slots__ = ("method", "_target", "_header_pairs", "_headers", "_body", "_query", "_forms", "_files", "_json")
+
+    def __init__(self, method, target, header_pairs, body):
+        self.method = method
+        self._target = target
+        self._header_pairs = header_pairs
+        self._headers = None
+        self._body = body
+        self._query = None
+        self._forms = None
+        self._files = None
+        self._json = _UNSET
+
+    # -- where the request went
+
+    @property
+    def fullpath(self):
+        return self._target.partition("?")[0]
+
+    @property
+    def path(self):
+        return unquote(self._target.partition("?")[0]) or "/"
+
+    @property
+    def query_string(self):
+        return self._target.partition("?")[2]
+
+    @property
+    def url(self):
+        host = self.headers.get("x-forwarded-host") or self.headers.get("host") or "localhost"
+        scheme = self.headers.get("x-forwarded-proto") or "http"
+        return f"{scheme}://{host}{self._target}"
+
+    @property
+    def urlparts(self):
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.url)
+
+    @property
+    def query(self):
+        if self._query is None:
+            self._query = MultiDict(parse_qsl(self.query_string, keep_blank_values=True))
+        return self._query
+
+    GET = query
+
+    # -- headers
+
+    @property
+    def headers(self):
+        if self._headers is None:
+            self._headers = Headers(self._header_pairs)
+        return self._headers
+
+    def get_header(self, name, default=None):
+        return self.headers.get(name, default)
+
+    @property
+    def content_type(self):
+        return self.headers.get("content-type", "")
+
+    @property
+    def content_length(self):
+        try:
+            return int(self.headers.get("content-length", len(self._body)))
+        except ValueError:
+            return len(self._body)
+
+    @property
+    def cookies(self):
+        jar = SimpleCookie()
+        jar.load(self.headers.get("cookie", ""))
+        return MultiDict((key, morsel.value) for key, morsel in jar.items())
+
+    def get_cookie(self, name, default=None):
+        return self.cookies.get(name, default)
+
+    @property
+    def is_xhr(self):
+        return self.headers.get("x-requested-with", "").lower() == "xmlhttprequest"
+
+    # -- the body
+
+    @property
+    def body(self):
+        return io.BytesIO(self._body)
+
+    @property
+    def json(self):
+        if self._json is _UNSET:
+            media = self.content_type.split(";", 1)[0].strip().lower()
+            if media in ("application/json", "application/json-rpc") and self._body:
+                self._json = json.loads(self._body)
+            else:
+                self._json = None
+        return self._json
+
+    @property
+    def forms(self):
+        self._parse_form()
+        return self._forms
+
+    POST = forms
+
+    @property
+    def files(self):
+        self._parse_form()
+        return self._files
+
+    @property
+    def params(self):
+        merged = MultiDict()
+        for source in (self.query, self.forms):
+            for key in source:
+                for value in source.getall(key):
+                    merged.append(key, value)
+        return merged
+
+    def _parse_form(self):
+        if self._forms is not None:
+            return
+        self._forms, self._files = MultiDict(), MultiDict()
+        media = self.content_type.split(";", 1)[0].strip().lower()
+        if media == "application/x-www-form-urlencoded":
+            text = self._body.decode("latin-1")
+            for key, value in parse_qsl(text, keep_blank_values=True):
+                self._forms.append(key, value)
+        elif media.startswith("multipart/"):
+            self._parse_multipart()
+
+    def _parse_multipart(self):
+        from email.parser import BytesParser
+        from email.policy import HTTP
+
+        head = f"Content-Type: {self.content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
+        message = BytesParser(policy=HTTP).parsebytes(head + self._body)
+        if not message.is_multipart():
+            return
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if name is None:
+                continue
+            data = part.get_payload(decode=True) or b""
+            filename = part.get_filename()
+            if filename is not None:
+                self._files.append(name, FileUpload(name, filename, part.get_content_type(), data))
+            else:
+                charset = part.get_content_charset() or "utf-8"
+                self._forms.append(name, data.decode(charset, "replace"))
+
+    # -- WSGI-style access, for handlers written against bottle.request.environ
+
+    @property
+    def environ(self):
+        env = {
+            "REQUEST_METHOD": self.method,
+            "PATH_INFO": self.path,
+            "QUERY_STRING": self.query_string,
+            "CONTENT_TYPE": self.content_type,
+            "CONTENT_LENGTH": str(len(self._body)),
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(self._body),
+        }
+        for name, value in self._header_pairs:
+            key = "HTTP_" + name.upper().replace("-", "_")
+            env[key] = f"{env[key]},{value}" if key in env else value
+        return env
+
+    def __repr__(self):
+        return f"<Request {self.method} {self._target}>"
+
+
+_UNSET = object()
