@@ -1,4 +1,4 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
 // The target graph is the design (see README "Parts"): FuncdCore knows no transport and no
@@ -98,3 +98,8 @@ let package = Package(
     ],
     cxxLanguageStandard: .cxx17
 )
+
+// Our own targets: Swift 6 mode, strict concurrency, and no warnings.
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.treatAllWarnings(as: .error)]
+}

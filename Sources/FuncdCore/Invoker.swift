@@ -28,7 +28,9 @@ public final class Invoker: @unchecked Sendable {
     private var inFlight = 0
     private var grace: [(due: UInt64, invocation: Invocation)] = []
     private var graceStart = 0
-    private var watchdogIdle = false
+    /// When the watchdog will next look at the list; 0 while it is awake (it looks again before
+    /// sleeping). A submit whose deadline comes sooner must wake it.
+    private var watchdogWakesAt: UInt64 = 0
 
     /// The answer of a call that ran past its deadline (the text the kubeless runtime used).
     static let timeoutBody = Array("Timeout while processing the function\n".utf8)
@@ -59,14 +61,14 @@ public final class Invoker: @unchecked Sendable {
     public func submit(_ batch: [Invocation]) {
         guard !batch.isEmpty else { return }
         let now = MonotonicClock.nanoseconds()
+        let deadline = now &+ timeoutNanoseconds
         lock.lock()
-        let wasEmpty = head == nil
         for invocation in batch {
-            invocation.deadline = now &+ timeoutNanoseconds
+            invocation.deadline = deadline
             append(invocation)
         }
         inFlight += batch.count
-        if wasEmpty && watchdogIdle { lock.signal() }
+        if deadline < watchdogWakesAt { lock.signal() }
         lock.unlock()
         host.submit(batch)
     }
@@ -184,12 +186,13 @@ public final class Invoker: @unchecked Sendable {
             let nextDue = [head?.deadline, graceStart < grace.count ? grace[graceStart].due : nil]
                 .compactMap { $0 }.min()
             if let nextDue {
+                watchdogWakesAt = nextDue
                 lock.wait(untilNanoseconds: nextDue)
             } else {
-                watchdogIdle = true
+                watchdogWakesAt = .max
                 lock.wait()
-                watchdogIdle = false
             }
+            watchdogWakesAt = 0
         }
     }
 

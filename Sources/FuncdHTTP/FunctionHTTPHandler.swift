@@ -145,7 +145,8 @@ final class FunctionHTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
         if keepAlive {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         } else {
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
         }
         lane.accessLog.record(
             remote: remote, head: head, status: Int(status.code), bytes: body.count,
