@@ -68,8 +68,10 @@ public final class Invoker: @unchecked Sendable {
             append(invocation)
         }
         inFlight += batch.count
-        if deadline < watchdogWakesAt { lock.signal() }
+        let wake = deadline < watchdogWakesAt
+        if wake { watchdogWakesAt = 0 }
         lock.unlock()
+        if wake { lock.signal() }
         host.submit(batch)
     }
 

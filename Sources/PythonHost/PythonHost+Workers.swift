@@ -28,9 +28,15 @@ extension PythonHost {
                 idleWorkers -= 1
                 continue
             }
+            let now = MonotonicClock.nanoseconds()
+            if !outbox.isEmpty && now &- outboxSince >= Self.outboxDelayNanoseconds {
+                // The next call may be slow: do not let earlier answers wait behind it.
+                handBack()
+                continue
+            }
             let invocation = dequeue()
             inFlight += 1
-            lastDequeue = MonotonicClock.nanoseconds()
+            lastDequeue = now
             worker.current = invocation
             worker.interruptDue = false
             // More queued work and another idle worker: let it help only if this call stalls
@@ -92,12 +98,12 @@ extension PythonHost {
     /// Called from the glue (asyncio thread, GIL held) when an async handler is done.
     func completeAsync(token: Int, result: PyPointer) {
         let converted = python!.convert(result)
-        let invocation: Invocation? = lock.withLock {
-            guard let invocation = asyncCalls.removeValue(forKey: token) else { return nil }
+        let (invocation, wake): (Invocation?, Bool) = lock.withLock {
+            guard let invocation = asyncCalls.removeValue(forKey: token) else { return (nil, false) }
             inFlight -= 1
-            if queueHead < queue.count && idleWorkers > 0 { workAvailable.signal() }
-            return invocation
+            return (invocation, queueHead < queue.count && idleWorkers > 0)
         }
+        if wake { workAvailable.signal() }
         guard let invocation else { return }
         invocation.complete(with: converted)
         invoker?.finished([invocation])
@@ -132,14 +138,14 @@ extension PythonHost {
     func monitorLoop() {
         lock.lock()
         while true {
-            if queueHead >= queue.count && outbox.isEmpty {
+            if queueHead >= queue.count && outbox.isEmpty && inFlight == 0 {
+                // Nothing running: sleep until a submit wakes us (it does so only now).
                 monitorIdle = true
-                lock.wait(monitorWake)
-                monitorIdle = false
+                while monitorIdle { lock.wait(monitorWake) }
                 continue
             }
             let now = MonotonicClock.nanoseconds()
-            if !outbox.isEmpty && now &- outboxSince >= Self.outboxDelayNanoseconds {
+            if !outbox.isEmpty && now &- outboxSince >= Self.stallNanoseconds {
                 handBack()
                 continue
             }
@@ -150,18 +156,23 @@ extension PythonHost {
                 if idleWorkers > 0 {
                     workAvailable.signal()
                 } else if workers.count < configuration.concurrency {
-                    let worker = Worker(index: workers.count)
-                    workers.append(worker)
-                    NativeThread.start(stackSize: 8 * 1024 * 1024) { [self] in
-                        worker.threadState = PyThreadState_New(interpreterState)
-                        worker.pthread = pthread_self()
-                        PyEval_RestoreThread(worker.threadState)
-                        worker.threadID = PyThread_get_thread_ident()
-                        workerLoop(worker, holdsGIL: true)
-                    }
+                    startWorker()
                 }
             }
-            lock.wait(monitorWake, untilNanoseconds: now &+ Self.outboxDelayNanoseconds)
+            lock.wait(monitorWake, untilNanoseconds: now &+ Self.stallNanoseconds)
+        }
+    }
+
+    /// Adds a worker thread with its own persistent thread state. Called with `lock` held.
+    private func startWorker() {
+        let worker = Worker(index: workers.count)
+        workers.append(worker)
+        NativeThread.start(stackSize: 8 * 1024 * 1024) { [self] in
+            worker.threadState = PyThreadState_New(interpreterState)
+            worker.pthread = pthread_self()
+            PyEval_RestoreThread(worker.threadState)
+            worker.threadID = PyThread_get_thread_ident()
+            workerLoop(worker, holdsGIL: true)
         }
     }
 

@@ -51,9 +51,10 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
     var interpreterState: OpaquePointer?
     var completeFunction: PyPointer?
 
-    /// Answers wait at most this long to be handed back while a worker is busy.
-    static let outboxDelayNanoseconds: UInt64 = 200_000
-    /// Queued calls that see no progress for this long get another worker.
+    /// A worker hands back parked answers older than this before it starts another call.
+    static let outboxDelayNanoseconds: UInt64 = 100_000
+    /// Queued calls that see no progress for this long get another worker; it is also the
+    /// monitor's tick while calls are in flight.
     static let stallNanoseconds: UInt64 = 1_000_000
     static let outboxBatchLimit = 64
 
@@ -120,11 +121,14 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
         queue.append(contentsOf: batch)
         // Wake a worker only when none is running: a running worker picks the batch up when it is
         // done, and a blocked one is noticed by the monitor.
-        if idleWorkers == workers.count && idleWorkers > 0 {
-            workAvailable.signal()
-        }
-        if monitorIdle { monitorWake.signal() }
+        let wakeWorker = idleWorkers == workers.count && idleWorkers > 0
+        let wakeMonitor = monitorIdle
+        monitorIdle = false
         lock.unlock()
+        // Signalled after unlocking: on a single core the woken thread would otherwise run at
+        // once, find the mutex taken and switch straight back.
+        if wakeWorker { workAvailable.signal() }
+        if wakeMonitor { monitorWake.signal() }
     }
 
     public func interrupt(_ invocation: Invocation) {

@@ -58,7 +58,7 @@ case .invoke(let request):
 
 case .serve:
     let stuck = Atomic<Bool>(false)
-    let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: CPUAffinity.usableCPUs)
     let shutdown = ShutdownTrigger()
     let invoker = Invoker(
         host: host, timeoutSeconds: configuration.timeoutSeconds, graceSeconds: configuration.timeoutGraceSeconds,

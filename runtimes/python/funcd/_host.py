@@ -6,17 +6,15 @@ then ``Function.call`` per request (or ``Function.start`` for ``async def`` hand
 Python so that it can be tested with plain Python (see tests/).
 """
 
-import asyncio
 import importlib.util
-import inspect
 import json
 import os
-import signal
 import sys
-import threading
-import traceback
 
 from ._request import Request
+
+# asyncio (which loads ssl and libcrypto), inspect, threading and traceback are imported where
+# they are needed: a plain handler's process should not carry them (idle memory is a target).
 
 _HTML = [("Content-Type", "text/html; charset=UTF-8")]
 _JSON = [("Content-Type", "application/json")]
@@ -53,6 +51,8 @@ def load(code_dir, mod_name, handler_name, context):
         where = f"{error.filename or path}:{error.lineno}" if error.lineno else (error.filename or path)
         raise LoadError(f"{where}: SyntaxError: {error.msg}") from None
     except BaseException as error:  # noqa: B036 - any failure at import time is a load failure
+        import traceback
+
         del sys.modules[mod_name]
         frames = traceback.extract_tb(error.__traceback__)
         inner = next((f for f in reversed(frames) if f.filename == path), None)
@@ -78,9 +78,7 @@ class Function:
     def __init__(self, handler, context):
         self.handler = handler
         self.context = context
-        self.is_coroutine = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
-            getattr(handler, "__call__", None)
-        )
+        self.is_coroutine = is_coroutine_function(handler)
         self._loop = None
         self._futures = {}
 
@@ -88,7 +86,12 @@ class Function:
         """Builds the kubeless event; raises ValueError when a JSON body does not parse."""
         data = body
         if content_type is not None and content_type.split(";", 1)[0].strip().lower() == "application/json":
-            data = json.loads(body) if body else None
+            try:
+                data = json.loads(body) if body else None
+            except RecursionError:
+                # Nested deeper than the stack allows: the client's bad body (400), not a failure
+                # of the function, and call() must still return a result rather than raise.
+                raise ValueError("JSON body nested too deeply") from None
         return {
             "data": data,
             "event-id": event_id,
@@ -120,6 +123,8 @@ class Function:
             event = self.event(method, target, headers, body, content_type, event_id, event_type, event_time, namespace)
         except ValueError:
             return (*_INVALID_JSON, "invalid JSON body")
+        import asyncio
+
         loop = self._ensure_loop()
         future = asyncio.run_coroutine_threadsafe(self._run(event), loop)
         self._futures[token] = future
@@ -136,6 +141,8 @@ class Function:
         return None
 
     async def _run(self, event):
+        import asyncio
+
         try:
             return encode(await self.handler(event, self.context))
         except BaseException as error:  # noqa: B036
@@ -151,6 +158,9 @@ class Function:
 
     def _ensure_loop(self):
         if self._loop is None:
+            import asyncio
+            import threading
+
             loop = asyncio.new_event_loop()
             thread = threading.Thread(target=loop.run_forever, name="funcd-asyncio", daemon=True)
             thread.start()
@@ -158,8 +168,35 @@ class Function:
         return self._loop
 
 
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE: the code object of an `async def`
+
+
+def is_coroutine_function(handler):
+    """True for an `async def` function, method, partial or callable object.
+
+    Reads the code flags instead of importing inspect (and asyncio) for every plain handler.
+    """
+    seen = 0
+    while seen < 8:
+        seen += 1
+        code = getattr(handler, "__code__", None)
+        if code is not None:
+            return bool(code.co_flags & _CO_COROUTINE)
+        if hasattr(handler, "__func__"):  # bound method
+            handler = handler.__func__
+        elif hasattr(handler, "func") and hasattr(handler, "args"):  # functools.partial
+            handler = handler.func
+        elif hasattr(type(handler), "__call__") and not isinstance(handler, type):
+            handler = type(handler).__call__
+        else:
+            return False
+    return False
+
+
 def failure(error):
     """The 500 answer and the traceback of a handler's exception."""
+    import traceback
+
     text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     return (500, _TEXT, b"Internal Server Error\n", text)
 
@@ -168,7 +205,12 @@ def failure(error):
 
 
 def encode(result):
-    """Turns a handler's return value into (status, headers, body bytes, None)."""
+    """Turns a handler's return value into (status, headers, body bytes, None).
+
+    Exact types are tested first, as they are the common case; subclasses (an OrderedDict, a
+    namedtuple, a str subclass) must still be answered like their base, never iterated: iterating
+    would send a dict's keys, or zero bytes for each int.
+    """
     kind = type(result)
     if kind is str:
         return (200, _HTML, result.encode("utf-8"), None)
@@ -180,20 +222,31 @@ def encode(result):
         return (200, _HTML, bytes(result), None)
     if hasattr(result, "status_code") and hasattr(result, "body"):
         return _encode_response(result)
-    if kind in (int, float, bool, tuple):
+    if isinstance(result, str):
+        return (200, _HTML, result.encode("utf-8"), None)
+    if isinstance(result, (bytes, bytearray, memoryview)):
+        return (200, _HTML, bytes(result), None)
+    if isinstance(result, (dict, list, tuple, int, float)):  # bool is an int
         return (200, _JSON, json.dumps(result).encode("utf-8"), None)
     if hasattr(result, "__iter__"):
         # bottle joined iterables of str/bytes into the body.
-        parts = [part.encode("utf-8") if isinstance(part, str) else bytes(part) for part in result]
-        return (200, _HTML, b"".join(parts), None)
+        return (200, _HTML, b"".join([_part(part) for part in result]), None)
     return (200, _HTML, str(result).encode("utf-8"), None)
+
+
+def _part(part):
+    if isinstance(part, str):
+        return part.encode("utf-8")
+    if isinstance(part, (bytes, bytearray, memoryview)):
+        return bytes(part)
+    # bytes(part) of an int would be that many zero bytes (or gigabytes of them): refuse, so the
+    # handler's mistake is a 500 with a traceback rather than a garbled body.
+    raise TypeError(f"the function returned an iterable of {type(part).__name__}: only str and bytes can be sent")
 
 
 def _encode_response(response):
     status = int(response.status_code)
     _, headers, body, _ = encode(response.body)
-    if headers is _HTML and response.body is None:
-        headers = _HTML
     given = _header_pairs(response)
     if given:
         names = {name.lower() for name, _ in given}
@@ -222,6 +275,8 @@ def install_interrupt(signum, interrupt_due):
     returns with EINTR, runs this handler and raises. The host sends ``signum`` only after a
     deadline; ``interrupt_due()`` says whether the call running now is still the one to stop.
     """
+
+    import signal
 
     def on_signal(signum, frame):
         if interrupt_due():

@@ -7,7 +7,6 @@ touch none of it, and the hot path must not pay for parsing they never read.
 
 import io
 import json
-from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl, unquote
 
 
@@ -182,6 +181,8 @@ class Request:
 
     @property
     def cookies(self):
+        from http.cookies import SimpleCookie
+
         jar = SimpleCookie()
         jar.load(self.headers.get("cookie", ""))
         return MultiDict((key, morsel.value) for key, morsel in jar.items())
@@ -236,7 +237,12 @@ class Request:
         self._forms, self._files = MultiDict(), MultiDict()
         media = self.content_type.split(";", 1)[0].strip().lower()
         if media == "application/x-www-form-urlencoded":
-            text = self._body.decode("latin-1")
+            # parse_qsl decodes %-escapes as UTF-8: read raw bytes (curl -d 'name=é') as UTF-8
+            # too, or they would arrive as mojibake beside the escaped ones.
+            try:
+                text = self._body.decode("utf-8")
+            except UnicodeDecodeError:
+                text = self._body.decode("latin-1")
             for key, value in parse_qsl(text, keep_blank_values=True):
                 self._forms.append(key, value)
         elif media.startswith("multipart/"):
