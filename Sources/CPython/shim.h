@@ -18,6 +18,15 @@ static inline PyObject *funcd_py_timeout_error(void) { return PyExc_TimeoutError
 /// The real-time signal funcd sends to the interpreter's main thread to break a blocking call.
 static inline int funcd_interrupt_signal(void) { return SIGRTMIN + 3; }
 
+/// A process inherits its blocked-signal mask from whoever started it (a test runner, a shell
+/// script that blocked signals): make sure the interrupt signal reaches the calling thread.
+static inline int funcd_unblock_interrupt_signal(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, funcd_interrupt_signal());
+    return pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
 /// Starts the interpreter the way funcd needs it: no signal handlers of Python's own (funcd owns
 /// SIGTERM/SIGINT), unbuffered stdio so a handler's print reaches the pod log at once, and the
 /// environment (PYTHONPATH, PYTHONHOME) honoured like the python command does. Returns NULL on

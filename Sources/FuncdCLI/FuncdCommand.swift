@@ -9,12 +9,28 @@ public enum Mode: Sendable {
     case invoke(InvokeRequest)
 }
 
-/// The call `funcd invoke` makes.
+/// The call `funcd invoke` makes. The data is read only by the process that makes the call:
+/// `funcd` parses the same command line before it execs the language's executable, and must not
+/// consume standard input on the way.
 public struct InvokeRequest: Sendable {
-    public var method: String
+    public var method: String?
     public var path: String
-    public var body: [UInt8]
+    public var data: String?
+    public var dataFile: String?
     public var contentType: String?
+
+    /// The body, the method and the content type the handler sees.
+    public func load() throws -> (method: String, body: [UInt8], contentType: String?) {
+        var body: [UInt8] = []
+        if let data {
+            body = Array(data.utf8)
+        } else if let dataFile {
+            body = try InputFile.read(dataFile)
+        }
+        let type =
+            contentType ?? (body.isEmpty ? nil : (JSONSniffer.looksLikeJSON(body) ? "application/json" : "text/plain"))
+        return (method ?? (body.isEmpty ? "GET" : "POST"), body, type)
+    }
 }
 
 /// `funcd`: the command users type. Every executable (`funcd`, `funcd-python`, ...) parses the
@@ -47,7 +63,10 @@ public struct FuncdCommand: ParsableCommand {
         case let invoke as Invoke:
             return try invoke.resolve(environment: environment)
         default:
-            // `funcd` alone: show the help.
+            // ArgumentParser's own `help` command (`funcd serve --help`, `funcd help run`): its
+            // run() throws the help request for the right subcommand.
+            var command = command
+            try command.run()
             throw CleanExit.helpRequest(self)
         }
     }
@@ -165,15 +184,8 @@ public struct Invoke: ParsableCommand {
         var environment = environment
         environment["FUNC_RUNTIME"] = nil
         let configuration = try Configuration(environment: environment, overrides: overrides)
-        var body: [UInt8] = []
-        if let data {
-            body = Array(data.utf8)
-        } else if let dataFile {
-            body = try InputFile.read(dataFile)
-        }
-        let type = contentType ?? (body.isEmpty ? nil : (JSONSniffer.looksLikeJSON(body) ? "application/json" : "text/plain"))
         let request = InvokeRequest(
-            method: method ?? (body.isEmpty ? "GET" : "POST"), path: path, body: body, contentType: type)
+            method: method, path: path, data: data, dataFile: dataFile, contentType: contentType)
         return (configuration, .invoke(request))
     }
 }

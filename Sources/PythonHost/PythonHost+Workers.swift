@@ -23,9 +23,14 @@ extension PythonHost {
                     lock.lock()
                     continue
                 }
-                idleWorkers += 1
-                lock.wait(workAvailable)
-                idleWorkers -= 1
+                if worker.isMain {
+                    mainIdle = true
+                    while mainIdle { lock.wait(mainWake) }
+                } else {
+                    idleWorkers += 1
+                    lock.wait(workAvailable)
+                    idleWorkers -= 1
+                }
                 continue
             }
             let now = MonotonicClock.nanoseconds()
@@ -98,12 +103,15 @@ extension PythonHost {
     /// Called from the glue (asyncio thread, GIL held) when an async handler is done.
     func completeAsync(token: Int, result: PyPointer) {
         let converted = python!.convert(result)
-        let (invocation, wake): (Invocation?, Bool) = lock.withLock {
+        let (invocation, wakeMain): (Invocation?, Bool) = lock.withLock {
             guard let invocation = asyncCalls.removeValue(forKey: token) else { return (nil, false) }
             inFlight -= 1
-            return (invocation, queueHead < queue.count && idleWorkers > 0)
+            // A call may have waited for this slot (FUNC_CONCURRENCY): let the main worker take it.
+            let wake = queueHead < queue.count && mainIdle
+            if wake { mainIdle = false }
+            return (invocation, wake)
         }
-        if wake { workAvailable.signal() }
+        if wakeMain { mainWake.signal() }
         guard let invocation else { return }
         invocation.complete(with: converted)
         invoker?.finished([invocation])
@@ -153,7 +161,10 @@ extension PythonHost {
                 && now &- lastDequeue >= Self.stallNanoseconds
             {
                 lastDequeue = now
-                if idleWorkers > 0 {
+                if mainIdle {
+                    mainIdle = false
+                    mainWake.signal()
+                } else if idleWorkers > 0 {
                     workAvailable.signal()
                 } else if workers.count < configuration.concurrency {
                     startWorker()
@@ -194,7 +205,7 @@ extension PythonHost {
             interrupts.removeAll()
             lock.unlock()
             PyEval_RestoreThread(threadState)
-            var signalMain = false
+            var mainCall: Invocation?
             for invocation in batch {
                 if python!.isCoroutine {
                     python!.cancelAsync(token: invocation.hostSlot)
@@ -206,20 +217,44 @@ extension PythonHost {
                     guard let worker = workers.first(where: { $0.current === invocation }) else { return }
                     worker.interruptDue = true
                     PyThreadState_SetAsyncExc(worker.threadID, funcd_py_timeout_error())
-                    if worker.isMain { signalMain = true }
+                    if worker.isMain { mainCall = invocation }
                 }
             }
             PyEval_SaveThread()
-            if signalMain, let main = lock.withLock({ workers.first }) {
-                pthread_kill(main.pthread, interruptSignal)
+            if let mainCall {
+                signalIfBlocked(mainCall, signal: interruptSignal, threadState: threadState)
             }
             lock.lock()
         }
     }
 
-    /// For the glue's signal handler: is the main worker's current call one to stop?
+    /// The asynchronous exception is raised only when the thread runs Python code. If the main
+    /// worker is still on the call with the exception pending after a moment, it is blocked in C
+    /// (`time.sleep`, a read): a real signal breaks the call and the glue's handler raises there.
+    /// Sending it only then keeps a handler from being interrupted twice (say, in its `finally:`).
+    private func signalIfBlocked(_ invocation: Invocation, signal: Int32, threadState: UnsafeMutablePointer<PyThreadState>?) {
+        usleep(20_000)
+        PyEval_RestoreThread(threadState)
+        let target: pthread_t? = lock.withLock {
+            guard let main = workers.first, main.current === invocation, main.interruptDue,
+                let state = main.threadState, state.pointee.async_exc != nil
+            else { return nil }
+            return main.pthread
+        }
+        PyEval_SaveThread()
+        if let target { pthread_kill(target, signal) }
+    }
+
+    /// For the glue's signal handler on the main thread (GIL held): is its current call one to
+    /// stop? Answers yes once, and drops the pending asynchronous exception, so that the call is
+    /// interrupted once.
     func mainInterruptDue() -> Bool {
-        lock.withLock { workers.first.map { $0.interruptDue && $0.current != nil } ?? false }
+        lock.withLock {
+            guard let main = workers.first, main.interruptDue, main.current != nil else { return false }
+            main.interruptDue = false
+            PyThreadState_SetAsyncExc(main.threadID, nil)
+            return true
+        }
     }
 }
 

@@ -28,6 +28,9 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
     let logger: Logger
 
     let lock = ConditionLock()
+    /// Wakes the main worker, the one every new call goes to first.
+    let mainWake = ConditionLock.Condition()
+    /// Wakes an extra worker; only the monitor (a stalled queue) and finished async calls do.
     let workAvailable = ConditionLock.Condition()
     let monitorWake = ConditionLock.Condition()
     let interruptWake = ConditionLock.Condition()
@@ -39,6 +42,7 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
     var outboxSince: UInt64 = 0
     var workers: [Worker] = []
     var idleWorkers = 0
+    var mainIdle = false
     var inFlight = 0
     var lastDequeue: UInt64 = 0
     var monitorIdle = false
@@ -118,16 +122,22 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
 
     public func submit(_ batch: [Invocation]) {
         lock.lock()
+        if queueHead >= queue.count {
+            // The stall clock starts when work arrives, not at the last dequeue before a pause.
+            lastDequeue = MonotonicClock.nanoseconds()
+        }
         queue.append(contentsOf: batch)
-        // Wake a worker only when none is running: a running worker picks the batch up when it is
-        // done, and a blocked one is noticed by the monitor.
-        let wakeWorker = idleWorkers == workers.count && idleWorkers > 0
+        // Only the main worker is woken for new work: it is the one thread where a blocking call
+        // can be interrupted at the deadline. A running worker picks the batch up when it is done;
+        // a blocked one is noticed by the monitor, which then wakes or starts an extra worker.
+        let wakeMain = mainIdle
+        mainIdle = false
         let wakeMonitor = monitorIdle
         monitorIdle = false
         lock.unlock()
         // Signalled after unlocking: on a single core the woken thread would otherwise run at
         // once, find the mutex taken and switch straight back.
-        if wakeWorker { workAvailable.signal() }
+        if wakeMain { mainWake.signal() }
         if wakeMonitor { monitorWake.signal() }
     }
 
@@ -141,6 +151,7 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
     // MARK: - Start-up (on the main worker's thread)
 
     private func initialise(main: Worker, printsToStderr: Bool) -> Result<Void, FuncdError> {
+        _ = funcd_unblock_interrupt_signal()
         if let reason = funcd_py_initialize() {
             return .failure(FuncdError(.interpreter, "Python failed to start: \(String(cString: reason))"))
         }

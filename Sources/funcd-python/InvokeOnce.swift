@@ -40,12 +40,19 @@ enum InvokeOnce {
             ProcessEnvironment.fail("the handler could not be interrupted after its timeout")
         }
         let waiter = Waiter()
+        let call: (method: String, body: [UInt8], contentType: String?)
+        do {
+            call = try request.load()
+        } catch let error as FuncdError {
+            ProcessEnvironment.fail(error.message)
+        } catch {
+            ProcessEnvironment.fail("\(error)")
+        }
         var headers: [(String, String)] = [("Host", "localhost")]
-        if let type = request.contentType { headers.append(("Content-Type", type)) }
-        headers.append(("Content-Length", String(request.body.count)))
+        if let type = call.contentType { headers.append(("Content-Type", type)) }
+        headers.append(("Content-Length", String(call.body.count)))
         let invocation = Invocation(
-            method: request.method, target: request.path, headers: headers, body: request.body, sink: waiter,
-            reply: nil)
+            method: call.method, target: request.path, headers: headers, body: call.body, sink: waiter, reply: nil)
         invoker.submit([invocation])
         let result = waiter.wait().result ?? InvocationResult(status: 500, error: "no result")
         if let error = result.error {

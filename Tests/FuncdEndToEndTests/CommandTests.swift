@@ -1,0 +1,160 @@
+import Foundation
+import Testing
+
+/// The command line: `funcd run FILE` (a server for one file), `funcd invoke FILE` (one call, no
+/// server), flags overriding environment variables on `serve`, `--help` everywhere, and the
+/// `funcd-python` executable that the `funcd` dispatcher execs.
+@Suite(.sharesMachine)
+struct CommandTests {
+    // MARK: run
+
+    @Test("funcd run FILE --handler NAME serves the file, with the file's folder as the code folder")
+    func runServesAFile() throws {
+        try Funcd.withRunServer(fixtures: ["uses_helper.py", "helper.py"], file: "uses_helper.py", arguments: ["--handler", "handler"]) {
+            server in
+            let response = try server.get("/")
+            #expect(
+                response.status == 200 && response.text == "hello configmap from helper",
+                "GET / → \(response)\n\(server.diagnostics)")
+            let health = try server.get("/healthz")
+            #expect(health.status == 200 && health.text == "OK", "GET /healthz → \(health)\n\(server.diagnostics)")
+        }
+    }
+
+    @Test("funcd run --timeout sets the handler timeout")
+    func runTimeoutFlag() throws {
+        try Funcd.withRunServer(fixtures: ["app.py"], file: "app.py", arguments: ["--handler", "handler", "--timeout", "1.5"]) {
+            server in
+            let described = try server.get("/context")
+            let event = try #require(JSONObject(described), "GET /context → \(described)\n\(server.diagnostics)")
+            #expect(event.object("context")?.number("timeout") == 1.5, "--timeout 1.5: \(event)")
+
+            let slow = try server.get("/sleep")
+            #expect(slow.status == 408, "GET /sleep with --timeout 1.5 → \(slow)\n\(server.diagnostics)")
+        }
+    }
+
+    // MARK: serve
+
+    @Test("funcd serve: flags win over the environment")
+    func serveFlagsWinOverEnvironment() throws {
+        try Funcd.withServer(
+            env: ["FUNC_TIMEOUT": "100", "FUNC_PORT": "1", "FUNC_HOST": "0.0.0.0"],
+            arguments: ["--timeout", "2.5", "--port", "0", "--host", "127.0.0.1"]
+        ) { server in
+            let port = try server.port()
+            #expect(port != 1, "--port 0 must win over FUNC_PORT=1\n\(server.diagnostics)")
+            #expect(server.listeningHost == "127.0.0.1", "--host must win over FUNC_HOST\n\(server.diagnostics)")
+            let described = try server.get("/context")
+            let event = try #require(JSONObject(described), "GET /context → \(described)\n\(server.diagnostics)")
+            #expect(event.object("context")?.number("timeout") == 2.5, "--timeout 2.5 must win over FUNC_TIMEOUT=100: \(event)")
+        }
+    }
+
+    @Test("funcd-python serve works on its own (the program the dispatcher execs)")
+    func funcdPythonDirectly() throws {
+        try Funcd.withServer(executable: "funcd-python") { server in
+            let health = try server.get("/healthz")
+            #expect(health.status == 200 && health.text == "OK", "GET /healthz → \(health)\n\(server.diagnostics)")
+            let fast = try server.get("/fast")
+            #expect(fast.status == 200 && fast.text == "fast", "GET /fast → \(fast)\n\(server.diagnostics)")
+        }
+    }
+
+    // MARK: invoke
+
+    @Test("funcd invoke --data JSON: result on stdout, the handler's prints on stderr, exit 0")
+    func invokeWithJSONData() throws {
+        let outcome = try Funcd.invoke(arguments: ["--handler", "echo", "--data", #"{"a": 1}"#])
+        #expect(outcome.exitCode == 0, "\(outcome)")
+        let result = JSONObject(text: outcome.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(result?.string("type") == "dict", "JSON data is decoded for application/json: \(outcome)")
+        #expect(result?.canonical("data") == JSONObject.canonicalText(json: #"{"a": 1}"#), "\(outcome)")
+        #expect(outcome.stderr.contains("handler-side-output"), "the handler's print goes to stderr: \(outcome)")
+        #expect(!outcome.stdout.contains("handler-side-output"), "stdout holds only the result: \(outcome)")
+    }
+
+    @Test("funcd invoke --data TEXT: non-JSON data arrives as bytes")
+    func invokeWithTextData() throws {
+        let outcome = try Funcd.invoke(arguments: ["--handler", "echo", "--data", "hello there"])
+        #expect(outcome.exitCode == 0, "\(outcome)")
+        let result = JSONObject(text: outcome.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(result?.string("type") == "bytes", "text/plain data is bytes: \(outcome)")
+        #expect(result?.string("data") == "hello there", "\(outcome)")
+    }
+
+    @Test("funcd invoke --content-type text/plain keeps JSON-looking data as bytes")
+    func invokeContentTypeOverride() throws {
+        let outcome = try Funcd.invoke(
+            arguments: ["--handler", "echo", "--data", #"{"a": 1}"#, "--content-type", "text/plain"])
+        #expect(outcome.exitCode == 0, "\(outcome)")
+        let result = JSONObject(text: outcome.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(result?.string("type") == "bytes", "\(outcome)")
+        #expect(result?.string("data") == #"{"a": 1}"#, "\(outcome)")
+    }
+
+    @Test("funcd invoke --data-file PATH reads the data from a file")
+    func invokeDataFile() throws {
+        let folder = try CodeDirectory(files: [(name: "event.json", contents: #"{"from": "file"}"#)])
+        defer { folder.remove() }
+        let outcome = try Funcd.invoke(arguments: ["--handler", "echo", "--data-file", folder.file("event.json")])
+        #expect(outcome.exitCode == 0, "\(outcome)")
+        let result = JSONObject(text: outcome.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(result?.string("type") == "dict", "\(outcome)")
+        #expect(result?.object("data")?.string("from") == "file", "\(outcome)")
+    }
+
+    @Test("funcd invoke --data-file - reads the data from stdin")
+    func invokeDataFromStdin() throws {
+        let outcome = try Funcd.invoke(
+            arguments: ["--handler", "echo", "--data-file", "-"], standardInput: Data(#"{"from": "stdin"}"#.utf8))
+        #expect(outcome.exitCode == 0, "\(outcome)")
+        let result = JSONObject(text: outcome.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(result?.string("type") == "dict", "\(outcome)")
+        #expect(result?.object("data")?.string("from") == "stdin", "\(outcome)")
+    }
+
+    @Test("funcd invoke prints a str result as it is")
+    func invokeTextResult() throws {
+        let outcome = try Funcd.invoke(arguments: ["--handler", "text"])
+        #expect(outcome.exitCode == 0, "\(outcome)")
+        #expect(outcome.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "plain text result", "\(outcome)")
+    }
+
+    @Test("funcd invoke with a raising handler: exit 1 and the traceback on stderr")
+    func invokeFailure() throws {
+        let outcome = try Funcd.invoke(arguments: ["--handler", "fail", "--data", "x"])
+        #expect(outcome.exitCode == 1, "\(outcome)")
+        #expect(outcome.stderr.contains("Traceback"), "\(outcome)")
+        #expect(outcome.stderr.contains("RuntimeError"), "\(outcome)")
+        #expect(outcome.stderr.contains("invoke-failure-xyz"), "\(outcome)")
+        #expect(!outcome.stdout.contains("invoke-failure-xyz"), "the traceback does not go to stdout: \(outcome)")
+    }
+
+    // MARK: --help
+
+    /// One `--help` invocation and the words its output must contain.
+    struct HelpCase: Sendable, CustomTestStringConvertible {
+        var arguments: [String]
+        var mentions: [String]
+
+        var testDescription: String { "funcd " + arguments.joined(separator: " ") }
+
+        static let all: [HelpCase] = [
+            HelpCase(arguments: ["--help"], mentions: ["serve", "run", "invoke"]),
+            HelpCase(arguments: ["serve", "--help"], mentions: ["--port", "--host", "--timeout"]),
+            HelpCase(arguments: ["run", "--help"], mentions: ["--handler", "--port", "--host", "--timeout"]),
+            HelpCase(arguments: ["invoke", "--help"], mentions: ["--handler", "--data", "--data-file", "--content-type"]),
+        ]
+    }
+
+    @Test("--help exits 0 and lists the options", arguments: CommandTests.HelpCase.all)
+    func help(_ help: HelpCase) throws {
+        let outcome = try Funcd.run(arguments: help.arguments)
+        #expect(outcome.exitCode == 0, "\(help.testDescription): \(outcome)")
+        let text = outcome.stdout + outcome.stderr
+        for word in help.mentions {
+            #expect(text.contains(word), "\(help.testDescription) does not mention \(word): \(outcome)")
+        }
+    }
+}
