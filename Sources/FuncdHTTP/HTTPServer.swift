@@ -47,8 +47,11 @@ public final class HTTPServer: Service, Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 let lane = laneTable[ObjectIdentifier(channel.eventLoop)]!
+                // NIO's outbound header validator is left out: FunctionHTTPHandler.isAllowed
+                // already drops handler headers that could split a response, and the validator
+                // would cost a pipeline step on each of a response's three writes.
                 return channel.pipeline.configureHTTPServerPipeline(
-                    withPipeliningAssistance: true, withErrorHandling: true
+                    withPipeliningAssistance: true, withErrorHandling: true, withOutboundHeaderValidation: false
                 ).flatMapThrowing {
                     try channel.pipeline.syncOperations.addHandler(FunctionHTTPHandler(lane: lane, server: state))
                 }
