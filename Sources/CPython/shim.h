@@ -3,9 +3,15 @@
 // The one umbrella header of the embedded CPython, imported only by PythonHost. The inline
 // functions below stand in for the macros Swift cannot call, and keep PyConfig (a large struct
 // whose fields change between versions) on the C side.
+// Swift's Glibc module sees <sys/select.h> with the default feature macros; Python.h would
+// include it after pyconfig.h defines _XOPEN_SOURCE, which renames fd_set's member, and clang
+// then refuses to merge the two definitions of fd_set. Including the system headers Swift also
+// imports first keeps one definition. (Python.h's advice to come first is about feature macros
+// that glibc applies the same way here.)
+#include <sys/select.h>
+#include <signal.h>
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <signal.h>
 
 static inline PyObject *funcd_py_none(void) { return Py_None; }
 static inline void funcd_py_incref(PyObject *object) { Py_INCREF(object); }
