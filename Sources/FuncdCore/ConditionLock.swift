@@ -17,10 +17,14 @@ public final class ConditionLock: @unchecked Sendable {
 
     public init() {
         pthread_mutex_init(mutex, nil)
+        Self.initialiseMonotonic(condition)
+    }
+
+    /// Timed waits are measured on the monotonic clock, like every deadline in funcd.
+    fileprivate static func initialiseMonotonic(_ condition: UnsafeMutablePointer<pthread_cond_t>) {
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
         #if os(Linux)
-        // Timed waits are measured on the monotonic clock, like every deadline in funcd.
         pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
         #endif
         pthread_cond_init(condition, &attributes)
@@ -71,13 +75,7 @@ public final class ConditionLock: @unchecked Sendable {
         fileprivate let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
         public init() {
-            var attributes = pthread_condattr_t()
-            pthread_condattr_init(&attributes)
-            #if os(Linux)
-            pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-            #endif
-            pthread_cond_init(condition, &attributes)
-            pthread_condattr_destroy(&attributes)
+            ConditionLock.initialiseMonotonic(condition)
         }
 
         deinit {

@@ -79,34 +79,32 @@ enum PythonObjects {
 
     /// Takes the pending Python exception and returns `Type: message`.
     static func takeError() -> String {
-        var type: UnsafeMutablePointer<PyObject>? = nil
-        var value: UnsafeMutablePointer<PyObject>? = nil
-        var traceback: UnsafeMutablePointer<PyObject>? = nil
-        PyErr_Fetch(&type, &value, &traceback)
-        PyErr_NormalizeException(&type, &value, &traceback)
-        defer {
-            funcd_py_xdecref(type)
-            funcd_py_xdecref(value)
-            funcd_py_xdecref(traceback)
+        takingError { type, value in
+            let name: String
+            if let type, let nameObject = PyObject_GetAttrString(type, "__name__") {
+                name = swiftString(nameObject) ?? "Exception"
+                funcd_py_decref(nameObject)
+            } else {
+                PyErr_Clear()
+                name = "Exception"
+            }
+            guard let value else { return name }
+            return "\(name): \(describe(value))"
         }
-        let name: String
-        if let type, let nameObject = PyObject_GetAttrString(type, "__name__") {
-            name = swiftString(nameObject) ?? "Exception"
-            funcd_py_decref(nameObject)
-        } else {
-            PyErr_Clear()
-            name = "Exception"
-        }
-        guard let value else { return name }
-        return "\(name): \(describe(value))"
     }
 
     /// Takes the pending exception and returns only its message (for the glue's LoadError, whose
     /// message is the whole line funcd prints).
     static func takeErrorMessage() -> String {
-        var type: UnsafeMutablePointer<PyObject>? = nil
-        var value: UnsafeMutablePointer<PyObject>? = nil
-        var traceback: UnsafeMutablePointer<PyObject>? = nil
+        takingError { _, value in value.map(describe) ?? "unknown error" }
+    }
+
+    /// Fetches and normalises the pending exception, hands its type and value to `body`, and
+    /// releases all three references afterwards.
+    private static func takingError(_ body: (PyPointer?, PyPointer?) -> String) -> String {
+        var type: PyPointer? = nil
+        var value: PyPointer? = nil
+        var traceback: PyPointer? = nil
         PyErr_Fetch(&type, &value, &traceback)
         PyErr_NormalizeException(&type, &value, &traceback)
         defer {
@@ -114,6 +112,6 @@ enum PythonObjects {
             funcd_py_xdecref(value)
             funcd_py_xdecref(traceback)
         }
-        return value.map(describe) ?? "unknown error"
+        return body(type, value)
     }
 }
