@@ -57,6 +57,14 @@ let package = Package(
             ]
         ),
         .target(
+            name: "FuncdSupervisor",
+            dependencies: [
+                "FuncdCore",
+                "FuncdCLI",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "FuncdCLI",
             dependencies: [
                 "FuncdCore",
@@ -68,6 +76,8 @@ let package = Package(
             dependencies: [
                 "FuncdCLI",
                 "FuncdCore",
+                "FuncdSupervisor",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -118,6 +118,9 @@ public struct Run: ParsableCommand {
     @Option(help: "Function inside the file.")
     var handler: String
 
+    @Flag(help: "Reload (a fresh worker, no failed request) whenever a file in the handler's folder is saved.")
+    var watch = false
+
     @OptionGroup var server: ServerOptions
 
     public init() {}
@@ -126,6 +129,7 @@ public struct Run: ParsableCommand {
         var overrides = try moduleOverrides(file: file)
         overrides["FUNC_HANDLER"] = handler
         overrides["FUNC_HOST"] = "127.0.0.1"
+        if watch { overrides["FUNC_WATCH"] = "true" }
         overrides.merge(server.overrides) { _, flag in flag }
         var environment = environment
         environment["FUNC_RUNTIME"] = nil

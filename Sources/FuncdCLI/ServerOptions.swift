@@ -21,6 +21,15 @@ public struct ServerOptions: ParsableArguments, Sendable {
     @Option(help: "Handler calls in flight at once. (FUNC_CONCURRENCY, default 16)")
     public var concurrency: Int?
 
+    @Option(help: "Calls that may wait beyond those in flight; more get 503. (FUNC_QUEUE, default 4 x concurrency)")
+    public var queue: Int?
+
+    @Option(
+        help:
+            "Worker processes, each a full server with its own interpreter, under a supervisor that replaces stuck or crashed ones; 0 serves in this process. (FUNC_WORKERS, default 1)"
+    )
+    public var workers: Int?
+
     @Option(help: "Largest request body in bytes; larger gets 413. (FUNC_MEMFILE_MAX or REQ_MB_LIMIT, default 100 MB)")
     public var bodyLimit: Int?
 
@@ -46,6 +55,8 @@ public struct ServerOptions: ParsableArguments, Sendable {
         values["FUNC_TIMEOUT"] = timeout.map { String($0) }
         values["FUNC_TIMEOUT_GRACE"] = timeoutGrace.map { String($0) }
         values["FUNC_CONCURRENCY"] = concurrency.map(String.init)
+        values["FUNC_QUEUE"] = queue.map(String.init)
+        values["FUNC_WORKERS"] = workers.map(String.init)
         if let bodyLimit {
             values["FUNC_MEMFILE_MAX"] = String(bodyLimit)
         }

@@ -21,6 +21,9 @@ import Darwin
 /// | `REQ_MB_LIMIT` (MB), `FUNC_MEMFILE_MAX` (bytes) | `--body-limit` (bytes) | request body limit | 100 MB |
 /// | `SHUTDOWN_TIMEOUT` | `--shutdown-timeout` | seconds to drain on SIGTERM | 10 |
 /// | `FUNC_CONCURRENCY` | `--concurrency` | handler calls in flight | 16 |
+/// | `FUNC_QUEUE` | `--queue` | calls waiting beyond those in flight before 503 | 4 × concurrency |
+/// | `FUNC_WORKERS` | `--workers` | worker processes under the supervisor (0: none, serve in this process) | 1 |
+/// | `FUNC_WATCH` | `--watch` (run) | reload when the code's files change, not only the ConfigMap | off |
 /// | `FUNC_ACCESS_LOG` | `--access-log` | `off`, `combined` or `json` | combined |
 /// | `FUNCD_RUNTIMES_DIR` | — | where the language glue (`runtimes/`) is | found beside the binary |
 public struct Configuration: Sendable, Equatable {
@@ -44,6 +47,9 @@ public struct Configuration: Sendable, Equatable {
     public var bodyLimitBytes: Int
     public var shutdownTimeoutSeconds: Double
     public var concurrency: Int
+    public var queueLimit: Int
+    public var workers: Int
+    public var watch: Bool
     public var accessLog: AccessLogFormat
     public var runtimesDirectory: String?
 
@@ -112,6 +118,14 @@ public struct Configuration: Sendable, Equatable {
         self.host = value("FUNC_HOST") ?? "0.0.0.0"
         self.port = try Self.integer(value("FUNC_PORT"), name: "FUNC_PORT", range: 0...65535) ?? 8080
         self.concurrency = try Self.integer(value("FUNC_CONCURRENCY"), name: "FUNC_CONCURRENCY", range: 1...4096) ?? 16
+        self.queueLimit =
+            try Self.integer(value("FUNC_QUEUE"), name: "FUNC_QUEUE", range: 0...1_000_000) ?? 4 * concurrency
+        self.workers = try Self.integer(value("FUNC_WORKERS"), name: "FUNC_WORKERS", range: 0...64) ?? 1
+        let watch = value("FUNC_WATCH")?.lowercased() ?? "false"
+        guard ["1", "true", "yes", "on", "0", "false", "no", "off"].contains(watch) else {
+            throw FuncdError(.configuration, "FUNC_WATCH=\(watch) is not true or false")
+        }
+        self.watch = ["1", "true", "yes", "on"].contains(watch)
 
         if let bytes = try Self.integer(value("FUNC_MEMFILE_MAX"), name: "FUNC_MEMFILE_MAX", range: 0...Int(Int32.max)) {
             self.bodyLimitBytes = bytes

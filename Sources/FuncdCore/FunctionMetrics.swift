@@ -17,6 +17,8 @@ public final class FunctionMetrics: Sendable {
     private let series: [String: Series]
     private let other: Series
     public let stuckHandlers: Counter
+    /// Requests answered 503 because `FUNC_CONCURRENCY` + `FUNC_QUEUE` calls were waiting.
+    public let overloadRejections: Counter
 
     /// Buckets of the Python prometheus_client the kubeless runtimes used, with finer ones below
     /// 5 ms because embedded calls are that fast.
@@ -53,7 +55,11 @@ public final class FunctionMetrics: Sendable {
         self.stuckHandlers = registry.makeCounter(
             descriptor: MetricNameDescriptor(
                 metricName: "funcd_stuck_handlers", unitName: "total",
-                helpText: "Handlers that could not be interrupted after their timeout (the process then restarts)"))
+                helpText: "Handlers that could not be interrupted after their timeout (the worker is then replaced)"))
+        self.overloadRejections = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                metricName: "funcd_overload_rejections", unitName: "total",
+                helpText: "Requests answered 503 because the concurrency and the queue were full"))
     }
 
     /// Records one finished call.

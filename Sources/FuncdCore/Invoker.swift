@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 
 /// Sits between the transports and the language host: applies the deadline, records the
 /// metrics, and hands finished invocations back to their sinks in batches.
@@ -25,7 +26,9 @@ public final class Invoker: @unchecked Sendable {
     private let lock = ConditionLock()
     private var head: Invocation?
     private var tail: Invocation?
-    private var inFlight = 0
+    /// Calls submitted and not yet answered; atomic so that the transports can check it for
+    /// overload on every request without the lock.
+    private let inFlight = Atomic<Int>(0)
     private var grace: [(due: UInt64, invocation: Invocation)] = []
     private var graceStart = 0
     /// When the watchdog will next look at the list; 0 while it is awake (it looks again before
@@ -55,7 +58,7 @@ public final class Invoker: @unchecked Sendable {
     }
 
     /// The number of calls submitted and not yet answered.
-    public var inFlightCount: Int { lock.withLock { inFlight } }
+    public var inFlightCount: Int { inFlight.load(ordering: .relaxed) }
 
     /// Starts the deadline of each invocation and queues the batch on the host.
     public func submit(_ batch: [Invocation]) {
@@ -67,7 +70,7 @@ public final class Invoker: @unchecked Sendable {
             invocation.deadline = deadline
             append(invocation)
         }
-        inFlight += batch.count
+        inFlight.add(batch.count, ordering: .relaxed)
         let wake = deadline < watchdogWakesAt
         if wake { watchdogWakesAt = 0 }
         lock.unlock()
@@ -97,8 +100,8 @@ public final class Invoker: @unchecked Sendable {
         guard !answered.isEmpty else { return }
         lock.withLock {
             for invocation in answered { unlink(invocation) }
-            inFlight -= answered.count
         }
+        inFlight.subtract(answered.count, ordering: .relaxed)
         for invocation in answered {
             let duration = invocation.finishedAt &- invocation.startedAt
             metrics.record(
@@ -162,7 +165,7 @@ public final class Invoker: @unchecked Sendable {
                     expired.append((first, true))
                 }
             }
-            inFlight -= expired.count
+            inFlight.subtract(expired.count, ordering: .relaxed)
             var stuck: [Invocation] = []
             while graceStart < grace.count, grace[graceStart].due <= now {
                 let entry = grace[graceStart]

@@ -22,6 +22,9 @@ final class EventLoopLane: InvocationSink, @unchecked Sendable {
         pending.reserveCapacity(64)
     }
 
+    /// Calls read in this tick and not yet handed to the Invoker.
+    var pendingCount: Int { pending.count }
+
     /// Queues a call; all calls read in one tick reach the host as one batch.
     func submit(_ invocation: Invocation) {
         pending.append(invocation)

@@ -93,10 +93,21 @@ final class FunctionHTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
                 write(
                     context: context, head: head, status: .ok,
                     headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
-                    body: server.invoker.metrics.registry.emitToBuffer(), keepAlive: head.isKeepAlive,
+                    body: server.metricsText(), keepAlive: head.isKeepAlive,
                     started: started)
                 return
             }
+        }
+        if server.isOverloaded(pendingOnLoop: lane.pendingCount) {
+            // Beyond the bounded queue: say so at once rather than let every caller's latency grow.
+            server.invoker.metrics.overloadRejections.increment()
+            body = nil
+            write(
+                context: context, head: head, status: .serviceUnavailable,
+                headers: [("Content-Type", "text/plain; charset=utf-8"), ("Retry-After", "1")],
+                body: Array("Overloaded: too many calls waiting\n".utf8), keepAlive: head.isKeepAlive,
+                started: started)
+            return
         }
         var headers: [(String, String)] = []
         headers.reserveCapacity(head.headers.count)

@@ -5,6 +5,10 @@ import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The HTTP front as a service: binds, serves until graceful shutdown, then drains: stops
 /// accepting, lets in-flight calls finish (up to `SHUTDOWN_TIMEOUT`), closes connections.
 ///
@@ -13,17 +17,26 @@ import ServiceLifecycle
 public final class HTTPServer: Service, Sendable {
     private let state: ServerState
     private let group: any EventLoopGroup
+    private let listenDescriptor: Int32?
     private let onListening: @Sendable (String, Int) -> Void
 
+    /// - Parameters:
+    ///   - listenDescriptor: a listening socket inherited from the supervisor, shared by every
+    ///     worker; nil to bind `configuration.host:port` here.
+    ///   - extraMetrics: text appended to /metrics.
     public init(
         configuration: Configuration,
         invoker: Invoker,
         group: any EventLoopGroup,
         logger: Logger,
+        listenDescriptor: Int32? = nil,
+        extraMetrics: (@Sendable () -> [UInt8])? = nil,
         onListening: @escaping @Sendable (String, Int) -> Void
     ) {
-        self.state = ServerState(configuration: configuration, invoker: invoker, logger: logger)
+        self.state = ServerState(
+            configuration: configuration, invoker: invoker, logger: logger, extraMetrics: extraMetrics)
         self.group = group
+        self.listenDescriptor = listenDescriptor
         self.onListening = onListening
     }
 
@@ -39,31 +52,45 @@ public final class HTTPServer: Service, Sendable {
                 accessLog: AccessLog(format: state.configuration.accessLog, eventLoop: loop))
         }
         let laneTable = lanes
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
-            .childChannelInitializer { channel in
-                let lane = laneTable[ObjectIdentifier(channel.eventLoop)]!
-                // NIO's outbound header validator is left out: FunctionHTTPHandler.isAllowed
-                // already drops handler headers that could split a response, and the validator
-                // would cost a pipeline step on each of a response's three writes.
-                return channel.pipeline.configureHTTPServerPipeline(
-                    withPipeliningAssistance: true, withErrorHandling: true, withOutboundHeaderValidation: false
-                ).flatMapThrowing {
-                    try channel.pipeline.syncOperations.addHandler(FunctionHTTPHandler(lane: lane, server: state))
-                }
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
+            let lane = laneTable[ObjectIdentifier(channel.eventLoop)]!
+            // NIO's outbound header validator is left out: FunctionHTTPHandler.isAllowed already
+            // drops handler headers that could split a response, and the validator would cost a
+            // pipeline step on each of a response's three writes.
+            return channel.pipeline.configureHTTPServerPipeline(
+                withPipeliningAssistance: true, withErrorHandling: true, withOutboundHeaderValidation: false
+            ).flatMapThrowing {
+                try channel.pipeline.syncOperations.addHandler(FunctionHTTPHandler(lane: lane, server: state))
             }
-        let channel = try await bootstrap.bind(host: state.configuration.host, port: state.configuration.port).get()
-        let port = channel.localAddress?.port ?? state.configuration.port
-        onListening(state.configuration.host, port)
+        }
 
-        await withGracefulShutdownHandler {
-            try? await channel.closeFuture.get()
-        } onGracefulShutdown: {
-            channel.close(promise: nil)
+        if let listenDescriptor {
+            // A worker under the supervisor: accept from the shared socket until draining.
+            let listener = SharedListener(descriptor: listenDescriptor, group: group, initializer: initializer)
+            listener.start()
+            onListening(state.configuration.host, state.configuration.port)
+            await withGracefulShutdownHandler {
+                try? await gracefulShutdown()
+            } onGracefulShutdown: {
+                listener.stop()
+            }
+            listener.stop()
+            close(listenDescriptor)
+        } else {
+            let bootstrap = ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.maxMessagesPerRead, value: 16)
+                .childChannelInitializer(initializer)
+            let channel = try await bootstrap.bind(host: state.configuration.host, port: state.configuration.port).get()
+            onListening(state.configuration.host, channel.localAddress?.port ?? state.configuration.port)
+            await withGracefulShutdownHandler {
+                try? await channel.closeFuture.get()
+            } onGracefulShutdown: {
+                channel.close(promise: nil)
+            }
         }
         await drain()
     }

@@ -12,12 +12,33 @@ final class ServerState: @unchecked Sendable {
     let invoker: Invoker
     let logger: Logger
     let connections = ConnectionSet()
+    /// More calls than this in flight (running plus queued) and a request gets 503.
+    let overloadLimit: Int
+    /// Text appended to /metrics (the supervisor's counters, when supervised).
+    let extraMetrics: (@Sendable () -> [UInt8])?
     private let flags = NIOLockedValueBox((draining: false, healthy: true))
 
-    init(configuration: Configuration, invoker: Invoker, logger: Logger) {
+    init(
+        configuration: Configuration, invoker: Invoker, logger: Logger,
+        extraMetrics: (@Sendable () -> [UInt8])?
+    ) {
         self.configuration = configuration
         self.invoker = invoker
         self.logger = logger
+        self.overloadLimit = configuration.concurrency + configuration.queueLimit
+        self.extraMetrics = extraMetrics
+    }
+
+    /// Whether another call would go past `FUNC_CONCURRENCY` + `FUNC_QUEUE`, counting the calls
+    /// this loop has read but not yet handed over (they reach the Invoker at the end of the tick).
+    func isOverloaded(pendingOnLoop: Int) -> Bool {
+        invoker.inFlightCount + pendingOnLoop >= overloadLimit
+    }
+
+    func metricsText() -> [UInt8] {
+        var text = invoker.metrics.registry.emitToBuffer()
+        if let extraMetrics { text.append(contentsOf: extraMetrics()) }
+        return text
     }
 
     var isDraining: Bool { flags.withLockedValue { $0.draining } }

@@ -2,8 +2,8 @@ import FuncdHTTP
 import ServiceLifecycle
 import Synchronization
 
-/// Lets a thread outside Swift concurrency (the Invoker's watchdog) start the graceful shutdown
-/// of the service group, after marking the server unhealthy.
+/// Lets a thread outside Swift concurrency (the Invoker's watchdog, the supervisor link) start
+/// the graceful shutdown of the service group, marking the server unhealthy first if asked.
 final class ShutdownTrigger: Service, Sendable {
     private let state = Mutex<(group: ServiceGroup?, server: HTTPServer?, pending: Bool)>((nil, nil, false))
 
@@ -14,9 +14,9 @@ final class ShutdownTrigger: Service, Sendable {
         }
     }
 
-    func trigger() {
+    func trigger(unhealthy: Bool) {
         let (group, server) = state.withLock { ($0.group, $0.server) }
-        server?.markUnhealthy()
+        if unhealthy { server?.markUnhealthy() }
         guard let group else { return }
         Task { await group.triggerGracefulShutdown() }
     }

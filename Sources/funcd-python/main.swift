@@ -57,6 +57,9 @@ case .invoke(let request):
     exit(InvokeOnce.run(request, configuration: configuration, host: host, metrics: metrics, logger: logger))
 
 case .serve:
+    // Under a supervisor (`funcd` with FUNC_WORKERS ≥ 1) this process is one worker: it accepts
+    // on the supervisor's socket, reports ready and stuck, and is replaced rather than restarted.
+    let link = SupervisorLink.fromEnvironment(environment)
     let stuck = Atomic<Bool>(false)
     let group = MultiThreadedEventLoopGroup(numberOfThreads: CPUAffinity.usableCPUs)
     let shutdown = ShutdownTrigger()
@@ -64,18 +67,36 @@ case .serve:
         host: host, timeoutSeconds: configuration.timeoutSeconds, graceSeconds: configuration.timeoutGraceSeconds,
         metrics: metrics, logger: logger
     ) { _ in
-        // A handler the interpreter cannot stop holds a worker for good: answer what is in
-        // flight, then exit non-zero so that Kubernetes (or the supervisor) starts a fresh process.
-        stuck.store(true, ordering: .relaxed)
-        shutdown.trigger()
+        // A handler the interpreter cannot stop holds a thread for good. Supervised: ask for a
+        // replacement and keep serving the other calls until it is ready (the supervisor then
+        // sends SIGTERM). Alone: answer what is in flight, then exit non-zero so that Kubernetes
+        // starts a fresh process.
+        if let link {
+            link.send("stuck")
+        } else {
+            stuck.store(true, ordering: .relaxed)
+            shutdown.trigger(unhealthy: true)
+        }
     }
     let module = "\(configuration.moduleName).\(configuration.handlerName)"
-    let server = HTTPServer(configuration: configuration, invoker: invoker, group: group, logger: logger) {
-        address, port in
-        ProcessEnvironment.printError(
-            "funcd: \(module) listening on http://\(address):\(port) (\(host.versionDescription), timeout \(configuration.timeoutSeconds)s)"
-        )
+    var supervisorMetrics: (@Sendable () -> [UInt8])? = nil
+    if let link {
+        supervisorMetrics = { link.supervisorMetrics }
     }
+    let server = HTTPServer(
+        configuration: configuration, invoker: invoker, group: group, logger: logger,
+        listenDescriptor: link?.listenDescriptor, extraMetrics: supervisorMetrics
+    ) { address, port in
+        if let link {
+            link.send("ready \(host.versionDescription)")
+        } else {
+            ProcessEnvironment.printError(
+                "funcd: \(module) listening on http://\(address):\(port) (\(host.versionDescription), timeout \(configuration.timeoutSeconds)s)"
+            )
+        }
+    }
+    // A worker must not outlive its supervisor (killed with SIGKILL, say): drain and go.
+    link?.startReading { shutdown.trigger(unhealthy: false) }
     let services = ServiceGroup(
         configuration: ServiceGroupConfiguration(
             services: [.init(service: server), .init(service: shutdown)],

@@ -3,7 +3,8 @@ import Testing
 
 /// What happens to a handler at FUNC_TIMEOUT, with generous bounds (the spec's 0.3 s precision
 /// is checked in ``TimeoutPrecisionTests``): Python interrupts it, its worker is reused, and a
-/// handler that refuses to stop makes the process give up after FUNC_TIMEOUT_GRACE.
+/// handler that refuses to stop makes the process give up after FUNC_TIMEOUT_GRACE (without a
+/// supervisor; with one, see ``WorkerTests``).
 @Suite(.sharesMachine)
 struct TimeoutTests {
     @Test("a handler in time.sleep is interrupted inside Python at FUNC_TIMEOUT, and serving goes on")
@@ -36,11 +37,11 @@ struct TimeoutTests {
         }
     }
 
-    @Test("a handler that swallows the interruption: 408 at FUNC_TIMEOUT, then the process exits non-zero after the grace")
+    @Test("without a supervisor (FUNC_WORKERS=0), a handler that swallows the interruption: 408 at FUNC_TIMEOUT, then the process exits non-zero after the grace")
     func uninterruptibleHandlerMakesTheProcessGiveUp() throws {
         let timeout = 1.0
         let grace = 1.0
-        try Funcd.withServer(env: ["FUNC_TIMEOUT": "\(timeout)", "FUNC_TIMEOUT_GRACE": "\(grace)"]) { server in
+        try Funcd.withServer(env: ["FUNC_TIMEOUT": "\(timeout)", "FUNC_TIMEOUT_GRACE": "\(grace)", "FUNC_WORKERS": "0"]) { server in
             let port = try server.port()
             let request = try TimedRequest.get(port: port, path: "/stubborn")
             #expect(request.response.status == 408, "GET /stubborn → \(request.response)\n\(server.diagnostics)")

@@ -49,6 +49,30 @@ final class ConfigMapVolume: CodeLocation {
         remove()
     }
 
+    /// Publishes new contents the way the kubelet updates a ConfigMap volume: the files go into a
+    /// fresh hidden folder, a temporary `..data_tmp` link to it is renamed over `..data` (one
+    /// atomic step), visible links are added for new names, and the old folder is deleted.
+    func update(files: [(name: String, contents: String)], version: Int) throws {
+        let fileManager = FileManager.default
+        let folderName = "..2026_11_21_10_0\(version)_00.123456789"
+        let folder = url.appendingPathComponent(folderName, isDirectory: true)
+        try fileManager.createDirectory(at: folder, withIntermediateDirectories: false)
+        for file in files {
+            try Data(file.contents.utf8).write(to: folder.appendingPathComponent(file.name))
+        }
+        let previous = try fileManager.destinationOfSymbolicLink(atPath: url.appendingPathComponent("..data").path)
+        let temporary = url.appendingPathComponent("..data_tmp").path
+        try fileManager.createSymbolicLink(atPath: temporary, withDestinationPath: folderName)
+        guard rename(temporary, url.appendingPathComponent("..data").path) == 0 else {
+            throw CocoaError(.fileWriteUnknown)
+        }
+        for file in files where !fileManager.fileExists(atPath: url.appendingPathComponent(file.name).path) {
+            try fileManager.createSymbolicLink(
+                atPath: url.appendingPathComponent(file.name).path, withDestinationPath: "..data/\(file.name)")
+        }
+        try? fileManager.removeItem(at: url.appendingPathComponent(previous))
+    }
+
     /// Deletes the volume (the symlinks and the hidden folder); safe to call more than once.
     func remove() {
         try? FileManager.default.removeItem(at: url)

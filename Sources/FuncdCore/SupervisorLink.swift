@@ -1,0 +1,81 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A worker's line to the supervisor that started it (the `funcd` process).
+///
+/// The supervisor hands each worker two descriptors: the listening socket every worker accepts
+/// from (`FUNCD_LISTEN_FD`), and one end of a socket pair (`FUNCD_CONTROL_FD`). Over the pair
+/// the worker says `ready` (serving) and `stuck` (a handler cannot be interrupted: replace me),
+/// and the supervisor sends its own counters as Prometheus text so that any worker's /metrics
+/// shows them. Protocol: one message per line; counters arrive as `m <line>` lines closed by
+/// `end`.
+public final class SupervisorLink: Sendable {
+    public let listenDescriptor: Int32
+    private let controlDescriptor: Int32
+    private let counters = Mutex<[UInt8]>([])
+
+    /// The link when this process is a supervised worker, else nil.
+    public static func fromEnvironment(_ environment: [String: String]) -> SupervisorLink? {
+        guard let listen = environment["FUNCD_LISTEN_FD"].flatMap(Int32.init),
+            let control = environment["FUNCD_CONTROL_FD"].flatMap(Int32.init)
+        else { return nil }
+        return SupervisorLink(listen: listen, control: control)
+    }
+
+    private init(listen: Int32, control: Int32) {
+        self.listenDescriptor = listen
+        self.controlDescriptor = control
+        // Close-on-exec: a handler's subprocess must not keep the pod's socket or the pair open.
+        _ = fcntl(listen, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(control, F_SETFD, FD_CLOEXEC)
+    }
+
+    /// Tells the supervisor something (`ready`, `stuck`). Never blocks for long: one short line.
+    public func send(_ message: String) {
+        var line = message + "\n"
+        line.withUTF8 { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = Glibc.send(controlDescriptor, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+                if written < 0 && errno == EINTR { continue }
+                if written <= 0 { return }
+                offset += written
+            }
+        }
+    }
+
+    /// The supervisor's counters, ready to append to /metrics.
+    public var supervisorMetrics: [UInt8] { counters.withLock { $0 } }
+
+    /// Reads the supervisor's messages on a thread of its own. When the supervisor goes away
+    /// (its end closes) `onLost` runs: a worker must not outlive its supervisor.
+    public func startReading(onLost: @escaping @Sendable () -> Void) {
+        NativeThread.start(stackSize: 256 * 1024) { [self] in
+            var pending: [UInt8] = []
+            var metrics: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { recv(controlDescriptor, $0.baseAddress, $0.count, 0) }
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { break }
+                pending.append(contentsOf: buffer[0..<count])
+                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = pending[..<newline]
+                    if line.starts(with: Array("m ".utf8)) {
+                        metrics.append(contentsOf: line.dropFirst(2))
+                        metrics.append(UInt8(ascii: "\n"))
+                    } else if Array(line) == Array("end".utf8) {
+                        let complete = metrics
+                        counters.withLock { $0 = complete }
+                        metrics.removeAll()
+                    }
+                    pending.removeSubrange(...newline)
+                }
+            }
+            onLost()
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import Testing
+
+/// The supervisor (`funcd` with FUNC_WORKERS ≥ 1, the default): worker processes that are
+/// replaced when stuck, restarted when killed, rolled over to new code, drained on SIGTERM, and
+/// a bounded queue that answers 503 instead of letting latency grow. Real processes, real
+/// signals, real HTTP.
+@Suite(.sharesMachine)
+struct WorkerTests {
+    /// `n` GETs of `path`, each on a fresh connection, counting the answers by status (0 for a
+    /// failed connection).
+    static func statuses(port: Int, path: String, count: Int) -> [Int: Int] {
+        let tally = Tally()
+        for _ in 0..<count { tally.get(port: port, path: path) }
+        return tally.counts
+    }
+
+    /// GETs of `path` on fresh connections for `seconds`, counted by status.
+    static func statuses(port: Int, path: String, seconds: Double) -> [Int: Int] {
+        let tally = Tally()
+        let end = Deadline.now + seconds
+        while Deadline.now < end { tally.get(port: port, path: path) }
+        return tally.counts
+    }
+
+    /// Answers counted by what they were: the status, or the body of a 200 when `byBody`.
+    final class Tally: @unchecked Sendable {
+        private let lock = NSLock()
+        private var statusCounts: [Int: Int] = [:]
+        private var bodyCounts: [String: Int] = [:]
+
+        var counts: [Int: Int] { lock.withLock { statusCounts } }
+        var bodies: [String: Int] { lock.withLock { bodyCounts } }
+
+        func get(port: Int, path: String) {
+            let response = try? HTTPClient.request(port: port, method: "GET", path: path, timeout: 10)
+            let body = response.map { $0.status == 200 ? $0.text : "status \($0.status)" } ?? "connection failed"
+            lock.withLock {
+                statusCounts[response?.status ?? 0, default: 0] += 1
+                bodyCounts[body, default: 0] += 1
+            }
+        }
+    }
+
+    @Test("FUNC_WORKERS=2: two worker processes serve one port, and /metrics counts them")
+    func twoWorkersServe() throws {
+        try Funcd.withServer(env: ["FUNC_WORKERS": "2"]) { server in
+            let workers = ProcessTree.children(of: server.pid)
+            #expect(workers.count == 2, "worker processes: \(workers)\n\(server.diagnostics)")
+            let seen = Self.statuses(port: try server.port(), path: "/fast", count: 40)
+            #expect(seen == [200: 40], "answers: \(seen)\n\(server.diagnostics)")
+            let metrics = try server.get("/metrics").text
+            #expect(metrics.contains("funcd_workers_ready 2"), "\(metrics)")
+        }
+    }
+
+    @Test("a stuck handler with one worker: 408 on time, every other request succeeds meanwhile, a fresh worker takes over")
+    func stuckWorkerIsReplacedWithoutDowntime() throws {
+        try Funcd.withServer(env: ["FUNC_TIMEOUT": "1", "FUNC_TIMEOUT_GRACE": "0.5", "SHUTDOWN_TIMEOUT": "2"]) {
+            server in
+            let port = try server.port()
+            let before = ProcessTree.children(of: server.pid)
+            #expect(before.count == 1)
+            let stuck = BackgroundCall { try TimedRequest.get(port: port, path: "/stubborn") }
+            // Requests all through the timeout, the grace, the replacement and the drain.
+            let seen = Self.statuses(port: port, path: "/fast", seconds: 4)
+            let stuckAnswer = try stuck.wait(timeout: 30)
+            #expect(stuckAnswer.response.status == 408, "\(stuckAnswer.response)\n\(server.diagnostics)")
+            #expect(stuckAnswer.elapsed >= 1.0 && stuckAnswer.elapsed < 1.5, "408 after \(stuckAnswer.elapsed) s")
+            #expect(seen.keys.sorted() == [200], "while the worker was replaced: \(seen)\n\(server.diagnostics)")
+
+            let replaced = Deadline.poll(timeout: 10) {
+                let now = ProcessTree.children(of: server.pid)
+                return now.count == 1 && now != before
+            }
+            #expect(replaced, "workers before \(before), now \(ProcessTree.children(of: server.pid))\n\(server.diagnostics)")
+            let metrics = try server.get("/metrics").text
+            #expect(metrics.contains("funcd_worker_restarts_total{reason=\"stuck\"} 1"), "\(metrics)")
+            #expect(server.isRunning)
+        }
+    }
+
+    @Test("kill -9 of a worker: at most its own requests fail, a replacement serves within 1 s")
+    func killedWorkerIsRestarted() throws {
+        try Funcd.withServer(env: ["FUNC_WORKERS": "2"]) { server in
+            let port = try server.port()
+            let workers = ProcessTree.children(of: server.pid)
+            #expect(workers.count == 2)
+            let load = BackgroundCall { Self.statuses(port: port, path: "/fast", count: 300) }
+            kill(workers[0], SIGKILL)
+            let killedAt = Deadline.now
+            let back = Deadline.poll(timeout: 5) {
+                let now = ProcessTree.children(of: server.pid)
+                guard now.count == 2, !now.contains(workers[0]) else { return false }
+                return (try? server.get("/metrics").text.contains("funcd_workers_ready 2")) ?? false
+            }
+            let took = Deadline.now - killedAt
+            #expect(back && took < 1.0, "replacement serving after \(took) s\n\(server.diagnostics)")
+            let seen = try load.wait(timeout: 60)
+            #expect((seen[200] ?? 0) >= 299, "only the killed worker's request may fail: \(seen)")
+            let metrics = try server.get("/metrics").text
+            #expect(metrics.contains("funcd_worker_restarts_total{reason=\"crash\"} 1"), "\(metrics)")
+            #expect(server.waitForStderr(containing: "signal 9"), "the reason is logged\n\(server.diagnostics)")
+        }
+    }
+
+    @Test("ConfigMap swap during load: zero failed requests, the new code answers; a broken version is refused")
+    func configMapSwapReloadsWithoutFailures() throws {
+        let v1 = try CodeDirectory.fixtureText("version_v1.py")
+        let volume = try ConfigMapVolume(files: [(name: "version.py", contents: v1)])
+        defer { volume.remove() }
+        let server = try FuncdProcess(
+            arguments: ["serve"],
+            environment: [
+                "MOD_NAME": "version", "FUNC_HANDLER": "handler", "FUNC_RUNTIME": Funcd.runtime, "FUNC_PORT": "0",
+                "FUNC_HOST": "127.0.0.1", "KUBELESS_INSTALL_VOLUME": volume.path, "FUNC_WORKERS": "2",
+            ])
+        defer { server.stop() }
+        let port = try server.waitForListening()
+
+        let tally = Tally()
+        for _ in 0..<20 { tally.get(port: port, path: "/") }
+        try volume.update(files: [(name: "version.py", contents: v1.replacingOccurrences(of: "'v1'", with: "'v2'"))], version: 2)
+        let switched = Deadline.poll(timeout: 15) {
+            tally.get(port: port, path: "/")
+            return (tally.bodies["v2"] ?? 0) >= 20 && ProcessTree.children(of: server.pid).count == 2
+        }
+        #expect(switched, "answers: \(tally.bodies)\n\(server.diagnostics)")
+
+        try volume.update(files: [(name: "version.py", contents: "def handler(event, context)\n    return 'v3'\n")], version: 3)
+        #expect(
+            server.waitForStderr(containing: "new code failed to load", timeout: 15),
+            "the broken version is refused\n\(server.diagnostics)")
+        for _ in 0..<20 { tally.get(port: port, path: "/") }
+        let seen = tally.bodies
+        #expect(Set(seen.keys).isSubset(of: ["v1", "v2"]), "no failed request, never v3: \(seen)\n\(server.diagnostics)")
+        #expect((seen["v2"] ?? 0) >= 40, "the last answers come from v2: \(seen)")
+        let metrics = try HTTPClient.request(port: port, method: "GET", path: "/metrics").text
+        #expect(metrics.contains("funcd_reload_failures_total 1"), "\(metrics)")
+    }
+
+    @Test("SIGTERM during load: in-flight requests complete, new connections are refused, exit code 0")
+    func sigtermDrainsEveryWorker() throws {
+        let markers = try CodeDirectory(files: [])
+        defer { markers.remove() }
+        let marker = markers.file("slow-started")
+        try Funcd.withServer(env: ["FUNC_WORKERS": "2", "SHUTDOWN_TIMEOUT": "5"]) { server in
+            let port = try server.port()
+            let slow = BackgroundCall { try TimedRequest.get(port: port, path: "/slow?marker=\(marker)") }
+            let started = Deadline.poll(timeout: 10) { FileManager.default.fileExists(atPath: marker) }
+            #expect(started, "the /slow handler never started\n\(server.diagnostics)")
+            server.sendSignal(SIGTERM)
+            let answer = try slow.wait(timeout: 30)
+            #expect(answer.response.status == 200, "the in-flight request: \(answer.response)\n\(server.diagnostics)")
+            let code = try server.waitForExit(timeout: 10)
+            #expect(code == 0, "exit code \(code)\n\(server.diagnostics)")
+            #expect(throws: (any Error).self, "a new connection after the drain is refused") {
+                try HTTPClient.request(port: port, method: "GET", path: "/fast", timeout: 2)
+            }
+            #expect(ProcessTree.children(of: server.pid).isEmpty)
+        }
+    }
+
+    @Test("overload: beyond FUNC_CONCURRENCY + FUNC_QUEUE calls, 503 with Retry-After at once")
+    func overloadAnswers503() throws {
+        try Funcd.withServer(env: ["FUNC_CONCURRENCY": "1", "FUNC_QUEUE": "1"]) { server in
+            let port = try server.port()
+            let calls = (0..<5).map { _ in BackgroundCall { try TimedRequest.get(port: port, path: "/slow") } }
+            let answers = try calls.map { try $0.wait(timeout: 30) }
+            let rejected = answers.filter { $0.response.status == 503 }
+            let served = answers.filter { $0.response.status == 200 }
+            #expect(served.count >= 2, "\(answers.map { $0.response.status })\n\(server.diagnostics)")
+            #expect(rejected.count >= 1, "\(answers.map { $0.response.status })\n\(server.diagnostics)")
+            for answer in rejected {
+                #expect(answer.response.header("Retry-After") == "1")
+                #expect(answer.elapsed < 0.9, "a 503 must not wait: \(answer.elapsed) s")
+            }
+            let metrics = try server.get("/metrics").text
+            #expect(metrics.contains("funcd_overload_rejections_total \(rejected.count)"), "\(metrics)")
+        }
+    }
+}
