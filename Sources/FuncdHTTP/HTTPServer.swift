@@ -96,11 +96,23 @@ public final class HTTPServer: Service, Sendable {
     }
 
     /// Finishes what is in flight, then closes every connection.
+    ///
+    /// A keep-alive connection is not closed the moment draining starts: a client may be
+    /// sending its next request on it right then, and would see the connection drop under it.
+    /// Requests that still arrive are answered with `Connection: close` (the client reconnects,
+    /// to another worker when supervised); connections that stay idle for a short quiet period
+    /// are closed then, and whatever is left at the deadline.
     private func drain() async {
         state.startDraining()
-        let deadline = ContinuousClock.now + .milliseconds(Int(state.configuration.shutdownTimeoutSeconds * 1000))
-        closeIdleConnections()
-        while state.invoker.inFlightCount > 0 && ContinuousClock.now < deadline {
+        let timeout = state.configuration.shutdownTimeoutSeconds
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+        let quietUntil = ContinuousClock.now + .milliseconds(Int(min(1.0, timeout / 2) * 1000))
+        while ContinuousClock.now < deadline {
+            let idle = state.invoker.inFlightCount == 0
+            if idle && state.connections.count == 0 { break }
+            if idle && ContinuousClock.now >= quietUntil {
+                closeIdleConnections()
+            }
             try? await Task.sleep(for: .milliseconds(10))
         }
         // Give the last answers a moment to reach their sockets before closing.

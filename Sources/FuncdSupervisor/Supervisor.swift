@@ -252,7 +252,9 @@ public final class Supervisor {
             refuseReload(reason: reason)
             return
         }
-        // A replacement that died: try again, with backoff, unless its slot is served.
+        // A worker that died before it was ready (killed, crashed while importing): started
+        // again, with backoff, and counted like any other crash.
+        counters.crashes += 1
         let delay = backoff[worker.slot] ?? Self.minimumBackoff
         backoff[worker.slot] = min(delay * 2, Self.maximumBackoff)
         let slotServed = workers.contains { $0.slot == worker.slot && $0.state != .draining && !$0.stuck }

@@ -23,6 +23,7 @@ extension PythonHost {
                     lock.lock()
                     continue
                 }
+                worker.idle = true
                 if worker.isMain {
                     mainIdle = true
                     while mainIdle { lock.wait(mainWake) }
@@ -31,6 +32,7 @@ extension PythonHost {
                     lock.wait(workAvailable)
                     idleWorkers -= 1
                 }
+                worker.idle = false
                 continue
             }
             let now = MonotonicClock.nanoseconds()
@@ -43,6 +45,7 @@ extension PythonHost {
             inFlight += 1
             lastDequeue = now
             worker.current = invocation
+            worker.currentSince = now
             worker.interruptDue = false
             // More queued work and another idle worker: let it help only if this call stalls
             // (the monitor decides), so the common case stays on one thread.
@@ -157,7 +160,19 @@ extension PythonHost {
                 handBack()
                 continue
             }
-            if queueHead < queue.count && inFlight < configuration.concurrency
+            // Help only when every awake worker is inside a call that has run past the stall
+            // threshold (blocked in I/O or sleep). A worker that was woken but has not been
+            // scheduled yet is not blocked: on a busy machine that can take milliseconds, and
+            // new calls must keep going to the main worker, the one a signal can interrupt.
+            let allBlocked = workers.allSatisfy { worker in
+                if worker.current != nil { return now &- worker.currentSince >= Self.stallNanoseconds }
+                // The main worker without a call is idle or being woken: it will take the queue.
+                if worker.isMain { return false }
+                // An idle extra worker is no obstacle (it can be woken); an awake one between
+                // calls will take the queue itself.
+                return worker.idle
+            }
+            if queueHead < queue.count && inFlight < configuration.concurrency && allBlocked
                 && now &- lastDequeue >= Self.stallNanoseconds
             {
                 lastDequeue = now

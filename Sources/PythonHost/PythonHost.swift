@@ -75,6 +75,10 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
         var threadID: UInt = 0
         var pthread: pthread_t = pthread_t()
         var current: Invocation?
+        /// When `current` started (monotonic ns): a call running for longer than the stall
+        /// threshold is what makes the monitor add a worker.
+        var currentSince: UInt64 = 0
+        var idle = false
         var interruptDue = false
         var isMain: Bool { index == 0 }
         init(index: Int) { self.index = index }

@@ -84,6 +84,11 @@ struct WorkerTests {
     func killedWorkerIsRestarted() throws {
         try Funcd.withServer(env: ["FUNC_WORKERS": "2"]) { server in
             let port = try server.port()
+            // The start-up line comes with the first ready worker; kill one that is serving.
+            let bothReady = Deadline.poll(timeout: 10) {
+                (try? server.get("/metrics").text.contains("funcd_workers_ready 2")) ?? false
+            }
+            #expect(bothReady, "\(server.diagnostics)")
             let workers = ProcessTree.children(of: server.pid)
             #expect(workers.count == 2)
             let load = BackgroundCall { Self.statuses(port: port, path: "/fast", count: 300) }
@@ -98,8 +103,11 @@ struct WorkerTests {
             #expect(back && took < 1.0, "replacement serving after \(took) s\n\(server.diagnostics)")
             let seen = try load.wait(timeout: 60)
             #expect((seen[200] ?? 0) >= 299, "only the killed worker's request may fail: \(seen)")
-            let metrics = try server.get("/metrics").text
-            #expect(metrics.contains("funcd_worker_restarts_total{reason=\"crash\"} 1"), "\(metrics)")
+            // The supervisor's counters reach each worker over its control socket, a moment later.
+            let counted = Deadline.poll(timeout: 5) {
+                (try? server.get("/metrics").text.contains("funcd_worker_restarts_total{reason=\"crash\"} 1")) ?? false
+            }
+            #expect(counted, "\((try? server.get("/metrics").text) ?? "")\n\(server.diagnostics)")
             #expect(server.waitForStderr(containing: "signal 9"), "the reason is logged\n\(server.diagnostics)")
         }
     }
