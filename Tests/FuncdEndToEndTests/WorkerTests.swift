@@ -187,4 +187,24 @@ struct WorkerTests {
             #expect(metrics.contains("funcd_overload_rejections_total \(rejected.count)"), "\(metrics)")
         }
     }
+
+    @Test("funcd run --watch: saving the file brings in the new code, no failed request")
+    func runWatchReloadsOnSave() throws {
+        let v1 = try CodeDirectory.fixtureText("version_v1.py")
+        let code = try CodeDirectory(files: [(name: "version.py", contents: v1)])
+        defer { code.remove() }
+        let server = try FuncdProcess(
+            arguments: ["run", code.file("version.py"), "--handler", "handler", "--watch", "--port", "0"])
+        defer { server.stop() }
+        let port = try server.waitForListening()
+        let tally = Tally()
+        for _ in 0..<10 { tally.get(port: port, path: "/") }
+        try Data(v1.replacingOccurrences(of: "'v1'", with: "'v2'").utf8).write(to: URL(fileURLWithPath: code.file("version.py")))
+        let switched = Deadline.poll(timeout: 15) {
+            tally.get(port: port, path: "/")
+            return (tally.bodies["v2"] ?? 0) >= 10
+        }
+        #expect(switched, "answers: \(tally.bodies)\n\(server.diagnostics)")
+        #expect(Set(tally.bodies.keys).isSubset(of: ["v1", "v2"]), "no failed request: \(tally.bodies)")
+    }
 }
