@@ -222,10 +222,12 @@ public final class Supervisor {
                 workerFailedToStart(worker, reason: reason)
             case .ready:
                 counters.crashes += 1
+                // A first crash is restarted at once; crashing again soon after backs off
+                // (100 ms, doubling, at most 5 s) until a worker has lived 30 s.
                 let lived = MonotonicClock.nanoseconds() &- worker.startedAt
-                var delay = backoff[worker.slot] ?? Self.minimumBackoff
-                if lived > Self.healthyAfter { delay = Self.minimumBackoff }
-                backoff[worker.slot] = min(delay * 2, Self.maximumBackoff)
+                if lived > Self.healthyAfter { backoff[worker.slot] = nil }
+                let delay = backoff[worker.slot] ?? 0
+                backoff[worker.slot] = min(max(delay * 2, Self.minimumBackoff), Self.maximumBackoff)
                 logger.error(
                     "worker ended unexpectedly; restarting it",
                     metadata: [
