@@ -165,7 +165,11 @@ extension PythonHost {
             // scheduled yet is not blocked: on a busy machine that can take milliseconds, and
             // new calls must keep going to the main worker, the one a signal can interrupt.
             let allBlocked = workers.allSatisfy { worker in
-                if worker.current != nil { return now &- worker.currentSince >= Self.stallNanoseconds }
+                if worker.current != nil {
+                    let running = now &- worker.currentSince
+                    guard running >= Self.stallNanoseconds else { return false }
+                    return running >= Self.computingStallNanoseconds || !isComputing(worker, now: now)
+                }
                 // The main worker without a call is idle or being woken: it will take the queue.
                 if worker.isMain { return false }
                 // An idle extra worker is no obstacle (it can be woken); an awake one between
@@ -189,6 +193,22 @@ extension PythonHost {
         }
     }
 
+    /// Whether `worker`'s thread used most of the time since the monitor last looked on the CPU:
+    /// then its call is computing, and a second thread would only take turns on the GIL with it.
+    /// Called with `lock` held.
+    func isComputing(_ worker: Worker, now: UInt64) -> Bool {
+        var time = timespec()
+        guard clock_gettime(worker.cpuClock, &time) == 0 else { return false }
+        let cpu = UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+        defer {
+            worker.cpuSeen = cpu
+            worker.cpuSeenAt = now
+        }
+        let wall = now &- worker.cpuSeenAt
+        guard worker.cpuSeenAt != 0, wall > 0, wall < 10 * Self.stallNanoseconds else { return true }
+        return (cpu &- worker.cpuSeen) * 2 >= wall
+    }
+
     /// Adds a worker thread with its own persistent thread state. Called with `lock` held.
     private func startWorker() {
         let worker = Worker(index: workers.count)
@@ -196,6 +216,7 @@ extension PythonHost {
         NativeThread.start(stackSize: 8 * 1024 * 1024) { [self] in
             worker.threadState = PyThreadState_New(interpreterState)
             worker.pthread = pthread_self()
+            pthread_getcpuclockid(worker.pthread, &worker.cpuClock)
             PyEval_RestoreThread(worker.threadState)
             worker.threadID = PyThread_get_thread_ident()
             workerLoop(worker, holdsGIL: true)

@@ -60,6 +60,11 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
     /// Queued calls that see no progress for this long get another worker; it is also the
     /// monitor's tick while calls are in flight.
     static let stallNanoseconds: UInt64 = 1_000_000
+    /// A call that is computing (using CPU, so holding the GIL) gets help only after this long:
+    /// a second thread then shares the GIL with it every switch interval (5 ms) so that short
+    /// calls are not stuck behind a long one, while short CPU-bound calls, which would only
+    /// contend for the GIL, keep one thread and their order.
+    static let computingStallNanoseconds: UInt64 = 25_000_000
     static let outboxBatchLimit = 64
 
     /// The one host of this process: CPython's callbacks into Swift find it here.
@@ -78,6 +83,12 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
         /// When `current` started (monotonic ns): a call running for longer than the stall
         /// threshold is what makes the monitor add a worker.
         var currentSince: UInt64 = 0
+        /// The thread's CPU clock, and its reading when the monitor last looked: a call that
+        /// keeps using CPU is computing (holding the GIL), not blocked, and another thread would
+        /// only contend for the GIL.
+        var cpuClock = clockid_t()
+        var cpuSeen: UInt64 = 0
+        var cpuSeenAt: UInt64 = 0
         var idle = false
         var interruptDue = false
         var isMain: Bool { index == 0 }
@@ -163,6 +174,7 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
         main.threadState = PyThreadState_Get()
         main.threadID = PyThread_get_thread_ident()
         main.pthread = pthread_self()
+        pthread_getcpuclockid(main.pthread, &main.cpuClock)
         workers = [main]
         do {
             let glue = try importGlue()

@@ -32,12 +32,7 @@ guard configuration.language == .python else {
     ProcessEnvironment.fail("\(configuration.modulePath): funcd-python runs Python only; use funcd, which picks the runtime")
 }
 
-let logLevel = environment["FUNCD_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
-LoggingSystem.bootstrap { label in
-    var handler = StreamLogHandler.standardError(label: label)
-    handler.logLevel = logLevel
-    return handler
-}
+ProcessEnvironment.bootstrapLogging(environment)
 let logger = Logger(label: "funcd")
 
 var isInvoke = false

@@ -32,12 +32,7 @@ guard access(executable, X_OK) == 0 else {
 }
 
 if case .serve = mode, configuration.workers > 0 {
-    let logLevel = environment["FUNCD_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = logLevel
-        return handler
-    }
+    ProcessEnvironment.bootstrapLogging(environment)
     let supervisor = Supervisor(
         configuration: configuration, executable: executable, arguments: arguments, environment: environment,
         logger: Logger(label: "funcd.supervisor"))

@@ -208,3 +208,37 @@ struct WorkerTests {
         #expect(Set(tally.bodies.keys).isSubset(of: ["v1", "v2"]), "no failed request: \(tally.bodies)")
     }
 }
+
+/// funcd as PID 1, the way it runs in a container: orphans end up its children and must be reaped.
+@Suite(.sharesMachine)
+struct PIDOneTests {
+    @Test("as PID 1 (a PID namespace of its own), the supervisor reaps the orphans a handler leaves behind")
+    func reapsOrphans() throws {
+        let code = try CodeDirectory(fixtures: ["app.py"])
+        defer { code.remove() }
+        let funcd = TestPaths.executable("funcd").path
+        let namespace = try FuncdProcess(
+            executableURL: URL(fileURLWithPath: "/usr/bin/unshare"),
+            arguments: ["--pid", "--fork", "--kill-child", funcd, "serve"],
+            environment: [
+                "MOD_NAME": "app", "FUNC_HANDLER": "handler", "FUNC_RUNTIME": Funcd.runtime, "FUNC_PORT": "0",
+                "FUNC_HOST": "127.0.0.1", "KUBELESS_INSTALL_VOLUME": code.path,
+            ])
+        defer { namespace.stop() }
+        let port = try namespace.waitForListening()
+        let supervisor = try #require(ProcessTree.children(of: namespace.pid).first, "\(namespace.diagnostics)")
+
+        for _ in 0..<3 {
+            let response = try HTTPClient.request(port: port, method: "GET", path: "/orphan", timeout: 10)
+            #expect(response.status == 200 && response.text == "orphaned", "\(response)\n\(namespace.diagnostics)")
+        }
+        // The grandchildren exit 0.3 s later as children of PID 1; none may stay a zombie.
+        let reaped = Deadline.poll(timeout: 10) {
+            ProcessTree.children(of: supervisor).allSatisfy { ProcessTree.state($0) != "Z" }
+                && ProcessTree.children(of: supervisor).count == 1
+        }
+        #expect(
+            reaped,
+            "children of PID 1: \(ProcessTree.children(of: supervisor).map { "\($0) \(ProcessTree.state($0))" })\n\(namespace.diagnostics)")
+    }
+}

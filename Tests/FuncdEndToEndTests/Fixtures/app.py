@@ -11,6 +11,7 @@ running" by polling a file instead of sleeping.
 Plain Python 3.11, standard library only.
 """
 
+import os
 import time
 
 
@@ -139,6 +140,18 @@ def _stubborn(event, context):
             pass
 
 
+def _orphan(event, context):
+    """Leaves an orphan behind: a child that exits at once after forking a grandchild that
+    exits a moment later. The grandchild is re-parented to PID 1, which must reap it."""
+    child = os.fork()
+    if child == 0:
+        if os.fork() == 0:
+            time.sleep(0.3)
+        os._exit(0)
+    os.waitpid(child, 0)
+    return 'orphaned'
+
+
 def _raise(event, context):
     raise ValueError('boom-from-handler')
 
@@ -164,6 +177,7 @@ ROUTES = {
     '/spin': _spin,
     '/slow': _slow,
     '/stubborn': _stubborn,
+    '/orphan': _orphan,
     '/raise': _raise,
     '/print': _print,
     '/size': _size,

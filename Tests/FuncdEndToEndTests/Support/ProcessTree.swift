@@ -14,6 +14,14 @@ enum ProcessTree {
         }.sorted()
     }
 
+    /// The state letter of `pid` (`R`, `S`, `Z` for a zombie, ...), or "" when it is gone.
+    static func state(_ pid: Int32) -> String {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return "" }
+        return stat[stat.index(after: close)...].split(separator: " ").first.map(String.init) ?? ""
+    }
+
     /// Resident memory of `pid` in KiB (VmRSS), 0 when it is gone.
     static func residentKiB(_ pid: Int32) -> Int {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
