@@ -4,11 +4,26 @@ import NIOHTTP1
 
 /// One connection: turns each request into an ``Invocation`` (or answers `/healthz` and
 /// `/metrics` itself), enforces the body limit, and writes the answer when the host hands it
-/// back. NIO's pipelining handler in front of it keeps one request per connection in flight, so
-/// answers go out in order.
-final class FunctionHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// back.
+///
+/// Requests are answered in order, one at a time: a request that arrives (pipelined) while
+/// another is being handled waits in `waiting`. Reading goes on meanwhile, and stops only when
+/// that queue is full. (NIO's pipelining helper instead stops reading whenever an answer is
+/// outstanding, which costs two `epoll_ctl` calls per request when answers come back from
+/// another thread, as every function call's does.)
+final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
+
+    /// A complete request waiting for the one before it to be answered.
+    private enum Waiting {
+        case request(HTTPRequestHead, ByteBuffer?)
+        case tooLarge(HTTPRequestHead)
+    }
+
+    /// Pipelined requests held before reading pauses.
+    static let maximumWaiting = 16
 
     private let lane: EventLoopLane
     private let server: ServerState
@@ -16,6 +31,8 @@ final class FunctionHTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
     private var body: ByteBuffer?
     private var rejected = false
     private var busy = false
+    private var waiting: [Waiting] = []
+    private var readDeferred = false
     private var remote = "-"
 
     init(lane: EventLoopLane, server: ServerState) {
@@ -31,7 +48,16 @@ final class FunctionHTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
 
     func channelInactive(context: ChannelHandlerContext) {
         server.connections.remove(context.channel)
+        waiting.removeAll()
         context.fireChannelInactive()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if waiting.count >= Self.maximumWaiting {
+            readDeferred = true
+        } else {
+            context.read()
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -43,13 +69,16 @@ final class FunctionHTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
             if let length = head.headers.first(name: "content-length").flatMap(Int.init),
                 length > server.configuration.bodyLimitBytes
             {
-                reject(context: context, head: head)
+                rejected = true
+                handle(.tooLarge(head), context: context)
             }
         case .body(var chunk):
             guard !rejected, let head else { return }
             let size = (body?.readableBytes ?? 0) + chunk.readableBytes
             if size > server.configuration.bodyLimitBytes {
-                reject(context: context, head: head)
+                rejected = true
+                body = nil
+                handle(.tooLarge(head), context: context)
                 return
             }
             if body == nil {
@@ -58,25 +87,52 @@ final class FunctionHTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
                 body!.writeBuffer(&chunk)
             }
         case .end:
-            guard !rejected, let head else { return }
-            self.head = nil
-            dispatch(context: context, head: head)
+            let finished = head
+            head = nil
+            guard !rejected, let finished else { return }
+            let complete = body
+            body = nil
+            handle(.request(finished, complete), context: context)
         }
     }
 
-    /// 413 at once, without reading the rest: the connection is closed after the answer.
-    private func reject(context: ChannelHandlerContext, head: HTTPRequestHead) {
-        rejected = true
-        busy = true
-        let text = "Request body over the limit of \(server.configuration.bodyLimitBytes) bytes\n"
-        write(
-            context: context, head: head, status: .payloadTooLarge,
-            headers: [("Content-Type", "text/plain; charset=utf-8")], body: Array(text.utf8),
-            keepAlive: false, started: MonotonicClock.nanoseconds())
+    /// Runs a complete request now, or queues it behind the one being answered.
+    private func handle(_ request: Waiting, context: ChannelHandlerContext) {
+        if busy {
+            waiting.append(request)
+        } else {
+            run(request, context: context)
+        }
     }
 
-    private func dispatch(context: ChannelHandlerContext, head: HTTPRequestHead) {
+    private func run(_ request: Waiting, context: ChannelHandlerContext) {
         busy = true
+        switch request {
+        case .request(let head, let body):
+            self.dispatch(context: context, head: head, body: body)
+        case .tooLarge(let head):
+            // 413 without reading the rest of the body: the connection closes after the answer.
+            let text = "Request body over the limit of \(server.configuration.bodyLimitBytes) bytes\n"
+            write(
+                context: context, head: head, status: .payloadTooLarge,
+                headers: [("Content-Type", "text/plain; charset=utf-8")], body: Array(text.utf8),
+                keepAlive: false, started: MonotonicClock.nanoseconds())
+        }
+    }
+
+    /// After an answer: the next waiting request, and reading again if it had paused.
+    private func answered(context: ChannelHandlerContext) {
+        busy = false
+        guard !waiting.isEmpty else { return }
+        let next = waiting.removeFirst()
+        if readDeferred && waiting.count < Self.maximumWaiting {
+            readDeferred = false
+            context.read()
+        }
+        run(next, context: context)
+    }
+
+    private func dispatch(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer?) {
         let started = MonotonicClock.nanoseconds()
         let path = head.uri.utf8.split(separator: UInt8(ascii: "?"), maxSplits: 1).first.map(Substring.init) ?? ""
         if head.method == .GET || head.method == .HEAD {
@@ -101,7 +157,6 @@ final class FunctionHTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
         if server.isOverloaded(pendingOnLoop: lane.pendingCount) {
             // Beyond the bounded queue: say so at once rather than let every caller's latency grow.
             server.invoker.metrics.overloadRejections.increment()
-            body = nil
             write(
                 context: context, head: head, status: .serviceUnavailable,
                 headers: [("Content-Type", "text/plain; charset=utf-8"), ("Retry-After", "1")],
@@ -113,7 +168,6 @@ final class FunctionHTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
         headers.reserveCapacity(head.headers.count)
         for (name, value) in head.headers { headers.append((name, value)) }
         let bytes = body.map { Array($0.readableBytesView) } ?? []
-        body = nil
         let reply = PendingResponse(handler: self, context: context, head: head, bodyBytes: bytes.count)
         let invocation = Invocation(
             method: head.method.rawValue, target: head.uri, headers: headers, body: bytes, sink: lane, reply: reply)
@@ -135,7 +189,7 @@ final class FunctionHTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
         context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus,
         headers: [(String, String)], body: [UInt8], keepAlive: Bool, started: UInt64
     ) {
-        let keepAlive = keepAlive && !server.isDraining && !rejected
+        let keepAlive = keepAlive && !server.isDraining
         var responseHeaders = HTTPHeaders()
         responseHeaders.reserveCapacity(headers.count + 2)
         for (name, value) in headers where Self.isAllowed(name: name, value: value) {
@@ -158,11 +212,16 @@ final class FunctionHTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
         } else {
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+            waiting.removeAll()
         }
         lane.accessLog.record(
             remote: remote, head: head, status: Int(status.code), bytes: body.count,
             nanoseconds: MonotonicClock.nanoseconds() &- started)
-        busy = false
+        if keepAlive {
+            answered(context: context)
+        } else {
+            busy = false
+        }
     }
 
     /// Headers the handler may not set (framing is the server's) or that would split the response.
@@ -182,7 +241,7 @@ final class FunctionHTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
 
     /// Closes the connection if no request is in flight (used when draining).
     func closeIfIdle(context: ChannelHandlerContext) {
-        if !busy && head == nil { context.close(promise: nil) }
+        if !busy && head == nil && waiting.isEmpty { context.close(promise: nil) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

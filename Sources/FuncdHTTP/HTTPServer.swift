@@ -56,9 +56,10 @@ public final class HTTPServer: Service, Sendable {
             let lane = laneTable[ObjectIdentifier(channel.eventLoop)]!
             // NIO's outbound header validator is left out: FunctionHTTPHandler.isAllowed already
             // drops handler headers that could split a response, and the validator would cost a
-            // pipeline step on each of a response's three writes.
+            // pipeline step on each of a response's three writes. Pipelined requests are put in
+            // order by FunctionHTTPHandler itself (see there why).
             return channel.pipeline.configureHTTPServerPipeline(
-                withPipeliningAssistance: true, withErrorHandling: true, withOutboundHeaderValidation: false
+                withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: false
             ).flatMapThrowing {
                 try channel.pipeline.syncOperations.addHandler(FunctionHTTPHandler(lane: lane, server: state))
             }

@@ -58,4 +58,20 @@ struct ProtocolTests {
             #expect(server.isRunning, "\(server.diagnostics)")
         }
     }
+
+    @Test("pipelined requests on one connection are answered in order, a slow one first included")
+    func pipelinedRequestsAnsweredInOrder() throws {
+        try Funcd.withServer { server in
+            let client = try HTTPClient(port: try server.port(), timeout: 30)
+            // Three requests in one write: the first one sleeps for a second in its handler.
+            try client.send(
+                "GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            let first = try client.readResponse()
+            let second = try client.readResponse()
+            let third = try client.readResponse()
+            #expect(first.status == 200 && first.text == "slow done", "\(first)\n\(server.diagnostics)")
+            #expect(second.status == 200 && second.text == "fast", "\(second)")
+            #expect(third.status == 200 && third.text == "OK", "\(third)")
+        }
+    }
 }
