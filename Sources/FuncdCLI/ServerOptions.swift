@@ -14,7 +14,7 @@ public struct ServerOptions: ParsableArguments, Sendable {
 
     @Option(
         help:
-            "Seconds an interrupted handler gets to stop before funcd exits non-zero so that a fresh process replaces it. (FUNC_TIMEOUT_GRACE, default 2)"
+            "Seconds an interrupted handler gets to stop; then its worker is replaced (without a supervisor, funcd exits non-zero). (FUNC_TIMEOUT_GRACE, default 2)"
     )
     public var timeoutGrace: Double?
 

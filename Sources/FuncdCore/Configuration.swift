@@ -12,7 +12,7 @@ import Darwin
 /// | `MOD_NAME` | (file argument) | module file name without extension | required |
 /// | `FUNC_HANDLER` | `--handler` | function inside the module | required |
 /// | `FUNC_TIMEOUT` | `--timeout` | seconds per call, fractional allowed | 180 |
-/// | `FUNC_TIMEOUT_GRACE` | `--timeout-grace` | seconds an interrupted handler gets to stop before funcd gives up on the process | 2 |
+/// | `FUNC_TIMEOUT_GRACE` | `--timeout-grace` | seconds an interrupted handler gets to stop; then its worker is replaced (without a supervisor: exit 70) | 2 |
 /// | `FUNC_PORT` | `--port` | HTTP port (0 picks a free one) | 8080 |
 /// | `FUNC_HOST` | `--host` | address to bind | 0.0.0.0 |
 /// | `FUNC_RUNTIME` | `--runtime` | e.g. `python3.11`; passed to the handler, picks the language | from the file |
