@@ -33,6 +33,8 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var busy = false
     private var waiting: [Waiting] = []
     private var readDeferred = false
+    /// Set once an answer said `Connection: close`: nothing more is read into a call.
+    private var closing = false
     private var remote = "-"
 
     init(lane: EventLoopLane, server: ServerState) {
@@ -98,6 +100,7 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Runs a complete request now, or queues it behind the one being answered.
     private func handle(_ request: Waiting, context: ChannelHandlerContext) {
+        if closing { return }
         if busy {
             waiting.append(request)
         } else {
@@ -213,6 +216,7 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
             waiting.removeAll()
+            closing = true
         }
         lane.accessLog.record(
             remote: remote, head: head, status: Int(status.code), bytes: body.count,
