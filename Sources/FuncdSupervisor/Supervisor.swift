@@ -156,6 +156,7 @@ public final class Supervisor {
             let worker = try WorkerProcess.spawn(
                 executable: executable, arguments: arguments, environment: environment, listen: listening.descriptor,
                 slot: slot, generation: generation, replaces: replacing?.pid)
+            worker.codeVersion = watcher.version()
             workers.append(worker)
             return true
         } catch let error as FuncdError {
@@ -251,7 +252,7 @@ public final class Supervisor {
             exit(1)
         }
         if worker.generation > 0 && worker.generation == generation && refusedVersion == nil {
-            refuseReload(reason: reason)
+            refuseReload(version: worker.codeVersion ?? codeVersion, reason: reason)
             return
         }
         // A worker that died before it was ready (killed, crashed while importing): started
@@ -290,15 +291,16 @@ public final class Supervisor {
         start(slot: slot, replacing: current)
     }
 
-    private func refuseReload(reason: String) {
+    /// Stops the rollout: `version` (what the failed worker loaded) is not tried again until the
+    /// code changes once more. Workers already on the new version and the old ones not yet
+    /// replaced keep serving, as after any halted rolling update.
+    private func refuseReload(version: String?, reason: String) {
         counters.reloadFailures += 1
-        refusedVersion = codeVersion
+        refusedVersion = version
         reloadQueue.removeAll()
-        // The workers already on the new version keep serving: the code loaded for them. Only
-        // the failed start is abandoned; the rest of the old generation stays.
         logger.error(
             "new code failed to load; the running version keeps serving",
-            metadata: ["funcd.version": "\(codeVersion ?? "")", "funcd.reason": "\(reason)"])
+            metadata: ["funcd.version": "\(version ?? "")", "funcd.reason": "\(reason)"])
     }
 
     // MARK: - Reporting

@@ -20,6 +20,8 @@ final class WorkerProcess {
     /// The worker this one takes over from once it is ready (a stuck one, or old code).
     let replaces: pid_t?
     var state: State = .starting
+    /// The code version on disk when the worker was started: what it loaded.
+    var codeVersion: String?
     var stuck = false
     var drainDeadline: UInt64 = 0
     var description = ""

@@ -178,9 +178,11 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
         workers = [main]
         do {
             let glue = try importGlue()
+            // The interrupt handler first: it imports signal, which a module beside the
+            // handler could otherwise shadow.
+            try installNatives(glue: glue, printsToStderr: printsToStderr)
             let function = try loadFunction(glue: glue)
             python = try PythonCall(function: function, glue: glue)
-            try installNatives(glue: glue, printsToStderr: printsToStderr)
             funcd_py_decref(glue)
             return .success(())
         } catch let error as FuncdError {

@@ -129,9 +129,12 @@ struct WorkerTests {
         let tally = Tally()
         for _ in 0..<20 { tally.get(port: port, path: "/") }
         try volume.update(files: [(name: "version.py", contents: v1.replacingOccurrences(of: "'v1'", with: "'v2'"))], version: 2)
-        let switched = Deadline.poll(timeout: 15) {
-            tally.get(port: port, path: "/")
-            return (tally.bodies["v2"] ?? 0) >= 20 && ProcessTree.children(of: server.pid).count == 2
+        // The rollout is over when both workers answer v2: twenty v2 answers in a row (a worker
+        // still on v1 would answer about half of them).
+        let switched = Deadline.poll(timeout: 20) {
+            let before = tally.bodies["v2"] ?? 0
+            for _ in 0..<20 { tally.get(port: port, path: "/") }
+            return (tally.bodies["v2"] ?? 0) - before == 20 && ProcessTree.children(of: server.pid).count == 2
         }
         #expect(switched, "answers: \(tally.bodies)\n\(server.diagnostics)")
 

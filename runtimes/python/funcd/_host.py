@@ -6,11 +6,10 @@ then ``Function.call`` per request (or ``Function.start`` for ``async def`` hand
 Python so that it can be tested with plain Python (see tests/).
 """
 
-import importlib.util
-import json
 import os
 import sys
 
+from ._lazy import protect, std
 from ._request import Request
 
 # asyncio (which loads ssl and libcrypto), inspect, threading and traceback are imported where
@@ -21,11 +20,22 @@ _JSON = [("Content-Type", "application/json")]
 _TEXT = [("Content-Type", "text/plain; charset=utf-8")]
 _INVALID_JSON = (400, _TEXT, b"Invalid JSON body\n")
 
-# One encoder and decoder for every call. The circular-reference check costs a quarter of the
-# encoding time; a self-referencing result still fails (RecursionError), as a 500 with its
-# traceback. The output is json.dumps' own (", " and ": " separators), as bottle sent it.
-_encode_json = json.JSONEncoder(check_circular=False).encode
-_decode_json = json.JSONDecoder().decode
+
+# One encoder and decoder for every call, made on first use (json and re are not imported at
+# start-up unless needed): each function below replaces itself with the codec's bound method.
+# The circular-reference check costs a quarter of the encoding time; a self-referencing result
+# still fails (RecursionError), as a 500 with its traceback. The output is json.dumps' own
+# (", " and ": " separators), as bottle sent it.
+def _encode_json(obj):
+    global _encode_json
+    _encode_json = std("json").JSONEncoder(check_circular=False).encode
+    return _encode_json(obj)
+
+
+def _decode_json(text):
+    global _decode_json
+    _decode_json = std("json").JSONDecoder().decode
+    return _decode_json(text)
 
 
 class LoadError(Exception):
@@ -45,10 +55,13 @@ def load(code_dir, mod_name, handler_name, context):
     path = os.path.join(code_dir, mod_name + ".py")
     if not os.path.isfile(path):
         raise LoadError(f"{path}: no such file (MOD_NAME={mod_name}, code directory {code_dir})")
+    # Standard modules the user's module would shadow are fetched first, before the code
+    # folder goes on sys.path (where a json.py would be found instead of the real one).
+    protect(mod_name)
     if code_dir not in sys.path:
         sys.path.insert(0, code_dir)
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    module = importlib.util.module_from_spec(spec)
+    spec = _spec_from_file_location(mod_name, path)
+    module = _module_from_spec(spec)
     sys.modules[mod_name] = module
     try:
         spec.loader.exec_module(module)
@@ -57,10 +70,8 @@ def load(code_dir, mod_name, handler_name, context):
         where = f"{error.filename or path}:{error.lineno}" if error.lineno else (error.filename or path)
         raise LoadError(f"{where}: SyntaxError: {error.msg}") from None
     except BaseException as error:  # noqa: B036 - any failure at import time is a load failure
-        import traceback
-
         del sys.modules[mod_name]
-        frames = traceback.extract_tb(error.__traceback__)
+        frames = std("traceback").extract_tb(error.__traceback__)
         inner = next((f for f in reversed(frames) if f.filename == path), None)
         where = f"{path}:{inner.lineno}" if inner else path
         raise LoadError(f"{where}: {type(error).__name__} while importing {mod_name}: {error}") from None
@@ -129,10 +140,8 @@ class Function:
             event = self.event(method, target, headers, body, content_type, event_id, event_type, event_time, namespace)
         except ValueError:
             return (*_INVALID_JSON, "invalid JSON body")
-        import asyncio
-
         loop = self._ensure_loop()
-        future = asyncio.run_coroutine_threadsafe(self._run(event), loop)
+        future = std("asyncio").run_coroutine_threadsafe(self._run(event), loop)
         self._futures[token] = future
 
         def done(finished, token=token):
@@ -147,12 +156,10 @@ class Function:
         return None
 
     async def _run(self, event):
-        import asyncio
-
         try:
             return encode(await self.handler(event, self.context))
         except BaseException as error:  # noqa: B036
-            if isinstance(error, asyncio.CancelledError):
+            if isinstance(error, std("asyncio").CancelledError):
                 raise
             return failure(error)
 
@@ -164,11 +171,8 @@ class Function:
 
     def _ensure_loop(self):
         if self._loop is None:
-            import asyncio
-            import threading
-
-            loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=loop.run_forever, name="funcd-asyncio", daemon=True)
+            loop = std("asyncio").new_event_loop()
+            thread = std("threading").Thread(target=loop.run_forever, name="funcd-asyncio", daemon=True)
             thread.start()
             self._loop = loop
         return self._loop
@@ -199,23 +203,31 @@ def is_coroutine_function(handler):
     return False
 
 
+try:
+    # The import system's own functions, always loaded (frozen): importlib.util would import
+    # contextlib, functools and more at start-up just to reach them.
+    from _frozen_importlib import module_from_spec as _module_from_spec
+    from _frozen_importlib_external import spec_from_file_location as _spec_from_file_location
+except ImportError:  # another Python implementation
+    from importlib.util import module_from_spec as _module_from_spec
+    from importlib.util import spec_from_file_location as _spec_from_file_location
+
+
 def _parse_json(body):
     """json.loads, with the common UTF-8 case decoded directly (json.loads(bytes) first sniffs
     for UTF-16 and UTF-32, which it still does for anything that is not UTF-8)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        return json.loads(body)
-    if text.startswith("\ufeff"):  # a byte-order mark: json.loads(bytes) accepts it
-        return json.loads(body)
+        text = None
+    if text is None or text.startswith("\ufeff"):  # other encodings, a byte-order mark
+        return std("json").loads(body)
     return _decode_json(text)
 
 
 def failure(error):
     """The 500 answer and the traceback of a handler's exception."""
-    import traceback
-
-    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    text = "".join(std("traceback").format_exception(type(error), error, error.__traceback__))
     return (500, _TEXT, b"Internal Server Error\n", text)
 
 

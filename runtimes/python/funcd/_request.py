@@ -6,8 +6,8 @@ touch none of it, and the hot path must not pay for parsing they never read.
 """
 
 import io
-import json
-from urllib.parse import parse_qsl, unquote
+
+from ._lazy import std
 
 
 class MultiDict(dict):
@@ -131,7 +131,10 @@ class Request:
 
     @property
     def path(self):
-        return unquote(self._target.partition("?")[0]) or "/"
+        path = self._target.partition("?")[0]
+        if "%" in path:
+            path = std("urllib.parse").unquote(path)
+        return path or "/"
 
     @property
     def query_string(self):
@@ -145,14 +148,12 @@ class Request:
 
     @property
     def urlparts(self):
-        from urllib.parse import urlsplit
-
-        return urlsplit(self.url)
+        return std("urllib.parse").urlsplit(self.url)
 
     @property
     def query(self):
         if self._query is None:
-            self._query = MultiDict(parse_qsl(self.query_string, keep_blank_values=True))
+            self._query = MultiDict(std("urllib.parse").parse_qsl(self.query_string, keep_blank_values=True))
         return self._query
 
     GET = query
@@ -181,9 +182,7 @@ class Request:
 
     @property
     def cookies(self):
-        from http.cookies import SimpleCookie
-
-        jar = SimpleCookie()
+        jar = std("http.cookies").SimpleCookie()
         jar.load(self.headers.get("cookie", ""))
         return MultiDict((key, morsel.value) for key, morsel in jar.items())
 
@@ -205,7 +204,7 @@ class Request:
         if self._json is _UNSET:
             media = self.content_type.split(";", 1)[0].strip().lower()
             if media in ("application/json", "application/json-rpc") and self._body:
-                self._json = json.loads(self._body)
+                self._json = std("json").loads(self._body)
             else:
                 self._json = None
         return self._json
@@ -243,15 +242,14 @@ class Request:
                 text = self._body.decode("utf-8")
             except UnicodeDecodeError:
                 text = self._body.decode("latin-1")
-            for key, value in parse_qsl(text, keep_blank_values=True):
+            for key, value in std("urllib.parse").parse_qsl(text, keep_blank_values=True):
                 self._forms.append(key, value)
         elif media.startswith("multipart/"):
             self._parse_multipart()
 
     def _parse_multipart(self):
-        from email.parser import BytesParser
-        from email.policy import HTTP
-
+        BytesParser = std("email.parser").BytesParser
+        HTTP = std("email.policy").HTTP
         head = f"Content-Type: {self.content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
         message = BytesParser(policy=HTTP).parsebytes(head + self._body)
         if not message.is_multipart():

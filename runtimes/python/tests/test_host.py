@@ -9,6 +9,7 @@ import io
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -19,12 +20,13 @@ if os.path.dirname(_HERE) not in sys.path:  # runtimes/python, when run from els
     sys.path.insert(0, os.path.dirname(_HERE))
 
 from funcd import Response  # noqa: E402
-from funcd import _host  # noqa: E402
+from funcd import _host, _lazy  # noqa: E402
 from funcd._host import Function, LoadError, encode, failure, load  # noqa: E402
 from funcd._request import Request  # noqa: E402
 
 FIXTURES = os.path.join(_HERE, "fixtures")
 SHADOW = os.path.join(FIXTURES, "shadow")
+RUNTIME = os.path.dirname(_HERE)  # runtimes/python, where the funcd package is
 
 HTML = [("Content-Type", "text/html; charset=UTF-8")]
 JSON = [("Content-Type", "application/json")]
@@ -437,6 +439,20 @@ class LoadTest(Isolated):
         self.assertEqual(message, f"{path}: 'handler' is not callable (it is a str)")
         self.assertLoadError(FIXTURES, "handlers", "number", "'number' is not callable (it is a int)")
 
+    def test_fresh_interpreter_user_json_module_before_the_glue_needs_json(self):
+        # The glue imports json only on first use: in a fresh interpreter whose handler module
+        # is called json, the first JSON body and dict result must still use the real json.
+        script = (
+            "import sys; sys.path.insert(0, %r)\n"
+            "from funcd import _host\n"
+            "f = _host.load(%r, 'json', 'handler', {})\n"
+            "print(_host.encode({'a': [1, 2]})[2].decode())\n"
+            "print(f.event('POST', '/', (), b'{\"b\": 2}', 'application/json', None, None, None, None)['data'])\n"
+        ) % (RUNTIME, SHADOW)
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(done.stdout.splitlines(), ['{"a": [1, 2]}', "{'b': 2}"])
+
     def test_module_named_like_stdlib_json_is_the_users(self):
         stdlib_json = sys.modules["json"]
         function = self.load(SHADOW, "json", "handler")
@@ -444,7 +460,7 @@ class LoadTest(Isolated):
         self.assertTrue(function.handler.__globals__["USER_MODULE"])
         self.assertEqual(function.handler.__code__.co_filename, os.path.join(SHADOW, "json.py"))
         # The glue keeps the real json: dict results and JSON bodies still work.
-        self.assertIs(_host.json, stdlib_json)
+        self.assertIs(_lazy.std("json"), stdlib_json)
         self.assertEqual(encode({"a": 1}), (200, JSON, b'{"a": 1}', None))
         function, seen = capturing()
         function.call(*arguments(body=b"[1]", content_type="application/json"))
