@@ -1,3 +1,5 @@
+import FuncdCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -27,14 +29,6 @@ public enum ProcessEnvironment {
     public static func printError(_ line: String) {
         var text = line
         if !text.hasSuffix("\n") { text += "\n" }
-        // Straight to fd 2: unbuffered, and safe from any thread.
-        text.withUTF8 { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = write(2, bytes.baseAddress! + offset, bytes.count - offset)
-                if written <= 0 { break }
-                offset += written
-            }
-        }
+        text.withUTF8 { DescriptorOutput.writeAll(2, UnsafeRawBufferPointer($0)) }
     }
 }

@@ -85,14 +85,6 @@ public final class Invocation: @unchecked Sendable {
     func transition(from: State, to: State) -> Bool {
         state.compareExchange(expected: from.rawValue, desired: to.rawValue, ordering: .acquiringAndReleasing).exchanged
     }
-
-    /// The value of the header `name` (case-insensitive), for transports and hosts that need one.
-    public func header(_ name: String) -> String? {
-        for (key, value) in headers where key.utf8.count == name.utf8.count && key.lowercased() == name.lowercased() {
-            return value
-        }
-        return nil
-    }
 }
 
 /// Receives finished invocations in batches, on whichever thread finished them, and answers each

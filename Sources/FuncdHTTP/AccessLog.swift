@@ -57,17 +57,7 @@ final class AccessLog: @unchecked Sendable {
 
     private func flush() {
         flushScheduled = false
-        buffer.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = write(1, raw.baseAddress! + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    break
-                }
-                offset += written
-            }
-        }
+        DescriptorOutput.writeAll(1, buffer)
         buffer.removeAll(keepingCapacity: true)
     }
 

@@ -171,7 +171,7 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         headers.reserveCapacity(head.headers.count)
         for (name, value) in head.headers { headers.append((name, value)) }
         let bytes = body.map { Array($0.readableBytesView) } ?? []
-        let reply = PendingResponse(handler: self, context: context, head: head, bodyBytes: bytes.count)
+        let reply = PendingResponse(handler: self, context: context, head: head)
         let invocation = Invocation(
             method: head.method.rawValue, target: head.uri, headers: headers, body: bytes, sink: lane, reply: reply)
         lane.submit(invocation)

@@ -10,13 +10,11 @@ final class PendingResponse: @unchecked Sendable {
     let handler: FunctionHTTPHandler
     let context: ChannelHandlerContext
     let head: HTTPRequestHead
-    let bodyBytes: Int
 
-    init(handler: FunctionHTTPHandler, context: ChannelHandlerContext, head: HTTPRequestHead, bodyBytes: Int) {
+    init(handler: FunctionHTTPHandler, context: ChannelHandlerContext, head: HTTPRequestHead) {
         self.handler = handler
         self.context = context
         self.head = head
-        self.bodyBytes = bodyBytes
     }
 
     func send(_ invocation: Invocation) {

@@ -62,14 +62,7 @@ enum InvokeOnce {
         }
         var output = result.body
         if output.last != UInt8(ascii: "\n") && isatty(1) != 0 { output.append(UInt8(ascii: "\n")) }
-        output.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = write(1, raw.baseAddress! + offset, raw.count - offset)
-                if written <= 0 { break }
-                offset += written
-            }
-        }
+        DescriptorOutput.writeAll(1, output)
         return 0
     }
 }
