@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "funcd", targets: ["funcd"]),
         .executable(name: "funcd-python", targets: ["funcd-python"]),
+        .executable(name: "funcd-node", targets: ["funcd-node"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -56,6 +57,34 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The only C++: Node's embedder API behind a plain C header (Debian's libnode-dev ships
+        // no pkg-config file; its headers are in /usr/include/node).
+        .target(
+            name: "CNodeEmbed",
+            cxxSettings: [.unsafeFlags(["-I/usr/include/node", "-Wno-deprecated-declarations"])],
+            linkerSettings: [.linkedLibrary("node"), .linkedLibrary("uv")]
+        ),
+        .target(
+            name: "NodeHost",
+            dependencies: [
+                "FuncdCore",
+                "CNodeEmbed",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "FuncdWorker",
+            dependencies: [
+                "FuncdCLI",
+                "FuncdCore",
+                "FuncdHTTP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "FuncdSupervisor",
             dependencies: [
@@ -84,18 +113,11 @@ let package = Package(
         ),
         .executableTarget(
             name: "funcd-python",
-            dependencies: [
-                "FuncdCLI",
-                "FuncdCore",
-                "FuncdHTTP",
-                "PythonHost",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            dependencies: ["FuncdCLI", "FuncdCore", "FuncdWorker", "PythonHost"]
+        ),
+        .executableTarget(
+            name: "funcd-node",
+            dependencies: ["FuncdCLI", "FuncdCore", "FuncdWorker", "NodeHost"]
         ),
         .testTarget(
             name: "FuncdCoreTests",

@@ -18,7 +18,7 @@ import Darwin
 /// | `FUNC_RUNTIME` | `--runtime` | e.g. `python3.11`; passed to the handler, picks the language | from the file |
 /// | `FUNC_MEMORY_LIMIT` | `--memory-limit` | passed to the handler | — |
 /// | `KUBELESS_INSTALL_VOLUME`, `MOD_ROOT_PATH` | `--code-dir` | directory of the code | /kubeless |
-/// | `REQ_MB_LIMIT` (MB), `FUNC_MEMFILE_MAX` (bytes) | `--body-limit` (bytes) | request body limit | 100 MB |
+/// | `REQ_MB_LIMIT` (MB), `FUNC_MEMFILE_MAX` (bytes) | `--body-limit` (bytes) | request body limit | 100 MB (Node: 1 MB, as kubeless) |
 /// | `SHUTDOWN_TIMEOUT` | `--shutdown-timeout` | seconds to drain on SIGTERM | 10 |
 /// | `FUNC_CONCURRENCY` | `--concurrency` | handler calls in flight | 16 |
 /// | `FUNC_QUEUE` | `--queue` | calls waiting beyond those in flight before 503 | 4 × concurrency |
@@ -55,8 +55,13 @@ public struct Configuration: Sendable, Equatable {
 
     public static let defaultTimeoutSeconds = 180.0
     public static let defaultBodyLimitBytes = 100 * 1024 * 1024
+    public static let defaultNodeBodyLimitBytes = 1024 * 1024
 
     /// The path of the module file the host loads.
+    /// The kubeless nodejs runtime answered CORS (`Access-Control-Allow-Origin: *`, preflight
+    /// echoing the requested method and headers); funcd does the same for Node handlers.
+    public var answersCORS: Bool { language == .node }
+
     public var modulePath: String {
         codeDirectory.hasSuffix("/")
             ? "\(codeDirectory)\(moduleName).\(language.fileExtension)"
@@ -132,7 +137,8 @@ public struct Configuration: Sendable, Equatable {
         } else if let megabytes = try Self.integer(value("REQ_MB_LIMIT"), name: "REQ_MB_LIMIT", range: 0...2047) {
             self.bodyLimitBytes = megabytes * 1024 * 1024
         } else {
-            self.bodyLimitBytes = Self.defaultBodyLimitBytes
+            // Each original runtime's own default: express's body parser took 1 MB.
+            self.bodyLimitBytes = language == .node ? Self.defaultNodeBodyLimitBytes : Self.defaultBodyLimitBytes
         }
 
         let format = value("FUNC_ACCESS_LOG") ?? "combined"

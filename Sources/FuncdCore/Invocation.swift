@@ -17,6 +17,8 @@ public final class Invocation: @unchecked Sendable {
         case running = 1
         case completed = 2
         case timedOut = 3
+        /// The head of a streamed answer has gone out; the deadline still applies to the rest.
+        case streaming = 4
     }
 
     /// The request method (`GET`, ...), or a transport's equivalent.
@@ -38,8 +40,9 @@ public final class Invocation: @unchecked Sendable {
 
     /// The answer: the handler's result, or the timeout answer; set by whoever wins the state.
     public internal(set) var result: InvocationResult?
-    /// What the host's handler returned; written only by the host, before it reports the call.
-    var hostResult: InvocationResult?
+    /// What the host's handler returned; written only by the host (``complete(with:)``), before
+    /// it reports the call.
+    public internal(set) var hostResult: InvocationResult?
 
     let state = Atomic<UInt8>(State.queued.rawValue)
     /// Set by the host when its interpreter no longer runs this call, even after a timeout: the

@@ -7,12 +7,19 @@ public struct InvocationResult: Sendable {
     /// Set when the handler failed: the traceback (or the reason) for the log. The status then
     /// says how the caller is answered (500 for an exception, 400 for an unreadable body).
     public var error: String?
+    /// Set when the handler streams its answer: `body` is then only its first bytes, and the
+    /// rest follows through the stream (see ``Invoker/started(_:)``).
+    public var stream: ResponseStream?
 
-    public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = [], error: String? = nil) {
+    public init(
+        status: Int, headers: [(String, String)] = [], body: [UInt8] = [], error: String? = nil,
+        stream: ResponseStream? = nil
+    ) {
         self.status = status
         self.headers = headers
         self.body = body
         self.error = error
+        self.stream = stream
     }
 
     /// True when the call counts as a failure in `function_failures_total`.

@@ -79,10 +79,11 @@ public final class Invoker: @unchecked Sendable {
     }
 
     /// Called by the host, on its own thread, with invocations whose handler returned (their
-    /// `result` set through ``Invocation/complete(with:)``). Answers each one unless its deadline
-    /// already answered it.
+    /// `result` set through ``Invocation/complete(with:)``), or whose streamed answer ended.
+    /// Answers each one unless its deadline already answered it.
     public func finished(_ batch: [Invocation]) {
         var answered: [Invocation] = []
+        var ended: [Invocation] = []
         answered.reserveCapacity(batch.count)
         let now = MonotonicClock.nanoseconds()
         for invocation in batch {
@@ -91,24 +92,45 @@ public final class Invoker: @unchecked Sendable {
             if invocation.transition(from: .running, to: .completed) {
                 invocation.result = invocation.hostResult
                 answered.append(invocation)
+            } else if invocation.transition(from: .streaming, to: .completed) {
+                // Its answer went out through its stream; only the books are left.
+                ended.append(invocation)
             } else {
                 logger.debug(
                     "late result dropped",
                     metadata: [LogKeys.method: "\(invocation.method)", LogKeys.target: "\(invocation.target)"])
             }
         }
-        guard !answered.isEmpty else { return }
+        guard !answered.isEmpty || !ended.isEmpty else { return }
         lock.withLock {
             for invocation in answered { unlink(invocation) }
+            for invocation in ended { unlink(invocation) }
         }
-        inFlight.subtract(answered.count, ordering: .relaxed)
-        for invocation in answered {
+        inFlight.subtract(answered.count + ended.count, ordering: .relaxed)
+        for invocation in answered + ended {
             let duration = invocation.finishedAt &- invocation.startedAt
             metrics.record(
                 method: invocation.method, nanoseconds: duration,
-                failed: invocation.result?.isFailure ?? true, timedOut: false)
+                failed: invocation.hostResult?.isFailure ?? true, timedOut: false)
         }
-        Self.deliver(answered)
+        if !answered.isEmpty { Self.deliver(answered) }
+    }
+
+    /// Called by the host with running invocations whose handler started a streamed answer
+    /// (`result.stream` set through ``Invocation/complete(with:)``): their head goes out now, the
+    /// rest through the stream, and ``finished(_:)`` closes their books. The deadline still
+    /// applies: when it passes first, the stream is aborted.
+    public func started(_ batch: [Invocation]) {
+        var streaming: [Invocation] = []
+        for invocation in batch {
+            if invocation.transition(from: .running, to: .streaming) {
+                invocation.result = invocation.hostResult
+                streaming.append(invocation)
+            } else {
+                invocation.hostResult?.stream?.abort("timeout")
+            }
+        }
+        if !streaming.isEmpty { Self.deliver(streaming) }
     }
 
     /// Hands `batch` to the sinks, one call per distinct sink.
@@ -156,13 +178,13 @@ public final class Invoker: @unchecked Sendable {
         lock.lock()
         while true {
             let now = MonotonicClock.nanoseconds()
-            var expired: [(Invocation, wasRunning: Bool)] = []
+            var expired: [(Invocation, Invocation.State)] = []
             while let first = head, first.deadline <= now {
                 unlink(first)
-                if first.transition(from: .queued, to: .timedOut) {
-                    expired.append((first, false))
-                } else if first.transition(from: .running, to: .timedOut) {
-                    expired.append((first, true))
+                for state in [Invocation.State.queued, .running, .streaming]
+                where first.transition(from: state, to: .timedOut) {
+                    expired.append((first, state))
+                    break
                 }
             }
             inFlight.subtract(expired.count, ordering: .relaxed)
@@ -176,7 +198,7 @@ public final class Invoker: @unchecked Sendable {
                 grace.removeFirst(graceStart)
                 graceStart = 0
             }
-            for (invocation, wasRunning) in expired where wasRunning {
+            for (invocation, state) in expired where state != .queued {
                 grace.append((now &+ graceNanoseconds, invocation))
             }
 
@@ -201,15 +223,11 @@ public final class Invoker: @unchecked Sendable {
         }
     }
 
-    private func expire(_ expired: [(Invocation, wasRunning: Bool)]) {
+    private func expire(_ expired: [(Invocation, Invocation.State)]) {
         guard !expired.isEmpty else { return }
         let now = MonotonicClock.nanoseconds()
-        for (invocation, _) in expired {
-            invocation.result = InvocationResult(
-                status: 408,
-                headers: [("Content-Type", "text/plain; charset=utf-8")],
-                body: Self.timeoutBody,
-                error: "timeout")
+        var answers: [Invocation] = []
+        for (invocation, state) in expired {
             invocation.finishedAt = now
             let started = invocation.startedAt == 0 ? invocation.submittedAt : invocation.startedAt
             metrics.record(method: invocation.method, nanoseconds: now &- started, failed: true, timedOut: true)
@@ -219,10 +237,21 @@ public final class Invoker: @unchecked Sendable {
                     LogKeys.method: "\(invocation.method)", LogKeys.target: "\(invocation.target)",
                     LogKeys.timeout: "\(timeoutSeconds)",
                 ])
+            if state == .streaming {
+                // Its head is out: the client can only be shown a broken answer.
+                invocation.hostResult?.stream?.abort("timeout")
+            } else {
+                invocation.result = InvocationResult(
+                    status: 408,
+                    headers: [("Content-Type", "text/plain; charset=utf-8")],
+                    body: Self.timeoutBody,
+                    error: "timeout")
+                answers.append(invocation)
+            }
         }
         // Answer first, then interrupt: the caller's 408 must not wait on the interpreter.
-        Self.deliver(expired.map(\.0))
-        for (invocation, wasRunning) in expired where wasRunning {
+        if !answers.isEmpty { Self.deliver(answers) }
+        for (invocation, state) in expired where state != .queued {
             host.interrupt(invocation)
         }
     }

@@ -36,6 +36,8 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Set once an answer said `Connection: close`: nothing more is read into a call.
     private var closing = false
     private var remote = "-"
+    /// The answer being streamed, if any; see ``startStream``.
+    private var streaming: (stream: ResponseStream, head: HTTPRequestHead, status: Int, keepAlive: Bool, bytes: Int, started: UInt64)?
 
     init(lane: EventLoopLane, server: ServerState) {
         self.lane = lane
@@ -51,6 +53,8 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         server.connections.remove(context.channel)
         waiting.removeAll()
+        streaming?.stream.detach()
+        streaming = nil
         context.fireChannelInactive()
     }
 
@@ -157,6 +161,20 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
         }
+        if head.method == .OPTIONS && server.configuration.answersCORS {
+            // The kubeless nodejs runtime answered every preflight itself, allowing what was asked.
+            var headers = [("Access-Control-Allow-Origin", "*")]
+            if let method = head.headers.first(name: "access-control-request-method") {
+                headers.append(("Access-Control-Allow-Methods", method))
+            }
+            if let asked = head.headers.first(name: "access-control-request-headers") {
+                headers.append(("Access-Control-Allow-Headers", asked))
+            }
+            write(
+                context: context, head: head, status: .ok, headers: headers, body: [], keepAlive: head.isKeepAlive,
+                started: started)
+            return
+        }
         if server.isOverloaded(pendingOnLoop: lane.pendingCount) {
             // Beyond the bounded queue: say so at once rather than let every caller's latency grow.
             server.invoker.metrics.overloadRejections.increment()
@@ -184,8 +202,104 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         write(
             context: context, head: head, status: HTTPResponseStatus(statusCode: result.status),
-            headers: result.headers, body: result.body, keepAlive: head.isKeepAlive,
+            headers: withCORS(result.headers), body: result.body, keepAlive: head.isKeepAlive,
             started: invocation.submittedAt)
+    }
+
+    /// Adds `Access-Control-Allow-Origin: *` to a function's answer where the runtime answers
+    /// CORS and the handler did not say otherwise.
+    private func withCORS(_ headers: [(String, String)]) -> [(String, String)] {
+        guard server.configuration.answersCORS,
+            !headers.contains(where: { $0.0.equalsIgnoringASCIICase("access-control-allow-origin") })
+        else { return headers }
+        return headers + [("Access-Control-Allow-Origin", "*")]
+    }
+
+    // MARK: - Streamed answers
+
+    /// Writes the head and first bytes of a streamed answer: chunked over HTTP/1.1; over
+    /// HTTP/1.0 the end of the answer is the end of the connection.
+    func startStream(
+        context: ChannelHandlerContext, head: HTTPRequestHead, invocation: Invocation, result: InvocationResult,
+        stream: ResponseStream
+    ) {
+        let chunked = head.version.major == 1 && head.version.minor >= 1
+        let keepAlive = head.isKeepAlive && chunked && !server.isDraining
+        var headers = HTTPHeaders()
+        for (name, value) in withCORS(result.headers) where Self.isAllowed(name: name, value: value) {
+            headers.add(name: name, value: value)
+        }
+        if chunked { headers.add(name: "Transfer-Encoding", value: "chunked") }
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        let response = HTTPResponseHead(
+            version: head.version, status: HTTPResponseStatus(statusCode: result.status), headers: headers)
+        context.write(wrapOutboundOut(.head(response)), promise: nil)
+        streaming = (stream, head, result.status, keepAlive, 0, invocation.submittedAt)
+        // The first bytes came with the result, not through the stream: nothing to report sent.
+        continueStream(context: context, events: [.bytes(result.body)], stream: stream, counted: false)
+    }
+
+    /// Sends streamed events taken from `stream`, and ends the answer when they say so. `counted`:
+    /// the bytes were written through the stream, which must hear when they have been sent.
+    func continueStream(
+        context: ChannelHandlerContext, events: [ResponseStream.Event], stream: ResponseStream, counted: Bool = true
+    ) {
+        guard let current = streaming, current.stream === stream else { return }
+        for event in events {
+            switch event {
+            case .bytes(let bytes):
+                guard !bytes.isEmpty else { continue }
+                streaming?.bytes += bytes.count
+                if current.head.method == .HEAD {
+                    if counted { stream.sent(bytes.count) }
+                    continue
+                }
+                var buffer = context.channel.allocator.buffer(capacity: bytes.count)
+                buffer.writeBytes(bytes)
+                let count = counted ? bytes.count : 0
+                context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer)))).whenComplete { outcome in
+                    if case .success = outcome, count > 0 { stream.sent(count) }
+                }
+            case .end:
+                endStream(context: context, broken: nil)
+                return
+            case .abort(let reason):
+                endStream(context: context, broken: reason)
+                return
+            }
+        }
+        context.flush()
+    }
+
+    private func endStream(context: ChannelHandlerContext, broken reason: String?) {
+        guard let current = streaming else { return }
+        streaming = nil
+        if let reason {
+            // A chunked answer without its last chunk is how HTTP says "broken".
+            if reason != "timeout" {
+                server.logger.error("streamed answer broke off", metadata: [LogKeys.error: "\(reason)"])
+            }
+            context.flush()
+            context.close(promise: nil)
+            waiting.removeAll()
+            closing = true
+            busy = false
+        } else if current.keepAlive {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        } else {
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+            waiting.removeAll()
+            closing = true
+        }
+        lane.accessLog.record(
+            remote: remote, head: current.head, status: current.status, bytes: current.bytes,
+            nanoseconds: MonotonicClock.nanoseconds() &- current.started)
+        if reason == nil && current.keepAlive {
+            answered(context: context)
+        } else {
+            busy = false
+        }
     }
 
     private func write(

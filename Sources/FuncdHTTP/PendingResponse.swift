@@ -21,6 +21,16 @@ final class PendingResponse: @unchecked Sendable {
         let result =
             invocation.result
             ?? InvocationResult(status: 500, body: Array("Internal Server Error\n".utf8), error: "no result")
-        handler.answer(context: context, head: head, invocation: invocation, result: result)
+        if let stream = result.stream {
+            handler.startStream(context: context, head: head, invocation: invocation, result: result, stream: stream)
+            stream.attach { [self] in context.eventLoop.execute { self.pump(stream) } }
+        } else {
+            handler.answer(context: context, head: head, invocation: invocation, result: result)
+        }
+    }
+
+    /// Sends what the handler has streamed since the last time (on the event loop).
+    func pump(_ stream: ResponseStream) {
+        handler.continueStream(context: context, events: stream.take(), stream: stream)
     }
 }

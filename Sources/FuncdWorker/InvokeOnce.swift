@@ -1,22 +1,24 @@
 import FuncdCLI
 import FuncdCore
 import Logging
-import PythonHost
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// `funcd invoke`: one call through the same Invoker (deadline included), no server.
-enum InvokeOnce {
+public enum InvokeOnce {
     /// Waits for the one answer.
     final class Waiter: InvocationSink, @unchecked Sendable {
         let lock = ConditionLock()
         var done: Invocation?
+        /// Set by every delivery, even an empty one (a streamed answer has more to take).
+        var woken = false
 
         func deliver(_ batch: [Invocation]) {
             lock.withLock {
-                done = batch.first
+                if let first = batch.first { done = first }
+                woken = true
                 lock.signal()
             }
         }
@@ -29,8 +31,8 @@ enum InvokeOnce {
         }
     }
 
-    static func run(
-        _ request: InvokeRequest, configuration: Configuration, host: PythonHost, metrics: FunctionMetrics,
+    public static func run(
+        _ request: InvokeRequest, configuration: Configuration, host: any FunctionHost, metrics: FunctionMetrics,
         logger: Logger
     ) -> Int32 {
         let invoker = Invoker(
@@ -61,8 +63,41 @@ enum InvokeOnce {
             return 1
         }
         var output = result.body
+        if let stream = result.stream {
+            // A streamed answer: print each piece as it comes.
+            DescriptorOutput.writeAll(1, output)
+            if let broken = drain(stream) {
+                ProcessEnvironment.printError(
+                    broken == "timeout" ? "funcd: error: the handler timed out after \(configuration.timeoutSeconds)s" : broken)
+                return 1
+            }
+            return 0
+        }
         if output.last != UInt8(ascii: "\n") && isatty(1) != 0 { output.append(UInt8(ascii: "\n")) }
         DescriptorOutput.writeAll(1, output)
         return 0
+    }
+
+    /// Copies a streamed answer to stdout until it ends; returns why it broke off, if it did.
+    static func drain(_ stream: ResponseStream) -> String? {
+        let signal = Waiter()
+        stream.attach { signal.deliver([]) }
+        while true {
+            signal.lock.withLock {
+                while !signal.woken { signal.lock.wait() }
+                signal.woken = false
+            }
+            for event in stream.take() {
+                switch event {
+                case .bytes(let bytes):
+                    DescriptorOutput.writeAll(1, bytes)
+                    stream.sent(bytes.count)
+                case .end:
+                    return nil
+                case .abort(let reason):
+                    return reason
+                }
+            }
+        }
     }
 }

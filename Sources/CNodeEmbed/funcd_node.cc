@@ -1,0 +1,398 @@
+// funcd's embedded Node.js: the only C++ in funcd. It follows the phases of Node's own
+// test/embedding/embedtest.cc (process init, platform, CommonEnvironmentSetup, LoadEnvironment,
+// SpinEventLoop), all on the thread that calls funcd_node_start, and adds the three things a
+// function server needs: a thread-safe wake-up (uv_async), a native `reply` function the glue
+// answers through, and loop-turn bookkeeping that lets another thread tell a stuck loop from an
+// idle one. See ../../shared/EMBEDDING-NOTES.md ("Node") for the traps handled here.
+
+#include "funcd_node.h"
+
+#include <node.h>
+#include <node_buffer.h>
+#include <uv.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace {
+
+uint64_t monotonic_nanoseconds() {
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return uint64_t(now.tv_sec) * 1000000000u + uint64_t(now.tv_nsec);
+}
+
+char *copy_string(const std::string &text) {
+    char *copy = static_cast<char *>(malloc(text.size() + 1));
+    if (copy) memcpy(copy, text.c_str(), text.size() + 1);
+    return copy;
+}
+
+// V8 and Node allow one platform per process.
+std::unique_ptr<node::MultiIsolatePlatform> platform;
+
+}  // namespace
+
+struct funcd_node {
+    funcd_node_callbacks callbacks{};
+    std::unique_ptr<node::CommonEnvironmentSetup> setup;
+    std::unique_ptr<v8::Locker> locker;
+    v8::Isolate *isolate = nullptr;
+    node::Environment *env = nullptr;
+    v8::Global<v8::Object> glue;
+    v8::Global<v8::Function> call;
+    v8::Global<v8::Function> cancel;
+    v8::Global<v8::Function> drain;
+
+    uv_async_t wake_handle{};
+    uv_prepare_t prepare_handle{};
+    uv_check_t check_handle{};
+    uv_timer_t heartbeat_handle{};
+
+    // Written by the heartbeat timer: while it keeps beating, the loop is not stuck in a callback.
+    std::atomic<uint64_t> last_beat{0};
+    // MakeCallback swallows a termination (it returns Undefined, and V8 has cancelled it), so
+    // whether JavaScript was terminated, and which call it was aimed at, is tracked here. Each
+    // entry into the glue gets an epoch; `in_call` holds the current one (0: none).
+    std::atomic<bool> terminate_requested{false};
+    std::atomic<uint64_t> terminate_target{0};
+    std::atomic<uint64_t> in_call{0};
+    uint64_t epoch = 0;
+    bool exit_called = false;
+    uint64_t exit_target = 0;
+    int exit_code = 0;
+    std::string scratch;
+    std::string error_scratch;
+
+    v8::Local<v8::Context> context() const { return setup->context(); }
+
+    // Turns a JavaScript string or byte view into bytes; strings are written into `buffer`.
+    void bytes(v8::Local<v8::Value> value, std::string &buffer, const uint8_t **data, size_t *length) {
+        *data = nullptr;
+        *length = 0;
+        if (value->IsArrayBufferView()) {
+            *data = reinterpret_cast<const uint8_t *>(node::Buffer::Data(value));
+            *length = node::Buffer::Length(value);
+        } else if (value->IsString()) {
+            auto text = value.As<v8::String>();
+            buffer.resize(size_t(text->Utf8Length(isolate)));
+            text->WriteUtf8(
+                isolate, buffer.data(), int(buffer.size()), nullptr,
+                v8::String::NO_NULL_TERMINATION | v8::String::REPLACE_INVALID_UTF8);
+            *data = reinterpret_cast<const uint8_t *>(buffer.data());
+            *length = buffer.size();
+        }
+    }
+
+    // Calls `function` of the glue as entry `mine`; then withdraws a termination that stopped
+    // it and says what happened.
+    int enter(v8::Local<v8::Function> function, int argc, v8::Local<v8::Value> *argv) {
+        uint64_t mine = ++epoch;
+        in_call.store(mine, std::memory_order_release);
+        node::MakeCallback(isolate, glue.Get(isolate), function, argc, argv, {0, 0});
+        in_call.store(0, std::memory_order_release);
+        if (!terminate_requested.exchange(false)) return FUNCD_NODE_CALLED;
+        if (isolate->IsExecutionTerminating()) isolate->CancelTerminateExecution();
+        if (exit_called && exit_target == mine) {
+            exit_called = false;
+            return FUNCD_NODE_EXITED;
+        }
+        return terminate_target.load() == mine ? FUNCD_NODE_TERMINATED : FUNCD_NODE_CALLED;
+    }
+
+    std::string exception_text(v8::TryCatch &trying) {
+        if (!trying.HasCaught()) return "";
+        v8::Local<v8::Value> shown = trying.Exception();
+        v8::Local<v8::Value> stack;
+        if (trying.StackTrace(context()).ToLocal(&stack) && stack->IsString()) shown = stack;
+        v8::String::Utf8Value text(isolate, shown);
+        return *text ? std::string(*text, size_t(text.length())) : "unknown JavaScript exception";
+    }
+};
+
+namespace {
+
+// native.reply(id, kind, status, headers, body, error) -> Boolean (false: pause a stream)
+void reply(const v8::FunctionCallbackInfo<v8::Value> &info) {
+    auto *node = static_cast<funcd_node *>(info.Data().As<v8::External>()->Value());
+    v8::Isolate *isolate = node->isolate;
+    v8::Local<v8::Context> context = node->context();
+    funcd_node_reply answer{};
+    answer.id = uint64_t(info[0]->IntegerValue(context).FromMaybe(0));
+    answer.kind = info[1]->Int32Value(context).FromMaybe(FUNCD_NODE_COMPLETE);
+    answer.status = info[2]->Int32Value(context).FromMaybe(500);
+
+    std::string headers;
+    if (info[3]->IsArray()) {
+        auto list = info[3].As<v8::Array>();
+        uint32_t count = list->Length();
+        for (uint32_t index = 0; index < count; index++) {
+            v8::Local<v8::Value> item;
+            if (!list->Get(context, index).ToLocal(&item)) break;
+            v8::String::Utf8Value text(isolate, item);
+            if (*text) headers.append(*text, size_t(text.length()));
+            headers.push_back('\0');
+        }
+    }
+    answer.headers = headers.data();
+    answer.headers_length = headers.size();
+    node->bytes(info[4], node->scratch, &answer.body, &answer.body_length);
+    const uint8_t *error = nullptr;
+    node->bytes(info[5], node->error_scratch, &error, &answer.error_length);
+    answer.error = reinterpret_cast<const char *>(error);
+
+    int more = node->callbacks.reply(node->callbacks.context, &answer);
+    info.GetReturnValue().Set(more != 0);
+}
+
+void on_wake(uv_async_t *handle) {
+    auto *node = static_cast<funcd_node *>(handle->data);
+    node->callbacks.wake(node->callbacks.context);
+}
+
+// Before the loop waits for I/O (the wait may be long) and after it: hand answers back.
+void on_prepare(uv_prepare_t *handle) {
+    auto *node = static_cast<funcd_node *>(handle->data);
+    node->callbacks.turn(node->callbacks.context);
+}
+
+void on_check(uv_check_t *handle) {
+    auto *node = static_cast<funcd_node *>(handle->data);
+    node->callbacks.turn(node->callbacks.context);
+}
+
+// A loop stuck in any callback (a call, a timer, a promise continuation, I/O) stops beating.
+void on_heartbeat(uv_timer_t *handle) {
+    auto *node = static_cast<funcd_node *>(handle->data);
+    node->last_beat.store(monotonic_nanoseconds(), std::memory_order_release);
+    // A termination that hit JavaScript outside any call (a timer, a promise continuation) is
+    // over once the loop beats again: withdraw it so that it cannot hit the next call.
+    if (node->terminate_requested.load() && node->in_call.load() == 0) {
+        node->terminate_requested.store(false);
+        if (node->isolate->IsExecutionTerminating()) node->isolate->CancelTerminateExecution();
+        if (node->exit_called) {
+            node->exit_called = false;
+            fprintf(stderr, "funcd: process.exit(%d) outside a call was ignored; funcd goes on serving\n",
+                    node->exit_code);
+        }
+    }
+}
+
+v8::Local<v8::String> one_byte(v8::Isolate *isolate, const char *text, size_t length,
+                               v8::NewStringType type = v8::NewStringType::kNormal) {
+    return v8::String::NewFromOneByte(isolate, reinterpret_cast<const uint8_t *>(text), type, int(length))
+        .ToLocalChecked();
+}
+
+bool function_property(funcd_node *node, v8::Local<v8::Object> object, const char *name,
+                       v8::Global<v8::Function> &out) {
+    v8::Local<v8::Value> value;
+    if (!object->Get(node->context(), one_byte(node->isolate, name, strlen(name))).ToLocal(&value) ||
+        !value->IsFunction())
+        return false;
+    out.Reset(node->isolate, value.As<v8::Function>());
+    return true;
+}
+
+funcd_node *start(const char *argv0, const char *bootstrap, funcd_node_callbacks callbacks, std::string &error) {
+    std::vector<std::string> arguments{argv0};
+    auto initialized = node::InitializeOncePerProcess(
+        arguments, {node::ProcessInitializationFlags::kNoInitializeV8,
+                    node::ProcessInitializationFlags::kNoInitializeNodeV8Platform,
+                    node::ProcessInitializationFlags::kNoDefaultSignalHandling,
+                    node::ProcessInitializationFlags::kNoStdioInitialization,
+                    node::ProcessInitializationFlags::kNoPrintHelpOrVersionOutput});
+    if (!initialized->errors().empty() || initialized->early_return()) {
+        for (const auto &line : initialized->errors()) error += line + "; ";
+        if (error.empty()) error = "Node.js refused to initialise";
+        return nullptr;
+    }
+    platform = node::MultiIsolatePlatform::Create(2);
+    v8::V8::InitializePlatform(platform.get());
+    v8::V8::Initialize();
+
+    auto *node = new funcd_node();
+    node->callbacks = callbacks;
+    std::vector<std::string> errors;
+    node->setup = node::CommonEnvironmentSetup::Create(
+        platform.get(), &errors, initialized->args(), initialized->exec_args());
+    if (!node->setup) {
+        for (const auto &line : errors) error += line + "; ";
+        return nullptr;
+    }
+    node->isolate = node->setup->isolate();
+    node->env = node->setup->env();
+    v8::Isolate *isolate = node->isolate;
+
+    // This thread owns the isolate for the life of the process.
+    node->locker = std::make_unique<v8::Locker>(isolate);
+    isolate->Enter();
+    v8::HandleScope handles(isolate);
+    v8::Local<v8::Context> context = node->context();
+    context->Enter();
+
+    auto native = v8::Object::New(isolate);
+    auto reply_function = v8::FunctionTemplate::New(isolate, reply, v8::External::New(isolate, node))
+                              ->GetFunction(context)
+                              .ToLocalChecked();
+    native->Set(context, one_byte(isolate, "reply", 5), reply_function).Check();
+    native->Set(context, one_byte(isolate, "version", 7), one_byte(isolate, NODE_VERSION_STRING, strlen(NODE_VERSION_STRING)))
+        .Check();
+    context->Global()->Set(context, one_byte(isolate, "__funcdNative", 13), native).Check();
+
+    // process.exit() in a handler ends that handler, not the server (see NodeHost).
+    node::SetProcessExitHandler(node->env, [node](node::Environment *, int code) {
+        node->exit_called = true;
+        node->exit_code = code;
+        node->exit_target = node->in_call.load();
+        node->terminate_target.store(node->exit_target);
+        node->terminate_requested.store(true);
+        node->isolate->TerminateExecution();
+    });
+
+    v8::TryCatch trying(isolate);
+    v8::MaybeLocal<v8::Value> loaded = node::LoadEnvironment(node->env, bootstrap);
+    if (node->exit_called) {
+        error = "the module called process.exit(" + std::to_string(node->exit_code) + ") while loading";
+        return nullptr;
+    }
+    v8::Local<v8::Value> value;
+    if (!loaded.ToLocal(&value) || !value->IsObject()) {
+        error = node->exception_text(trying);
+        if (error.empty()) error = "the JavaScript glue did not start";
+        return nullptr;
+    }
+    auto glue = value.As<v8::Object>();
+    v8::Local<v8::Value> failure;
+    if (glue->Get(context, one_byte(isolate, "error", 5)).ToLocal(&failure) && failure->IsString()) {
+        v8::String::Utf8Value text(isolate, failure);
+        error = *text ? std::string(*text, size_t(text.length())) : "the handler did not load";
+        return nullptr;
+    }
+    if (!function_property(node, glue, "call", node->call) || !function_property(node, glue, "cancel", node->cancel) ||
+        !function_property(node, glue, "drain", node->drain)) {
+        error = "the JavaScript glue lacks call/cancel/drain";
+        return nullptr;
+    }
+    node->glue.Reset(isolate, glue);
+
+    uv_loop_t *loop = node->setup->event_loop();
+    node->wake_handle.data = node;
+    node->prepare_handle.data = node;
+    node->check_handle.data = node;
+    node->heartbeat_handle.data = node;
+    uv_async_init(loop, &node->wake_handle, on_wake);
+    uv_prepare_init(loop, &node->prepare_handle);
+    uv_prepare_start(&node->prepare_handle, on_prepare);
+    uv_check_init(loop, &node->check_handle);
+    uv_check_start(&node->check_handle, on_check);
+    uv_unref(reinterpret_cast<uv_handle_t *>(&node->prepare_handle));
+    uv_unref(reinterpret_cast<uv_handle_t *>(&node->check_handle));
+    uv_timer_init(loop, &node->heartbeat_handle);
+    uv_timer_start(&node->heartbeat_handle, on_heartbeat, funcd_node_heartbeat_milliseconds,
+                   funcd_node_heartbeat_milliseconds);
+    uv_unref(reinterpret_cast<uv_handle_t *>(&node->heartbeat_handle));
+    node->last_beat.store(monotonic_nanoseconds());
+    return node;
+}
+
+}  // namespace
+
+extern "C" {
+
+funcd_node *funcd_node_start(const char *argv0, const char *bootstrap, funcd_node_callbacks callbacks, char **error) {
+    std::string message;
+    funcd_node *node = nullptr;
+    try {
+        node = start(argv0, bootstrap, callbacks, message);
+    } catch (const std::exception &exception) {
+        message = exception.what();
+        node = nullptr;
+    } catch (...) {
+        message = "Node.js failed to start";
+        node = nullptr;
+    }
+    if (!node && error) *error = copy_string(message);
+    return node;
+}
+
+int funcd_node_run(funcd_node *node) {
+    try {
+        return node::SpinEventLoop(node->env).FromMaybe(1);
+    } catch (...) {
+        return 1;
+    }
+}
+
+const char *funcd_node_version(void) { return NODE_VERSION_STRING; }
+
+int funcd_node_call(funcd_node *node, uint64_t id, const char *method, size_t method_length, const char *target,
+                    size_t target_length, const char *headers, size_t headers_length, const uint8_t *body,
+                    size_t body_length) {
+    v8::Isolate *isolate = node->isolate;
+    v8::HandleScope handles(isolate);
+
+    std::vector<v8::Local<v8::Value>> fields;
+    fields.reserve(24);
+    const char *cursor = headers;
+    const char *end = headers + headers_length;
+    bool name = true;
+    while (cursor < end) {
+        const char *stop = static_cast<const char *>(memchr(cursor, '\0', size_t(end - cursor)));
+        if (!stop) stop = end;
+        fields.push_back(one_byte(
+            isolate, cursor, size_t(stop - cursor),
+            name ? v8::NewStringType::kInternalized : v8::NewStringType::kNormal));
+        name = !name;
+        cursor = stop + 1;
+    }
+    v8::Local<v8::Value> arguments[5] = {
+        v8::Number::New(isolate, double(id)),
+        one_byte(isolate, method, method_length, v8::NewStringType::kInternalized),
+        one_byte(isolate, target, target_length),
+        v8::Array::New(isolate, fields.data(), fields.size()),
+        body_length ? node::Buffer::Copy(isolate, reinterpret_cast<const char *>(body), body_length)
+                          .ToLocalChecked()
+                          .As<v8::Value>()
+                    : v8::Undefined(isolate).As<v8::Value>(),
+    };
+    return node->enter(node->call.Get(isolate), 5, arguments);
+}
+
+void funcd_node_cancel(funcd_node *node, uint64_t id) {
+    v8::Isolate *isolate = node->isolate;
+    v8::HandleScope handles(isolate);
+    v8::Local<v8::Value> arguments[1] = {v8::Number::New(isolate, double(id))};
+    node->enter(node->cancel.Get(isolate), 1, arguments);
+}
+
+void funcd_node_drain(funcd_node *node, uint64_t id) {
+    v8::Isolate *isolate = node->isolate;
+    v8::HandleScope handles(isolate);
+    v8::Local<v8::Value> arguments[1] = {v8::Number::New(isolate, double(id))};
+    node->enter(node->drain.Get(isolate), 1, arguments);
+}
+
+int funcd_node_exit_code(funcd_node *node) { return node->exit_code; }
+
+void funcd_node_wake(funcd_node *node) { uv_async_send(&node->wake_handle); }
+
+void funcd_node_terminate(funcd_node *node) {
+    node->terminate_target.store(node->in_call.load());
+    node->terminate_requested.store(true);
+    node->isolate->TerminateExecution();
+}
+
+void funcd_node_cancel_terminate(funcd_node *node) { node->isolate->CancelTerminateExecution(); }
+
+uint64_t funcd_node_last_beat(funcd_node *node) { return node->last_beat.load(std::memory_order_acquire); }
+
+void funcd_node_stop(funcd_node *node) { node::Stop(node->env); }
+
+}  // extern "C"

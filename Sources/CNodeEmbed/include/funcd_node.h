@@ -1,0 +1,108 @@
+#ifndef FUNCD_NODE_H
+#define FUNCD_NODE_H
+
+// The C face of funcd's embedded Node.js. Everything V8 and libuv stays in funcd_node.cc; the
+// Swift host sees an opaque handle, plain bytes and a few callbacks, all run on the one thread
+// that owns the isolate and the event loop (the thread that called funcd_node_start), except the
+// functions marked "any thread".
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct funcd_node funcd_node;
+
+/// What a reply from the glue carries (`native.reply(id, kind, status, headers, body, error)`).
+typedef enum {
+    FUNCD_NODE_COMPLETE = 0, ///< the whole answer: status, headers, body
+    FUNCD_NODE_HEAD = 1,     ///< a streamed answer starts: status, headers, first bytes
+    FUNCD_NODE_CHUNK = 2,    ///< more bytes of a streamed answer
+    FUNCD_NODE_END = 3,      ///< the streamed answer ends (body: last bytes, error: why it broke)
+} funcd_node_reply_kind;
+
+typedef struct {
+    uint64_t id;
+    int kind;
+    int status;
+    /// Header names and values, each followed by a NUL: "name\0value\0name\0value\0".
+    const char *headers;
+    size_t headers_length;
+    const uint8_t *body;
+    size_t body_length;
+    /// Set when the handler failed: the stack trace for the log.
+    const char *error;
+    size_t error_length;
+} funcd_node_reply;
+
+typedef struct {
+    void *context;
+    /// The event loop was woken with funcd_node_wake: take the queued work.
+    void (*wake)(void *context);
+    /// The glue answered a call. Returns 0 when a streamed answer should pause (backpressure)
+    /// until funcd_node_drain, 1 otherwise.
+    int (*reply)(void *context, const funcd_node_reply *reply);
+    /// Once per turn of the event loop, after its I/O: hand answers back.
+    void (*turn)(void *context);
+} funcd_node_callbacks;
+
+/// Results of funcd_node_call.
+typedef enum {
+    FUNCD_NODE_CALLED = 0,     ///< the glue ran (its answer may come now or later)
+    FUNCD_NODE_TERMINATED = 1, ///< funcd_node_terminate stopped the JavaScript
+    FUNCD_NODE_EXITED = 2,     ///< the handler called process.exit(); see funcd_node_exit_code
+} funcd_node_call_status;
+
+/// Initialises Node on this thread, runs `bootstrap` (a function body given `process` and
+/// `require`) and expects it to return the glue's `{call, cancel, drain}` object, or
+/// `{error: "text"}`. On failure returns NULL and sets `*error` (free it with free()).
+funcd_node *funcd_node_start(
+    const char *argv0, const char *bootstrap, funcd_node_callbacks callbacks, char **error);
+
+/// Runs the event loop until funcd_node_stop; returns Node's exit code.
+int funcd_node_run(funcd_node *node);
+
+/// The Node version (`18.20.4`).
+const char *funcd_node_version(void);
+
+/// Calls `glue.call(id, method, target, headers, body)`. `headers` as in funcd_node_reply.
+int funcd_node_call(
+    funcd_node *node, uint64_t id, const char *method, size_t method_length, const char *target,
+    size_t target_length, const char *headers, size_t headers_length, const uint8_t *body,
+    size_t body_length);
+
+/// `glue.cancel(id)`: the call's deadline passed; its late answer is dropped.
+void funcd_node_cancel(funcd_node *node, uint64_t id);
+
+/// `glue.drain(id)`: a streamed answer that paused may go on.
+void funcd_node_drain(funcd_node *node, uint64_t id);
+
+/// The code passed to process.exit() by the last call that returned FUNCD_NODE_EXITED.
+int funcd_node_exit_code(funcd_node *node);
+
+/// Any thread: makes the loop call `callbacks.wake` soon (coalesced).
+void funcd_node_wake(funcd_node *node);
+
+/// Any thread: stops the JavaScript running now (V8 TerminateExecution).
+void funcd_node_terminate(funcd_node *node);
+
+/// Any thread: withdraws a termination that did not take (see EMBEDDING-NOTES: timers).
+void funcd_node_cancel_terminate(funcd_node *node);
+
+/// How often the loop's heartbeat timer fires.
+enum { funcd_node_heartbeat_milliseconds = 10 };
+
+/// Any thread: CLOCK_MONOTONIC nanoseconds of the loop's last heartbeat. An idle loop beats
+/// every funcd_node_heartbeat_milliseconds; one that stopped beating is held by a callback.
+uint64_t funcd_node_last_beat(funcd_node *node);
+
+/// Any thread: ends funcd_node_run soon.
+void funcd_node_stop(funcd_node *node);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

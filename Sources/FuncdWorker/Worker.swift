@@ -1,0 +1,129 @@
+import FuncdCLI
+import FuncdCore
+import FuncdHTTP
+import Logging
+import NIOCore
+import NIOPosix
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What every language executable (`funcd-python`, `funcd-node`, ...) does around its host: read
+/// the command line, then — once the host has started its interpreter and loaded the handler, so
+/// that a broken module never opens the port — take over the signals and serve, or make the one
+/// call of `funcd invoke`.
+public enum Worker {
+    /// The command line and environment, resolved; a bad one ends the process with one line.
+    public struct Launch: Sendable {
+        public let configuration: Configuration
+        public let mode: Mode
+        public let environment: [String: String]
+        public let logger: Logger
+
+        /// True for `funcd invoke`: the handler's own output then belongs on stderr.
+        public var isInvoke: Bool {
+            if case .invoke = mode { return true }
+            return false
+        }
+    }
+
+    /// Parses the command line of the executable that embeds `language`.
+    public static func launch(language: Language) -> Launch {
+        let environment = ProcessEnvironment.current()
+        let (configuration, mode): (Configuration, Mode)
+        do {
+            (configuration, mode) = try FuncdCommand.resolve(
+                arguments: Array(CommandLine.arguments.dropFirst()), environment: environment)
+        } catch let error as FuncdError {
+            ProcessEnvironment.fail(error.message)
+        } catch {
+            FuncdCommand.exit(withError: error)
+        }
+        guard configuration.language == language else {
+            ProcessEnvironment.fail(
+                "\(configuration.modulePath): \(language.executableName) runs \(language.rawValue) only; use funcd, which picks the runtime"
+            )
+        }
+        ProcessEnvironment.bootstrapLogging(environment)
+        return Launch(
+            configuration: configuration, mode: mode, environment: environment, logger: Logger(label: "funcd"))
+    }
+
+    /// Serves (or invokes) with `host`, whose interpreter has started; ends the process with
+    /// `terminate` (an interpreter with threads of its own may need `_exit`).
+    public static func run(
+        _ launch: Launch, host: any FunctionHost, terminate: (Int32) -> Never = { exit($0) }
+    ) async -> Never {
+        signal(SIGPIPE, SIG_IGN)
+        let configuration = launch.configuration
+        let logger = launch.logger
+        let metrics = FunctionMetrics(registry: PrometheusCollectorRegistry())
+
+        if case .invoke(let request) = launch.mode {
+            terminate(InvokeOnce.run(request, configuration: configuration, host: host, metrics: metrics, logger: logger))
+        }
+
+        // Under a supervisor (`funcd` with FUNC_WORKERS ≥ 1) this process is one worker: it accepts
+        // on the supervisor's socket, reports ready and stuck, and is replaced rather than restarted.
+        let link = SupervisorLink.fromEnvironment(launch.environment)
+        let stuck = Atomic<Bool>(false)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: CPUAffinity.usableCPUs)
+        let shutdown = ShutdownTrigger()
+        let invoker = Invoker(
+            host: host, timeoutSeconds: configuration.timeoutSeconds,
+            graceSeconds: configuration.timeoutGraceSeconds, metrics: metrics, logger: logger
+        ) { _ in
+            // A handler the interpreter cannot stop holds a thread for good. Supervised: ask for a
+            // replacement and keep serving the other calls until it is ready (the supervisor then
+            // sends SIGTERM). Alone: answer what is in flight, then exit non-zero so that Kubernetes
+            // starts a fresh process.
+            if let link {
+                link.send("stuck")
+            } else {
+                stuck.store(true, ordering: .relaxed)
+                shutdown.trigger(unhealthy: true)
+            }
+        }
+        let module = "\(configuration.moduleName).\(configuration.handlerName)"
+        var supervisorMetrics: (@Sendable () -> [UInt8])? = nil
+        if let link {
+            supervisorMetrics = { link.supervisorMetrics }
+        }
+        let server = HTTPServer(
+            configuration: configuration, invoker: invoker, group: group, logger: logger,
+            listenDescriptor: link?.listenDescriptor, extraMetrics: supervisorMetrics
+        ) { address, port in
+            if let link {
+                link.send("ready \(host.versionDescription)")
+            } else {
+                ProcessEnvironment.printError(
+                    "funcd: \(module) listening on http://\(address):\(port) (\(host.versionDescription), timeout \(configuration.timeoutSeconds)s)"
+                )
+            }
+        }
+        // A worker must not outlive its supervisor (killed with SIGKILL, say): drain and go.
+        link?.startReading { shutdown.trigger(unhealthy: false) }
+        let services = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: server), .init(service: shutdown)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        shutdown.attach(services, server: server)
+        do {
+            try await services.run()
+        } catch {
+            ProcessEnvironment.printError("funcd: error: \(error)")
+            terminate(1)
+        }
+        try? await group.shutdownGracefully()
+        if stuck.load(ordering: .relaxed) {
+            ProcessEnvironment.printError("funcd: exiting after a handler could not be interrupted")
+            terminate(70)
+        }
+        terminate(0)
+    }
+}

@@ -1,0 +1,50 @@
+import FuncdCore
+
+/// The JavaScript funcd-node's Node runs first: it loads the glue from `runtimes/node` and hands
+/// it the native functions and the configuration. Node runs it as a function body given
+/// `process` and a `require` that knows only built-in modules, hence `createRequire`.
+enum Bootstrap {
+    static func source(glueDirectory: String, configuration: Configuration) -> String {
+        let glue = quoted("\(glueDirectory)/funcd/host.js")
+        let context =
+            "{\"function-name\": \(quoted(configuration.handlerName)), \"timeout\": \(configuration.timeoutSeconds), "
+            + "\"runtime\": \(configuration.runtime.map(quoted) ?? "undefined"), "
+            + "\"memory-limit\": \(configuration.memoryLimit.map(quoted) ?? "undefined")}"
+        return """
+            const native = globalThis.__funcdNative;
+            delete globalThis.__funcdNative;
+            try {
+              const glue = require('module').createRequire(\(glue))(\(glue));
+              return glue.boot(native, process, {
+                modulePath: \(quoted(configuration.modulePath)),
+                handler: \(quoted(configuration.handlerName)),
+                context: \(context),
+              });
+            } catch (error) {
+              return { error: "cannot load funcd's Node glue " + \(glue) + ": " + (error && error.stack || error) };
+            }
+            """
+    }
+
+    /// A JavaScript string literal for `text`.
+    static func quoted(_ text: String) -> String {
+        var literal = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": literal += "\\\""
+            case "\\": literal += "\\\\"
+            case "\n": literal += "\\n"
+            case "\r": literal += "\\r"
+            case "\u{2028}", "\u{2029}": literal += "\\u\(String(scalar.value, radix: 16))"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    literal += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    literal.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return literal + "\""
+    }
+}

@@ -1,0 +1,168 @@
+internal import CNodeEmbed
+import FuncdCore
+
+// Everything here runs on the JavaScript thread, called from the event loop through the
+// callbacks given to funcd_node_start.
+extension NodeHost {
+    /// `wake`: runs the calls queued since the last wake-up, then the cancels and resumptions.
+    func takeWork() {
+        guard let node else { return }
+        let (batch, cancelled, resumed) = lock.withLock {
+            wakePending = false
+            defer {
+                inbox.removeAll(keepingCapacity: true)
+                cancels.removeAll(keepingCapacity: true)
+                drains.removeAll(keepingCapacity: true)
+            }
+            return (inbox, cancels, drains)
+        }
+        for invocation in batch {
+            // False when its deadline passed while it waited: the caller has had its 408.
+            guard invocation.tryStart() else { continue }
+            call(invocation, node: node)
+        }
+        for invocation in cancelled {
+            let id = UInt64(invocation.hostSlot)
+            guard calls.removeValue(forKey: id) != nil else { continue }
+            funcd_node_cancel(node, id)
+            release(invocation, InvocationResult(status: 408, error: "timeout"))
+        }
+        for id in resumed where calls[id] != nil {
+            funcd_node_drain(node, id)
+        }
+    }
+
+    private func call(_ invocation: Invocation, node: OpaquePointer) {
+        let id = nextID
+        nextID += 1
+        invocation.hostSlot = Int(id)
+        calls[id] = invocation
+        packHeaders(invocation.headers)
+        var method = invocation.method
+        var target = invocation.target
+        let status = method.withUTF8 { method in
+            target.withUTF8 { target in
+                headerScratch.withUnsafeBufferPointer { headers in
+                    invocation.body.withUnsafeBufferPointer { body in
+                        method.withMemoryRebound(to: CChar.self) { method in
+                            target.withMemoryRebound(to: CChar.self) { target in
+                                headers.withMemoryRebound(to: CChar.self) { headers in
+                                    funcd_node_call(
+                                        node, id, method.baseAddress, method.count, target.baseAddress, target.count,
+                                        headers.baseAddress, headers.count, body.baseAddress, body.count)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        switch Int(status) {
+        case Int(FUNCD_NODE_TERMINATED.rawValue):
+            // Its deadline passed while it held the loop; the caller has had its 408.
+            guard calls.removeValue(forKey: id) != nil else { return }
+            funcd_node_cancel(node, id)
+            release(invocation, InvocationResult(status: 408, error: "terminated after its timeout"))
+        case Int(FUNCD_NODE_EXITED.rawValue):
+            let code = funcd_node_exit_code(node)
+            guard calls.removeValue(forKey: id) != nil else { return }
+            funcd_node_cancel(node, id)
+            let message = "the handler called process.exit(\(code)); funcd answered 500 and goes on serving"
+            release(
+                invocation,
+                InvocationResult(
+                    status: 500, headers: [("Content-Type", "text/plain; charset=utf-8")],
+                    body: Array("Internal Server Error\n".utf8), error: message))
+        default:
+            break
+        }
+    }
+
+    /// "name\0value\0..." with names lower-cased, as the glue expects them.
+    private func packHeaders(_ headers: [(String, String)]) {
+        headerScratch.removeAll(keepingCapacity: true)
+        for (name, value) in headers {
+            for byte in name.utf8 {
+                headerScratch.append(byte >= 65 && byte <= 90 ? byte | 0x20 : byte)
+            }
+            headerScratch.append(0)
+            headerScratch.append(contentsOf: value.utf8)
+            headerScratch.append(0)
+        }
+    }
+
+    /// The glue answered (through `native.reply`). Returns 0 to pause a streamed answer.
+    func receive(_ reply: funcd_node_reply) -> Int32 {
+        guard let invocation = calls[reply.id] else { return 1 }
+        let body = reply.body_length > 0 ? Array(UnsafeBufferPointer(start: reply.body, count: reply.body_length)) : []
+        let error =
+            reply.error_length > 0
+            ? String(decoding: UnsafeRawBufferPointer(start: reply.error, count: reply.error_length), as: UTF8.self)
+            : nil
+        switch Int(reply.kind) {
+        case Int(FUNCD_NODE_HEAD.rawValue):
+            let id = reply.id
+            let stream = ResponseStream { [weak self] in self?.resumeStream(id: id) }
+            invocation.complete(
+                with: InvocationResult(
+                    status: Int(reply.status), headers: unpackHeaders(reply), body: body, stream: stream))
+            invoker?.started([invocation])
+            return 1
+        case Int(FUNCD_NODE_CHUNK.rawValue):
+            return invocation.hostResult?.stream?.write(body) ?? true ? 1 : 0
+        case Int(FUNCD_NODE_END.rawValue):
+            calls[reply.id] = nil
+            let stream = invocation.hostResult?.stream
+            stream?.write(body)
+            if let error, var failed = invocation.hostResult {
+                stream?.abort(error)
+                failed.error = error
+                invocation.complete(with: failed)
+            } else {
+                stream?.finish()
+            }
+            outbox.append(invocation)
+            return 1
+        default:
+            calls[reply.id] = nil
+            invocation.complete(
+                with: InvocationResult(status: Int(reply.status), headers: unpackHeaders(reply), body: body, error: error))
+            outbox.append(invocation)
+            return 1
+        }
+    }
+
+    private func unpackHeaders(_ reply: funcd_node_reply) -> [(String, String)] {
+        guard reply.headers_length > 0 else { return [] }
+        let bytes = UnsafeRawBufferPointer(start: reply.headers, count: reply.headers_length)
+        var fields: [String] = []
+        var start = 0
+        for index in 0..<bytes.count where bytes[index] == 0 {
+            fields.append(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self))
+            start = index + 1
+        }
+        var headers: [(String, String)] = []
+        headers.reserveCapacity(fields.count / 2)
+        var index = 0
+        while index + 1 < fields.count {
+            headers.append((fields[index], fields[index + 1]))
+            index += 2
+        }
+        return headers
+    }
+
+    /// A call the glue will not answer any more: let the Invoker know the loop is free of it.
+    private func release(_ invocation: Invocation, _ result: InvocationResult) {
+        invocation.hostResult?.stream?.abort(result.error ?? "ended")
+        invocation.complete(with: result)
+        outbox.append(invocation)
+    }
+
+    /// `turn`: hands the answers of this loop turn back to the Invoker in one batch.
+    func handBack() {
+        guard !outbox.isEmpty else { return }
+        let batch = outbox
+        outbox.removeAll(keepingCapacity: true)
+        invoker?.finished(batch)
+    }
+}

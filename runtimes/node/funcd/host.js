@@ -1,0 +1,286 @@
+'use strict';
+
+// The glue funcd-node runs inside its embedded Node: loads the handler, turns each call the
+// server hands over into the kubeless event, and answers through `native.reply`. One call is
+// `call(id, method, target, headers, body)`; its answer is one COMPLETE reply, or HEAD, CHUNK...,
+// END when the handler streams through event.extensions.response. `cancel(id)` says the deadline
+// passed (the caller has had its 408): whatever the handler does later is dropped.
+
+const Module = require('module');
+const { Request, mediaType } = require('./request');
+const { Response } = require('./response');
+const { encode, isFetchResponse, fromFetchResponse } = require('./encode');
+
+const COMPLETE = 0;
+const HEAD = 1;
+const CHUNK = 2;
+const END = 3;
+
+const TEXT = ['Content-Type', 'text/plain; charset=utf-8'];
+const HTML = ['Content-Type', 'text/html; charset=utf-8'];
+
+/** A start-up failure whose message is the one line funcd prints. */
+class LoadError extends Error {}
+
+/** Loads `handlerName` from the module file at `modulePath`, as kubeless did. */
+function load(modulePath, handlerName) {
+  const fs = require('fs');
+  modulePath = require('path').resolve(modulePath);
+  if (!fs.existsSync(modulePath)) throw new LoadError(`${modulePath}: no such file`);
+  let exported;
+  try {
+    exported = Module.createRequire(modulePath)(modulePath);
+  } catch (error) {
+    throw new LoadError(describeLoadFailure(modulePath, error));
+  }
+  const handler = typeof exported === 'function' && !(handlerName in exported) ? exported : exported && exported[handlerName];
+  if (handler === undefined) {
+    const names = exported && typeof exported === 'object' ? Object.keys(exported) : [];
+    throw new LoadError(
+      `${modulePath}: no function '${handlerName}' in module.exports` + (names.length ? ` (it has: ${names.join(', ')})` : ''));
+  }
+  if (typeof handler !== 'function') {
+    throw new LoadError(`${modulePath}: '${handlerName}' is not a function (it is ${handler === null ? 'null' : typeof handler})`);
+  }
+  return handler;
+}
+
+/** `file:line: Name: message` for an error thrown while the module loaded. */
+function describeLoadFailure(modulePath, error) {
+  if (!(error instanceof Error)) return `${modulePath}: the module threw ${String(error)} while loading`;
+  const stack = String(error.stack || '');
+  if (error.name === 'SyntaxError') {
+    // Node puts "file:line" on the first line of a syntax error's stack.
+    const first = stack.split('\n')[0];
+    const where = /:\d+$/.test(first) ? first : modulePath;
+    return `${where}: SyntaxError: ${error.message}`;
+  }
+  const frame = stack.split('\n').find((line) => line.includes('(/') || /at \//.test(line));
+  const place = frame && /\(?(\/[^()]+):(\d+):\d+\)?$/.exec(frame.trim());
+  const where = place ? `${place[1]}:${place[2]}` : modulePath;
+  return `${where}: ${error.name}: ${error.message}${error.code ? ` (${error.code})` : ''} while loading ${modulePath}`;
+}
+
+/** One call in flight; what the handler's response object answers through. */
+class Call {
+  constructor(host, id, request) {
+    this.host = host;
+    this.id = id;
+    this.request = request;
+    this.response = undefined;
+    this.done = false;
+    this.cancelled = false;
+  }
+
+  responseObject() {
+    if (this.response === undefined) this.response = new Response(this);
+    return this.response;
+  }
+
+  reply(kind, status, headers, body, error) {
+    return this.host.native.reply(this.id, kind, status, headers, body, error);
+  }
+
+  complete(status, headers, body, error) {
+    if (this.done || this.cancelled) return;
+    this.done = true;
+    this.host.calls.delete(this.id);
+    this.reply(COMPLETE, status, headers, body, error);
+  }
+
+  /** The handler's function returned (or its promise settled) with `value`. */
+  finish(value) {
+    if (this.done || this.cancelled) return;
+    const response = this.response;
+    if (response !== undefined) {
+      // The handler holds the response: a stream in progress (or piping) ends it by itself.
+      if (response.headersSent || response.writableEnded || response.listenerCount('unpipe') > 0) return;
+      if (value === undefined) response.end();
+      else if (typeof value === 'string' || Buffer.isBuffer(value)) response.end(value);
+      else if (isFetchResponse(value)) this.finishWithFetchResponse(value);
+      else if (typeof value === 'object') response.json(value);
+      else response.end(JSON.stringify(value));
+      return;
+    }
+    if (isFetchResponse(value)) return this.finishWithFetchResponse(value);
+    let answer;
+    try {
+      answer = encode(value);
+    } catch (error) {
+      return this.fail(error);
+    }
+    this.complete(answer.status, answer.headers, answer.body, undefined);
+  }
+
+  finishWithFetchResponse(value) {
+    this.host.calls.set(this.id, this);
+    fromFetchResponse(value).then(
+      (answer) => this.complete(answer.status, answer.headers, answer.body, undefined),
+      (error) => this.fail(error));
+  }
+
+  fail(error) {
+    if (this.done || this.cancelled) return;
+    const text = `Function failed to execute: ${error instanceof Error ? error.stack : String(error)}`;
+    if (this.response !== undefined && this.response.headersSent) {
+      this.abortStream(this.response, error);
+      return;
+    }
+    this.complete(500, HTML, 'Internal Server Error', text);
+  }
+
+  // MARK: streamed answers (called by Response)
+
+  /** Sends `chunk`, starting the answer first; false asks the writer to wait for drain. */
+  stream(response, chunk) {
+    if (!response.headersSent) {
+      response.headersSent = true;
+      this.host.calls.set(this.id, this);
+      return this.reply(HEAD, response.statusCode, response.flatHeaders(), chunk, undefined);
+    }
+    return this.reply(CHUNK, 0, undefined, chunk, undefined);
+  }
+
+  finishStream(response, body) {
+    if (this.done) return;
+    if (!response.headersSent) {
+      response.headersSent = true;
+      this.complete(response.statusCode, response.flatHeaders(), body, undefined);
+      return;
+    }
+    this.done = true;
+    this.host.calls.delete(this.id);
+    this.reply(END, 0, undefined, body.length ? body : undefined, undefined);
+  }
+
+  abortStream(response, error) {
+    if (this.done) return;
+    if (!response.headersSent) {
+      this.fail(error || new Error('the response was destroyed before it started'));
+      return;
+    }
+    this.done = true;
+    this.host.calls.delete(this.id);
+    const text = `Function failed while streaming: ${error instanceof Error ? error.stack : String(error || 'destroyed')}`;
+    this.reply(END, 0, undefined, undefined, text);
+  }
+}
+
+/** What `event.extensions` is: the request, and the response built only if a handler looks. */
+class Extensions {
+  constructor(call) {
+    this._call = call;
+    this.request = call.request;
+  }
+
+  get response() {
+    return this._call.responseObject();
+  }
+}
+
+class Host {
+  constructor(native, handler, context) {
+    this.native = native;
+    this.handler = handler;
+    this.context = context;
+    /** Calls not answered when their handler returned, by id. */
+    this.calls = new Map();
+  }
+
+  call(id, method, target, headers, body) {
+    const request = new Request(method, target, headers, body);
+    const call = new Call(this, id, request);
+    const event = {
+      data: undefined,
+      'event-type': undefined,
+      'event-id': undefined,
+      'event-time': undefined,
+      'event-namespace': undefined,
+      extensions: new Extensions(call),
+    };
+    let contentType;
+    // The server lower-cases header names.
+    for (let index = 0; index + 1 < headers.length; index += 2) {
+      const name = headers[index];
+      if (name === 'content-type') contentType = headers[index + 1];
+      else if (name.startsWith('event-') && name in event) event[name] = headers[index + 1];
+    }
+    try {
+      event.data = decodeData(request.body, contentType);
+    } catch (error) {
+      call.complete(400, TEXT, `Request body is not valid JSON: ${error.message}\n`, `invalid JSON body: ${error.message}`);
+      return;
+    }
+    let result;
+    try {
+      result = this.handler(event, this.context);
+    } catch (error) {
+      call.fail(error);
+      return;
+    }
+    if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+      this.calls.set(id, call);
+      result.then((value) => call.finish(value), (error) => call.fail(error));
+    } else {
+      call.finish(result);
+    }
+    if (!call.done && call.response !== undefined) this.calls.set(id, call);
+  }
+
+  cancel(id) {
+    const call = this.calls.get(id);
+    if (call === undefined) return;
+    this.calls.delete(id);
+    call.cancelled = true;
+    if (call.response !== undefined && !call.response.destroyed) call.response.destroy();
+  }
+
+  drain(id) {
+    const call = this.calls.get(id);
+    if (call !== undefined && call.response !== undefined) call.response._resumeWriting();
+  }
+}
+
+/** `data` as kubeless gave it: parsed JSON for application/json, else the body as a string. */
+function decodeData(body, contentType) {
+  if (contentType !== undefined) {
+    const type = mediaType(contentType);
+    if (type === 'application/json') return body.length === 0 ? '' : JSON.parse(body.toString('utf8'));
+    if (type.startsWith('multipart/')) return body;
+  }
+  return body.length === 0 ? '' : body.toString('utf8');
+}
+
+/** Keeps an error outside any call from ending the process: it is logged and serving goes on. */
+function installProcessHooks(process) {
+  process.on('uncaughtException', (error) => {
+    process.stderr.write(`funcd: uncaught exception outside a call: ${error instanceof Error ? error.stack : String(error)}\n`);
+  });
+  process.on('unhandledRejection', (reason) => {
+    process.stderr.write(`funcd: unhandled promise rejection: ${reason instanceof Error ? reason.stack : String(reason)}\n`);
+  });
+}
+
+/**
+ * Entry point, from the bootstrap funcd-node runs: returns `{call, cancel, drain}`, or
+ * `{error}` with the one line that explains why the handler cannot be served.
+ */
+function boot(native, process, config) {
+  try {
+    const handler = load(config.modulePath, config.handler);
+    installProcessHooks(process);
+    // One context object for every call, as kubeless passed it.
+    const host = new Host(native, handler, { ...config.context });
+    return {
+      call: (id, method, target, headers, body) => host.call(id, method, target, headers, body),
+      cancel: (id) => host.cancel(id),
+      drain: (id) => host.drain(id),
+      host,
+    };
+  } catch (error) {
+    if (error instanceof LoadError) return { error: error.message };
+    return { error: `${config.modulePath}: ${error instanceof Error ? error.stack : String(error)}` };
+  }
+}
+
+module.exports = { boot, load, decodeData, Host, LoadError, COMPLETE, HEAD, CHUNK, END };
