@@ -93,17 +93,30 @@ struct funcd_node {
     // Calls `function` of the glue as entry `mine`; then withdraws a termination that stopped
     // it and says what happened.
     int enter(v8::Local<v8::Function> function, int argc, v8::Local<v8::Value> *argv) {
+        withdraw_stale_termination();
         uint64_t mine = ++epoch;
         in_call.store(mine, std::memory_order_release);
         node::MakeCallback(isolate, glue.Get(isolate), function, argc, argv, {0, 0});
         in_call.store(0, std::memory_order_release);
         if (!terminate_requested.exchange(false)) return FUNCD_NODE_CALLED;
-        if (isolate->IsExecutionTerminating()) isolate->CancelTerminateExecution();
+        isolate->CancelTerminateExecution();
         if (exit_called && exit_target == mine) {
             exit_called = false;
             return FUNCD_NODE_EXITED;
         }
         return terminate_target.load() == mine ? FUNCD_NODE_TERMINATED : FUNCD_NODE_CALLED;
+    }
+
+    // Called where no JavaScript runs (the loop beats, or a call is about to start): a
+    // termination still standing was aimed at code that has ended (a spin in a microtask leaves
+    // it pending), and must not hit what runs next.
+    void withdraw_stale_termination() {
+        if (!terminate_requested.exchange(false)) return;
+        isolate->CancelTerminateExecution();
+        if (exit_called) {
+            exit_called = false;
+            fprintf(stderr, "funcd: process.exit(%d) outside a call was ignored; funcd goes on serving\n", exit_code);
+        }
     }
 
     std::string exception_text(v8::TryCatch &trying) {
@@ -173,15 +186,7 @@ void on_heartbeat(uv_timer_t *handle) {
     node->last_beat.store(monotonic_nanoseconds(), std::memory_order_release);
     // A termination that hit JavaScript outside any call (a timer, a promise continuation) is
     // over once the loop beats again: withdraw it so that it cannot hit the next call.
-    if (node->terminate_requested.load() && node->in_call.load() == 0) {
-        node->terminate_requested.store(false);
-        if (node->isolate->IsExecutionTerminating()) node->isolate->CancelTerminateExecution();
-        if (node->exit_called) {
-            node->exit_called = false;
-            fprintf(stderr, "funcd: process.exit(%d) outside a call was ignored; funcd goes on serving\n",
-                    node->exit_code);
-        }
-    }
+    if (node->in_call.load() == 0) node->withdraw_stale_termination();
 }
 
 v8::Local<v8::String> one_byte(v8::Isolate *isolate, const char *text, size_t length,
@@ -201,7 +206,10 @@ bool function_property(funcd_node *node, v8::Local<v8::Object> object, const cha
 }
 
 funcd_node *start(const char *argv0, const char *bootstrap, funcd_node_callbacks callbacks, std::string &error) {
-    std::vector<std::string> arguments{argv0};
+    // A call terminated inside a timer or promise callback leaves that callback's async context
+    // on Node's stack; with the default checks Node then aborts the process. funcd recovers from
+    // such a termination, so the checks stay off (they come back if a handler enables async_hooks).
+    std::vector<std::string> arguments{argv0, "--no-force-async-hooks-checks"};
     auto initialized = node::InitializeOncePerProcess(
         arguments, {node::ProcessInitializationFlags::kNoInitializeV8,
                     node::ProcessInitializationFlags::kNoInitializeNodeV8Platform,

@@ -4,7 +4,7 @@ import FuncdCore
 /// it the native functions and the configuration. Node runs it as a function body given
 /// `process` and a `require` that knows only built-in modules, hence `createRequire`.
 enum Bootstrap {
-    static func source(glueDirectory: String, configuration: Configuration) -> String {
+    static func source(glueDirectory: String, configuration: Configuration, stdoutToStderr: Bool) -> String {
         let glue = quoted("\(glueDirectory)/funcd/host.js")
         let context =
             "{\"function-name\": \(quoted(configuration.handlerName)), \"timeout\": \(configuration.timeoutSeconds), "
@@ -18,6 +18,7 @@ enum Bootstrap {
               return glue.boot(native, process, {
                 modulePath: \(quoted(configuration.modulePath)),
                 handler: \(quoted(configuration.handlerName)),
+                stdoutToStderr: \(stdoutToStderr),
                 context: \(context),
               });
             } catch (error) {

@@ -51,8 +51,11 @@ public final class NodeHost: FunctionHost, @unchecked Sendable {
     }
 
     /// Starts Node on its own thread and loads the handler; returns once it is ready to be
-    /// called, or throws the one line that says why it cannot be.
-    public static func start(configuration: Configuration, logger: Logger) throws(FuncdError) -> NodeHost {
+    /// called, or throws the one line that says why it cannot be. `printsToStderr`: the
+    /// handler's console output goes to stderr (`funcd invoke` keeps stdout for the answer).
+    public static func start(
+        configuration: Configuration, logger: Logger, printsToStderr: Bool
+    ) throws(FuncdError) -> NodeHost {
         let glue: String
         do {
             glue = try RuntimeDirectory.locate(language: "node", configured: configuration.runtimesDirectory)
@@ -61,7 +64,7 @@ public final class NodeHost: FunctionHost, @unchecked Sendable {
         } catch {
             throw FuncdError(.configuration, "\(error)")
         }
-        let source = Bootstrap.source(glueDirectory: glue, configuration: configuration)
+        let source = Bootstrap.source(glueDirectory: glue, configuration: configuration, stdoutToStderr: printsToStderr)
         let host = NodeHost(configuration: configuration, logger: logger)
         let started = StartSignal()
         // V8 measures its stack limit from where the isolate is created; 8 MiB leaves it room.

@@ -9,10 +9,13 @@ import Glibc
 /// Stops JavaScript that holds the event loop past a call's deadline, and sees the loop back.
 ///
 /// Whether the loop is held is read from its heartbeat (a 10 ms timer): an idle loop beats, one
-/// stuck in any callback does not. A timed-out call is stopped only when the loop is held and
-/// either has not beaten since that call started (its own code is what runs) or has been held
-/// for a whole timeout (a continuation of some call spins). A call that only waits is not
-/// terminated; its late answer is dropped.
+/// stuck in any callback does not. When a call's deadline passes and the loop is held, what
+/// holds it is stopped at once if the loop has not beaten since that call started (its own code
+/// is what runs) or has been held for half a timeout already (a continuation spins, most likely
+/// that call's: it cannot be told apart, and a callback holding every caller that long is
+/// pathological anyway); else once the loop has been held for a whole timeout (no callback may
+/// hold the loop longer than a call may take). A call that only waits is not terminated; its
+/// late answer is dropped.
 ///
 /// After a termination, a watcher waits for the heartbeat. Node 18 retries a timer callback
 /// whose JavaScript was terminated for as long as the termination stands, so a termination the
@@ -43,22 +46,27 @@ final class Terminator: @unchecked Sendable {
         let now = MonotonicClock.nanoseconds()
         let beat = funcd_node_last_beat(node)
         guard beat < now, now - beat >= Self.heldNanoseconds else { return }
-        guard beat <= invocation.startedAt || now - beat >= timeoutNanoseconds else { return }
-        logger.warning(
-            "stopping JavaScript that holds the event loop past its deadline",
-            metadata: [LogKeys.method: "\(invocation.method)", LogKeys.target: "\(invocation.target)"])
-        funcd_node_terminate(node)
         let start = lock.withLock {
             defer { watching = true }
             return !watching
         }
-        if start {
-            NativeThread.start(stackSize: 256 * 1024) { [self] in watch(lastBeat: beat) }
+        guard start else { return }
+        let stopAt = beat <= invocation.startedAt || now - beat >= timeoutNanoseconds / 2 ? now : beat + timeoutNanoseconds
+        NativeThread.start(stackSize: 256 * 1024) { [self] in
+            defer { lock.withLock { watching = false } }
+            while MonotonicClock.nanoseconds() < stopAt {
+                if funcd_node_last_beat(node) != beat { return }
+                usleep(5_000)
+            }
+            logger.warning(
+                "stopping JavaScript that holds the event loop past a deadline",
+                metadata: [LogKeys.method: "\(invocation.method)", LogKeys.target: "\(invocation.target)"])
+            funcd_node_terminate(node)
+            watch(lastBeat: beat)
         }
     }
 
     private func watch(lastBeat: UInt64) {
-        defer { lock.withLock { watching = false } }
         for attempt in 1...Self.attempts {
             if waitForBeat(after: lastBeat) { return }
             funcd_node_cancel_terminate(node)

@@ -13,7 +13,8 @@ import Glibc
 let launch = Worker.launch(language: .node)
 let host: NodeHost
 do {
-    host = try NodeHost.start(configuration: launch.configuration, logger: launch.logger)
+    host = try NodeHost.start(
+        configuration: launch.configuration, logger: launch.logger, printsToStderr: launch.isInvoke)
 } catch {
     ProcessEnvironment.printError("funcd: error: \(error.message)")
     fflush(nil)

@@ -38,6 +38,17 @@ final class CodeDirectory: CodeLocation {
         try self.init(files: fixtures.map { (name: $0, contents: try CodeDirectory.fixtureText($0)) })
     }
 
+    /// A folder with a copy of the whole `Fixtures/<folder>` tree (a Node function with its
+    /// `node_modules`, say).
+    init(copyingFixtureFolder folder: String) throws {
+        url = try TestPaths.makeTemporaryDirectory(prefix: "funcd-e2e-code")
+        let source = TestPaths.fixture(folder)
+        for name in try FileManager.default.contentsOfDirectory(atPath: source.path) {
+            try FileManager.default.copyItem(
+                at: source.appendingPathComponent(name), to: url.appendingPathComponent(name))
+        }
+    }
+
     deinit {
         remove()
     }

@@ -310,6 +310,22 @@ final class HTTPClient {
         return take(count)
     }
 
+    /// Reads raw bytes (without consuming them) until what has arrived contains `text`; false
+    /// when the server closed first. For watching a streamed answer arrive piece by piece.
+    func waitForRaw(containing text: String, timeout: Double) throws -> Bool {
+        let deadline = Deadline(in: timeout)
+        let wanted = Array(text.utf8)
+        while true {
+            let unread = buffer[start...]
+            if unread.count >= wanted.count,
+                (0...(unread.count - wanted.count)).contains(where: { unread.dropFirst($0).starts(with: wanted) })
+            {
+                return true
+            }
+            if try !fill(deadline) { return false }
+        }
+    }
+
     private func take(_ count: Int) -> [UInt8] {
         let bytes = Array(buffer[start..<(start + count)])
         start += count

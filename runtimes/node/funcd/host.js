@@ -266,6 +266,10 @@ function installProcessHooks(process) {
  * `{error}` with the one line that explains why the handler cannot be served.
  */
 function boot(native, process, config) {
+  if (config.stdoutToStderr) {
+    // `funcd invoke` prints the answer on stdout; whatever the handler logs goes to stderr.
+    process.stdout.write = process.stderr.write.bind(process.stderr);
+  }
   try {
     const handler = load(config.modulePath, config.handler);
     installProcessHooks(process);

@@ -1,0 +1,95 @@
+'use strict';
+
+// Handlers for the Node end-to-end tests: one per row of the contract.
+const helper = require('./helper');
+
+module.exports = {
+  hello: () => 'hello world',
+  event: (event, context) => ({
+    data: event.data,
+    dataType: Buffer.isBuffer(event.data) ? 'buffer' : typeof event.data,
+    'event-id': event['event-id'] ?? null,
+    'event-type': event['event-type'] ?? null,
+    'event-time': event['event-time'] ?? null,
+    'event-namespace': event['event-namespace'] ?? null,
+    context,
+  }),
+  request: (event) => {
+    const request = event.extensions.request;
+    return {
+      method: request.method,
+      url: request.url,
+      path: request.path,
+      query: request.query,
+      header: request.get('X-Custom'),
+      headers: request.headers['x-custom'],
+      isJSON: request.is('json'),
+      body: request.body.toString('utf8'),
+    };
+  },
+  string: () => 'plain text',
+  object: () => ({ answer: 42 }),
+  nothing: () => undefined,
+  number: () => 7,
+  nullValue: () => null,
+  buffer: () => Buffer.from([0, 1, 2, 255]),
+  fetchResponse: () => new Response('created', { status: 201, headers: { 'X-Made-By': 'fetch' } }),
+  promise: async (event) => {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    return { waited: true, data: event.data };
+  },
+  response: (event) => {
+    event.extensions.response.status(202).set('X-Through', 'response').json({ through: 'response' });
+  },
+  statusWithValue: (event) => {
+    event.extensions.response.status(201);
+    return 'made';
+  },
+  stream: (event) => {
+    const response = event.extensions.response;
+    response.setHeader('Content-Type', 'text/plain');
+    response.write('first\n');
+    setTimeout(() => response.write('second\n'), 300);
+    setTimeout(() => response.end('last\n'), 600);
+  },
+  pipe: (event) => {
+    const { Readable } = require('stream');
+    Readable.from(['a', 'b', 'c'].map((letter) => letter.repeat(1000))).pipe(event.extensions.response);
+  },
+  helper: () => helper.greet('node'),
+  package: () => require('leftpad-fixture')('7', 3),
+  builtin: () => require('os').EOL === '\n' && typeof require('crypto').randomUUID(),
+  throws: () => {
+    throw new Error('handler broke');
+  },
+  rejects: async () => {
+    throw new Error('promise broke');
+  },
+  spin: () => {
+    for (;;);
+  },
+  spinLater: async () => {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    for (;;);
+  },
+  spinInTimer: () => {
+    setTimeout(() => {
+      for (;;);
+    }, 10);
+    return new Promise(() => {});
+  },
+  never: () => new Promise(() => {}),
+  exits: () => process.exit(3),
+  log: () => {
+    console.log('logged from the handler');
+    return 'logged';
+  },
+};
+
+// One server, every case: GET /<name> runs module.exports.<name>.
+module.exports.route = (event, context) => {
+  const name = event.extensions.request.path.slice(1);
+  const handler = module.exports[name];
+  if (typeof handler !== 'function' || name === 'route') throw new Error(`no handler ${name}`);
+  return handler(event, context);
+};

@@ -1,0 +1,3 @@
+'use strict';
+
+module.exports = { greet: (name) => `helped ${name}` };

@@ -1,0 +1,300 @@
+import Foundation
+import Testing
+
+/// funcd-node through the real binary over loopback: every row of the contract for Node, streamed
+/// answers, require of a helper and of a package, timeouts the host recovers from, failures, and
+/// start-up errors. One server runs `Fixtures/node/app.js`'s `route` handler, which calls the
+/// export named by the request path.
+@Suite(.sharesMachine)
+struct NodeTests {
+    /// Serves `Fixtures/node` as a kubeless nodejs pod would (`FUNC_RUNTIME=nodejs18`).
+    static func withNodeServer(
+        handler: String = "route", env: [String: String] = [:], layout: Funcd.Layout = .plain,
+        _ body: (FuncdProcess) throws -> Void
+    ) throws {
+        let code = try CodeDirectory(copyingFixtureFolder: "node")
+        defer { code.remove() }
+        var root = code.path
+        if layout == .configMap { root = try Self.configMapLayout(of: code.url) }
+        var environment = [
+            "MOD_NAME": "app", "FUNC_HANDLER": handler, "FUNC_RUNTIME": "nodejs18", "FUNC_PORT": "0",
+            "FUNC_HOST": "127.0.0.1", "KUBELESS_INSTALL_VOLUME": root,
+        ]
+        environment.merge(env) { _, new in new }
+        let process = try FuncdProcess(arguments: ["serve"], environment: environment)
+        defer { process.stop() }
+        try process.waitForListening()
+        try body(process)
+    }
+
+    /// Rearranges `folder` the way a ConfigMap volume looks: the files in a timestamped folder,
+    /// `..data` a symlink to it, and each visible name a symlink through `..data`.
+    static func configMapLayout(of folder: URL) throws -> String {
+        let files = FileManager.default
+        let volume = folder.appendingPathComponent("volume")
+        let data = volume.appendingPathComponent("..2026_11_21_10_00_00.123456789")
+        try files.createDirectory(at: data, withIntermediateDirectories: true)
+        for name in try files.contentsOfDirectory(atPath: folder.path) where name != "volume" {
+            try files.moveItem(at: folder.appendingPathComponent(name), to: data.appendingPathComponent(name))
+            try files.createSymbolicLink(atPath: volume.appendingPathComponent(name).path, withDestinationPath: "..data/\(name)")
+        }
+        try files.createSymbolicLink(atPath: volume.appendingPathComponent("..data").path, withDestinationPath: data.lastPathComponent)
+        return volume.path
+    }
+
+    // MARK: - Event, context, results
+
+    @Test("event: JSON data parsed, event-* headers, context from the environment")
+    func eventAndContext() throws {
+        try Self.withNodeServer(env: ["FUNC_TIMEOUT": "7", "FUNC_MEMORY_LIMIT": "128Mi"]) { server in
+            let response = try server.request(
+                "POST", "/event",
+                headers: [
+                    "Content-Type": "application/json", "Event-Id": "id-1", "Event-Type": "application/json",
+                    "Event-Time": "2026-11-21 10:00:00 +0000 UTC", "Event-Namespace": "ns",
+                ],
+                body: #"{"a":[1,2],"b":"ü"}"#)
+            #expect(response.status == 200, "\(response)\n\(server.diagnostics)")
+            let event = try #require(response.jsonObject, "\(response)")
+            #expect(event["dataType"] as? String == "object")
+            let data = event["data"] as? [String: Any]
+            #expect(data?["b"] as? String == "ü" && (data?["a"] as? [Int]) == [1, 2], "\(event)")
+            #expect(event["event-id"] as? String == "id-1")
+            #expect(event["event-type"] as? String == "application/json")
+            #expect(event["event-time"] as? String == "2026-11-21 10:00:00 +0000 UTC")
+            #expect(event["event-namespace"] as? String == "ns")
+            let context = event["context"] as? [String: Any]
+            #expect(context?["function-name"] as? String == "route", "\(event)")
+            #expect(context?["timeout"] as? Double == 7)
+            #expect(context?["runtime"] as? String == "nodejs18")
+            #expect(context?["memory-limit"] as? String == "128Mi")
+        }
+    }
+
+    @Test("event: a non-JSON body is a UTF-8 string, an empty one '', absent event headers null")
+    func stringData() throws {
+        try Self.withNodeServer { server in
+            let text = try server.request("POST", "/event", headers: ["Content-Type": "text/plain"], body: "héllo")
+            #expect(text.jsonObject?["data"] as? String == "héllo", "\(text)")
+            #expect(text.jsonObject?["dataType"] as? String == "string")
+            #expect(text.jsonObject?["event-id"] is NSNull, "\(text)")
+            let empty = try server.get("/event")
+            #expect(empty.jsonObject?["data"] as? String == "", "\(empty)")
+            let invalid = try server.request("POST", "/event", headers: ["Content-Type": "application/json"], body: "{nope")
+            #expect(invalid.status == 400, "invalid JSON → \(invalid)")
+        }
+    }
+
+    @Test("extensions.request: method, url, path, query, get, headers, is, body")
+    func expressRequest() throws {
+        try Self.withNodeServer { server in
+            let response = try server.request(
+                "PUT", "/request?x=1&y=a&y=b", headers: ["X-Custom": "yes", "Content-Type": "application/json"],
+                body: #"{"k":true}"#)
+            let request = try #require(response.jsonObject, "\(response)")
+            #expect(request["method"] as? String == "PUT")
+            #expect(request["url"] as? String == "/request?x=1&y=a&y=b")
+            #expect(request["path"] as? String == "/request")
+            let query = request["query"] as? [String: Any]
+            #expect(query?["x"] as? String == "1" && query?["y"] as? [String] == ["a", "b"], "\(request)")
+            #expect(request["header"] as? String == "yes")
+            #expect(request["headers"] as? String == "yes")
+            #expect(request["isJSON"] as? String == "json")
+            #expect(request["body"] as? String == #"{"k":true}"#)
+        }
+    }
+
+    @Test("results: string, object, undefined, number, null, bytes, WHATWG Response, Promise")
+    func results() throws {
+        try Self.withNodeServer { server in
+            let string = try server.get("/string")
+            #expect(string.status == 200 && string.text == "plain text", "\(string)")
+            let object = try server.get("/object")
+            #expect(object.text == #"{"answer":42}"#, "\(object)")
+            #expect(object.header("Content-Type") == "application/json; charset=utf-8")
+            let nothing = try server.get("/nothing")
+            #expect(nothing.status == 200 && nothing.body.isEmpty, "\(nothing)")
+            #expect(try server.get("/number").text == "7")
+            #expect(try server.get("/nullValue").text == "null")
+            #expect(try server.get("/buffer").body == [0, 1, 2, 255])
+            let fetch = try server.get("/fetchResponse")
+            #expect(fetch.status == 201 && fetch.text == "created" && fetch.header("X-Made-By") == "fetch", "\(fetch)")
+            let promise = try server.request("POST", "/promise", headers: ["Content-Type": "application/json"], body: "[1]")
+            #expect(promise.text == #"{"waited":true,"data":[1]}"#, "\(promise)")
+        }
+    }
+
+    @Test("extensions.response: status, set and json; a status set before returning a value")
+    func expressResponse() throws {
+        try Self.withNodeServer { server in
+            let response = try server.get("/response")
+            #expect(response.status == 202, "\(response)")
+            #expect(response.header("X-Through") == "response")
+            #expect(response.text == #"{"through":"response"}"#)
+            let made = try server.get("/statusWithValue")
+            #expect(made.status == 201 && made.text == "made", "\(made)")
+        }
+    }
+
+    @Test("CORS as the kubeless nodejs runtime: Allow-Origin on answers, OPTIONS preflight echoed")
+    func cors() throws {
+        try Self.withNodeServer { server in
+            #expect(try server.get("/string").header("Access-Control-Allow-Origin") == "*")
+            let preflight = try server.request(
+                "OPTIONS", "/string",
+                headers: ["Access-Control-Request-Method": "DELETE", "Access-Control-Request-Headers": "X-Token"])
+            #expect(preflight.status == 200, "\(preflight)")
+            #expect(preflight.header("Access-Control-Allow-Origin") == "*")
+            #expect(preflight.header("Access-Control-Allow-Methods") == "DELETE")
+            #expect(preflight.header("Access-Control-Allow-Headers") == "X-Token")
+        }
+    }
+
+    // MARK: - Streaming
+
+    @Test("a handler writing through extensions.response is streamed: chunks arrive before it ends")
+    func streaming() throws {
+        try Self.withNodeServer { server in
+            let client = try server.connect()
+            defer { client.close() }
+            let started = Deadline.now
+            try client.send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try client.waitForRaw(containing: "first\n", timeout: 10))
+            let firstAt = Deadline.now - started
+            #expect(try client.waitForRaw(containing: "last\n", timeout: 10))
+            let lastAt = Deadline.now - started
+            // The handler ends 600 ms after it starts; the first chunk must not wait for that.
+            #expect(lastAt - firstAt >= 0.4, "first chunk at \(firstAt) s, last at \(lastAt) s")
+            let response = try client.readResponse()
+            #expect(response.header("Transfer-Encoding")?.lowercased() == "chunked", "\(response)")
+            #expect(response.text == "first\nsecond\nlast\n", "\(response)")
+            // The connection stays usable.
+            let again = try client.request(method: "GET", path: "/string", body: [])
+            #expect(again.text == "plain text")
+        }
+    }
+
+    @Test("a stream piped into extensions.response arrives whole")
+    func pipe() throws {
+        try Self.withNodeServer { server in
+            let response = try server.get("/pipe")
+            #expect(response.status == 200)
+            #expect(response.text == String(repeating: "a", count: 1000) + String(repeating: "b", count: 1000) + String(repeating: "c", count: 1000))
+        }
+    }
+
+    // MARK: - require
+
+    @Test("require: a helper beside the handler, a package in node_modules, built-ins; also in a ConfigMap layout")
+    func requires() throws {
+        for layout in [Funcd.Layout.plain, .configMap] {
+            try Self.withNodeServer(layout: layout) { server in
+                let helper = try server.get("/helper")
+                let package = try server.get("/package")
+                let builtin = try server.get("/builtin")
+                #expect(helper.text == "helped node", "\(layout): \(helper)\n\(server.diagnostics)")
+                #expect(package.text == "007", "\(layout): \(package)\n\(server.diagnostics)")
+                #expect(builtin.text == "string", "\(layout): \(builtin)")
+            }
+        }
+    }
+
+    @Test("console.log in a handler reaches stdout at once")
+    func consoleLog() throws {
+        try Self.withNodeServer { server in
+            let response = try server.get("/log")
+            #expect(response.text == "logged")
+            #expect(server.waitForStdout(containing: "logged from the handler", timeout: 5), "\(server.diagnostics)")
+        }
+    }
+
+    // MARK: - Failures and timeouts
+
+    @Test("an exception (thrown or rejected) → 500, stack in the log, serving goes on")
+    func exceptions() throws {
+        try Self.withNodeServer { server in
+            let thrown = try server.get("/throws")
+            #expect(thrown.status == 500, "\(thrown)")
+            #expect(server.waitForStderr(containing: "handler broke", timeout: 5), "\(server.diagnostics)")
+            let rejected = try server.get("/rejects")
+            #expect(rejected.status == 500, "\(rejected)")
+            #expect(server.waitForStderr(containing: "promise broke", timeout: 5))
+            #expect(try server.get("/string").status == 200)
+        }
+    }
+
+    @Test("process.exit() in a handler → 500 for that call; the server goes on")
+    func processExit() throws {
+        try Self.withNodeServer(env: ["FUNC_WORKERS": "0"]) { server in
+            let response = try server.get("/exits")
+            #expect(response.status == 500, "\(response)\n\(server.diagnostics)")
+            #expect(try server.get("/string").text == "plain text")
+            #expect(server.isRunning)
+        }
+    }
+
+    @Test(
+        "timeouts the host recovers from: a synchronous endless loop, a spin after an await, a spin in a timer, a never-settling Promise",
+        arguments: ["/spin", "/spinLater", "/spinInTimer", "/never"])
+    func recoveredTimeouts(path: String) throws {
+        let timeout = 1.0
+        try Self.withNodeServer(env: ["FUNC_TIMEOUT": "\(timeout)", "FUNC_WORKERS": "0"]) { server in
+            let port = try server.port()
+            let request = try TimedRequest.get(port: port, path: path)
+            #expect(request.response.status == 408, "\(path) → \(request.response)\n\(server.diagnostics)")
+            #expect(request.elapsed >= timeout && request.elapsed < timeout + 5, "408 after \(request.elapsed) s")
+            // The same process serves on (no supervisor here to hide a restart).
+            let after = try server.get("/string", timeout: 10)
+            #expect(after.status == 200 && after.text == "plain text", "after \(path): \(after)\n\(server.diagnostics)")
+            let again = try TimedRequest.get(port: port, path: path)
+            #expect(again.response.status == 408, "\(path) a second time → \(again.response)")
+            let last = try server.get("/string", timeout: 10)
+            #expect(last.status == 200, "after \(path) a second time: \(last)\n\(server.diagnostics)")
+            #expect(server.isRunning, "\(server.diagnostics)")
+        }
+    }
+
+    // MARK: - Start-up and invoke
+
+    @Test(
+        "start-up errors: exit 1 and one funcd: error: line naming the file and the cause",
+        arguments: [
+            ("syntax", "module.exports = { handler: () => { ;", "handler", "SyntaxError"),
+            ("missing handler", "module.exports = { other: () => 1 };", "handler", "no function 'handler'"),
+            ("not a function", "module.exports = { handler: 42 };", "handler", "not a function"),
+            ("throws at load", "throw new Error('no config');", "handler", "no config"),
+            ("require of a missing package", "require('does-not-exist');", "handler", "does-not-exist"),
+        ])
+    func startupErrors(name: String, source: String, handler: String, cause: String) throws {
+        let code = try CodeDirectory(files: [("broken.js", source)])
+        defer { code.remove() }
+        let process = try FuncdProcess(
+            arguments: ["serve"],
+            environment: [
+                "MOD_NAME": "broken", "FUNC_HANDLER": handler, "FUNC_RUNTIME": "nodejs18", "FUNC_PORT": "0",
+                "FUNC_HOST": "127.0.0.1", "KUBELESS_INSTALL_VOLUME": code.path,
+            ])
+        defer { process.stop() }
+        let exit = try process.waitForExit(timeout: 30)
+        #expect(exit == 1, "\(name): exit \(exit)\n\(process.diagnostics)")
+        let lines = process.stderrText.split(separator: "\n").filter { $0.hasPrefix("funcd: error:") }
+        #expect(lines.count == 1, "\(name): \(process.diagnostics)")
+        #expect(
+            lines.first.map { $0.contains("broken.js") && $0.contains(cause) } == true,
+            "\(name): \(lines)\n\(process.diagnostics)")
+        #expect(FuncdProcess.parseListening(process.stderrText) == nil)
+    }
+
+    @Test("funcd invoke runs a .js handler once; its console.log goes to stderr, the answer to stdout")
+    func invoke() throws {
+        let code = try CodeDirectory(copyingFixtureFolder: "node")
+        defer { code.remove() }
+        let outcome = try Funcd.run(arguments: ["invoke", code.file("app.js"), "--handler", "promise", "--data", #"{"n":1}"#])
+        #expect(outcome.exitCode == 0, "\(outcome)")
+        #expect(outcome.stdout.contains(#"{"waited":true,"data":{"n":1}}"#), "\(outcome)")
+        let logged = try Funcd.run(arguments: ["invoke", code.file("app.js"), "--handler", "log"])
+        #expect(logged.stdout.hasPrefix("logged") && logged.stderr.contains("logged from the handler"), "\(logged)")
+        let streamed = try Funcd.run(arguments: ["invoke", code.file("app.js"), "--handler", "stream"])
+        #expect(streamed.stdout == "first\nsecond\nlast\n", "\(streamed)")
+    }
+}
