@@ -4,7 +4,7 @@
 
 module.exports = {
   // GET: a greeting. funcd run examples/node/hello.js --handler hello
-  hello: (event, context) => `Hello from ${context['function-name']} on ${context.runtime || 'node'}\n`,
+  hello: () => 'Hello world!',
 
   // POST JSON: the parsed data back, as JSON.
   echo: (event) => event.data,
