@@ -30,7 +30,7 @@ public struct ServerOptions: ParsableArguments, Sendable {
     )
     public var workers: Int?
 
-    @Option(help: "Largest request body in bytes; larger gets 413. (FUNC_MEMFILE_MAX or REQ_MB_LIMIT, default 100 MB)")
+    @Option(help: "Largest request body in bytes; larger gets 413. (FUNC_MEMFILE_MAX or REQ_MB_LIMIT; default 100 MB, Node 1 MB)")
     public var bodyLimit: Int?
 
     @Option(help: "Seconds to finish in-flight calls after SIGTERM. (SHUTDOWN_TIMEOUT, default 10)")
@@ -39,7 +39,7 @@ public struct ServerOptions: ParsableArguments, Sendable {
     @Option(help: "Access log on stdout: off, combined or json. (FUNC_ACCESS_LOG, default combined)")
     public var accessLog: String?
 
-    @Option(help: "Runtime name passed to the handler, e.g. python3.11; picks the language. (FUNC_RUNTIME)")
+    @Option(help: "Runtime name passed to the handler, e.g. python3.11 or nodejs18; picks the language. (FUNC_RUNTIME)")
     public var runtime: String?
 
     @Option(help: "Memory limit passed to the handler in its context. (FUNC_MEMORY_LIMIT)")

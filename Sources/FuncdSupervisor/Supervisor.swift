@@ -311,6 +311,8 @@ public final class Supervisor {
         ProcessEnvironment.printError(
             "funcd: \(configuration.moduleName).\(configuration.handlerName) listening on http://\(configuration.host):\(port) (\(described)\(configuration.workers) worker\(configuration.workers == 1 ? "" : "s"), timeout \(configuration.timeoutSeconds)s)"
         )
+        // The supervisor's own start-up code is not needed again.
+        StartupPages.release()
     }
 
     private func broadcastCounters() {

@@ -104,6 +104,8 @@ public enum Worker {
                     "funcd: \(module) listening on http://\(address):\(port) (\(host.versionDescription), timeout \(configuration.timeoutSeconds)s)"
                 )
             }
+            // What only start-up needed (most of an interpreter's start-up code) leaves the RSS.
+            StartupPages.release()
         }
         // A worker must not outlive its supervisor (killed with SIGKILL, say): drain and go.
         link?.startReading { shutdown.trigger(unhealthy: false) }
