@@ -13,6 +13,15 @@ public enum StartupPages {
     /// `MADV_PAGEOUT` from linux/mman.h (Glibc's headers may lack it).
     static let pageOut: Int32 = 21
 
+    /// Releases them a second from now, on a thread of its own: reclaiming takes milliseconds,
+    /// and the first requests (which fault some pages back in) must not wait for it.
+    public static func releaseSoon() {
+        NativeThread.start(stackSize: 256 * 1024) {
+            usleep(1_000_000)
+            release()
+        }
+    }
+
     /// Asks the kernel to reclaim this process's file-backed mappings; returns how many mappings
     /// it asked for (0 where the kernel refuses, which is harmless).
     @discardableResult

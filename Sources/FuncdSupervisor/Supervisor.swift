@@ -312,7 +312,7 @@ public final class Supervisor {
             "funcd: \(configuration.moduleName).\(configuration.handlerName) listening on http://\(configuration.host):\(port) (\(described)\(configuration.workers) worker\(configuration.workers == 1 ? "" : "s"), timeout \(configuration.timeoutSeconds)s)"
         )
         // The supervisor's own start-up code is not needed again.
-        StartupPages.release()
+        StartupPages.releaseSoon()
     }
 
     private func broadcastCounters() {

@@ -105,7 +105,7 @@ public enum Worker {
                 )
             }
             // What only start-up needed (most of an interpreter's start-up code) leaves the RSS.
-            StartupPages.release()
+            StartupPages.releaseSoon()
         }
         // A worker must not outlive its supervisor (killed with SIGKILL, say): drain and go.
         link?.startReading { shutdown.trigger(unhealthy: false) }
