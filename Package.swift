@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "funcd", targets: ["funcd"]),
         .executable(name: "funcd-python", targets: ["funcd-python"]),
         .executable(name: "funcd-node", targets: ["funcd-node"]),
+        .executable(name: "funcd-ruby", targets: ["funcd-ruby"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -72,6 +73,25 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .systemLibrary(
+            name: "CRuby",
+            pkgConfig: "ruby-3.1",
+            providers: [.apt(["ruby-dev"])]
+        ),
+        // Ruby's C API, used only here and only on Ruby's threads, behind a plain C header.
+        .target(
+            name: "CRubyEmbed",
+            dependencies: ["CRuby"],
+            cSettings: [.unsafeFlags(["-Wno-default-const-init-field-unsafe"])]
+        ),
+        .target(
+            name: "RubyHost",
+            dependencies: [
+                "FuncdCore",
+                "CRubyEmbed",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "FuncdWorker",
             dependencies: [
@@ -118,6 +138,10 @@ let package = Package(
         .executableTarget(
             name: "funcd-node",
             dependencies: ["FuncdCLI", "FuncdCore", "FuncdWorker", "NodeHost"]
+        ),
+        .executableTarget(
+            name: "funcd-ruby",
+            dependencies: ["FuncdCLI", "FuncdCore", "FuncdWorker", "RubyHost"]
         ),
         .testTarget(
             name: "FuncdCoreTests",

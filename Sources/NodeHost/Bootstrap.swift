@@ -27,25 +27,5 @@ enum Bootstrap {
             """
     }
 
-    /// A JavaScript string literal for `text`.
-    static func quoted(_ text: String) -> String {
-        var literal = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": literal += "\\\""
-            case "\\": literal += "\\\\"
-            case "\n": literal += "\\n"
-            case "\r": literal += "\\r"
-            case "\u{2028}", "\u{2029}": literal += "\\u\(String(scalar.value, radix: 16))"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    literal += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    literal.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return literal + "\""
-    }
+    static func quoted(_ text: String) -> String { jsonStringLiteral(text) }
 }

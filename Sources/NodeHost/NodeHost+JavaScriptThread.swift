@@ -78,17 +78,9 @@ extension NodeHost {
         }
     }
 
-    /// "name\0value\0..." with names lower-cased, as the glue expects them.
     private func packHeaders(_ headers: [(String, String)]) {
         headerScratch.removeAll(keepingCapacity: true)
-        for (name, value) in headers {
-            for byte in name.utf8 {
-                headerScratch.append(byte >= 65 && byte <= 90 ? byte | 0x20 : byte)
-            }
-            headerScratch.append(0)
-            headerScratch.append(contentsOf: value.utf8)
-            headerScratch.append(0)
-        }
+        HeaderPacking.pack(headers, into: &headerScratch)
     }
 
     /// The glue answered (through `native.reply`). Returns 0 to pause a streamed answer.
@@ -133,22 +125,7 @@ extension NodeHost {
     }
 
     private func unpackHeaders(_ reply: funcd_node_reply) -> [(String, String)] {
-        guard reply.headers_length > 0 else { return [] }
-        let bytes = UnsafeRawBufferPointer(start: reply.headers, count: reply.headers_length)
-        var fields: [String] = []
-        var start = 0
-        for index in 0..<bytes.count where bytes[index] == 0 {
-            fields.append(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self))
-            start = index + 1
-        }
-        var headers: [(String, String)] = []
-        headers.reserveCapacity(fields.count / 2)
-        var index = 0
-        while index + 1 < fields.count {
-            headers.append((fields[index], fields[index + 1]))
-            index += 2
-        }
-        return headers
+        HeaderPacking.unpack(UnsafeRawBufferPointer(start: reply.headers, count: reply.headers_length))
     }
 
     /// A call the glue will not answer any more: let the Invoker know the loop is free of it.

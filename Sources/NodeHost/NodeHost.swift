@@ -141,27 +141,3 @@ public final class NodeHost: FunctionHost, @unchecked Sendable {
         funcd_node_wake(node)
     }
 }
-
-/// The JavaScript thread tells `start` how starting went.
-///
-/// `@unchecked Sendable`: its fields are read and written only under `lock`.
-final class StartSignal: @unchecked Sendable {
-    private let lock = ConditionLock()
-    private var done = false
-    private var failure: String?
-
-    func report(_ failure: String?) {
-        lock.withLock {
-            self.failure = failure
-            done = true
-            lock.signal()
-        }
-    }
-
-    func wait() -> String? {
-        lock.withLock {
-            while !done { lock.wait() }
-            return failure
-        }
-    }
-}

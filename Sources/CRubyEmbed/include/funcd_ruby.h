@@ -1,0 +1,62 @@
+#ifndef FUNCD_RUBY_H
+#define FUNCD_RUBY_H
+
+// The C face of funcd's embedded Ruby. Ruby's API is touched only in funcd_ruby.c, and only on
+// threads Ruby owns; Swift hands calls over with plain bytes from any thread, and hears back
+// through callbacks that Ruby threads make (holding the GVL: they must be quick).
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    uint64_t id;
+    int status;
+    /// Header names and values, each followed by a NUL: "name\0value\0...".
+    const char *headers;
+    size_t headers_length;
+    const uint8_t *body;
+    size_t body_length;
+    /// Set when the handler failed: the backtrace for the log (`timeout` after an interrupt).
+    const char *error;
+    size_t error_length;
+} funcd_ruby_reply;
+
+typedef struct {
+    void *context;
+    /// Start-up is over: `error` is NULL when the handler is loaded and workers run.
+    void (*started)(void *context, const char *error);
+    /// A Ruby thread is about to run call `id`: returns 0 when it must be skipped (its
+    /// deadline passed while it waited).
+    int (*starting)(void *context, uint64_t id);
+    /// A call's answer.
+    void (*reply)(void *context, const funcd_ruby_reply *reply);
+    /// A Ruby thread found no work and is about to wait: hand answers back.
+    void (*idle)(void *context);
+} funcd_ruby_callbacks;
+
+/// Initialises Ruby on this thread (which must have a large stack and must be used for nothing
+/// else), loads `glue` (runtimes/ruby/funcd/host.rb) and calls `Funcd::Host.boot(config_json)`,
+/// starts `workers` Ruby threads and the interrupter thread, reports through `started`, and
+/// never returns.
+void funcd_ruby_run(const char *glue, const char *config_json, int workers, funcd_ruby_callbacks callbacks);
+
+/// Any thread: queues a call (the bytes are copied). `headers` as in funcd_ruby_reply.
+void funcd_ruby_submit(
+    uint64_t id, const char *method, size_t method_length, const char *target, size_t target_length,
+    const char *headers, size_t headers_length, const uint8_t *body, size_t body_length);
+
+/// Any thread: the deadline of call `id` passed; Thread#raise it if it is running.
+void funcd_ruby_interrupt(uint64_t id);
+
+/// The Ruby version (`3.1.2`).
+const char *funcd_ruby_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

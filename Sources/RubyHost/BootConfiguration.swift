@@ -1,0 +1,16 @@
+import FuncdCore
+
+/// What the Ruby glue's `Funcd::Host.boot` is told, as a JSON object (Ruby parses it with its
+/// own json).
+enum BootConfiguration {
+    static func json(_ configuration: Configuration) -> String {
+        let context =
+            "{\"function-name\": \(quoted(configuration.handlerName)), \"timeout\": \(configuration.timeoutSeconds), "
+            + "\"runtime\": \(configuration.runtime.map(quoted) ?? "null"), "
+            + "\"memory-limit\": \(configuration.memoryLimit.map(quoted) ?? "null")}"
+        return "{\"modulePath\": \(quoted(configuration.modulePath)), \"handler\": \(quoted(configuration.handlerName)), "
+            + "\"codeDirectory\": \(quoted(configuration.codeDirectory)), \"context\": \(context)}"
+    }
+
+    static func quoted(_ text: String) -> String { jsonStringLiteral(text) }
+}

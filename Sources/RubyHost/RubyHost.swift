@@ -1,0 +1,160 @@
+internal import CRubyEmbed
+import FuncdCore
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a Ruby handler in a Ruby VM embedded in this process (libruby, through `CRubyEmbed`).
+///
+/// Threads, and why:
+/// - the *Ruby main thread* (16 MiB of stack) initialises the VM, loads the handler and then
+///   only waits: Ruby's API may be used on Ruby's own threads alone, and the thread that called
+///   `ruby_init` must never return;
+/// - `FUNC_CONCURRENCY` *Ruby worker Threads* take calls from a C queue, waiting without the GVL,
+///   so handlers blocked in I/O or `sleep` overlap; each copies its answer out as plain bytes;
+/// - an *interrupter* Ruby Thread delivers timeouts with Thread#raise (it needs the GVL, so it
+///   cannot be the Invoker's watchdog).
+///
+/// `@unchecked Sendable`: `calls` and `outbox` are guarded by `lock`; the rest is set before
+/// `start` returns.
+public final class RubyHost: FunctionHost, @unchecked Sendable {
+    public let versionDescription: String
+    let configuration: Configuration
+    let logger: Logger
+    let lock = ConditionLock()
+    var calls: [UInt64: Invocation] = [:]
+    var outbox: [Invocation] = []
+    var nextID: UInt64 = 1
+    var invoker: Invoker?
+
+    /// Answers parked before a hand-back; more than this and the replying thread hands back.
+    static let outboxBatchLimit = 64
+
+    init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.versionDescription = "ruby \(String(cString: funcd_ruby_version()))"
+    }
+
+    /// Starts Ruby on its own thread and loads the handler; returns once it is ready, or throws
+    /// the one line that says why it cannot be.
+    public static func start(configuration: Configuration, logger: Logger) throws(FuncdError) -> RubyHost {
+        let glue: String
+        do {
+            glue = try RuntimeDirectory.locate(language: "ruby", configured: configuration.runtimesDirectory)
+        } catch let error as FuncdError {
+            throw error
+        } catch {
+            throw FuncdError(.configuration, "\(error)")
+        }
+        let host = RubyHost(configuration: configuration, logger: logger)
+        let config = BootConfiguration.json(configuration)
+        let workers = Int32(configuration.concurrency)
+        NativeThread.start(stackSize: 16 * 1024 * 1024) {
+            var callbacks = funcd_ruby_callbacks()
+            callbacks.context = Unmanaged.passUnretained(host).toOpaque()
+            callbacks.started = { context, error in
+                RubyHost.from(context).startSignal.report(error.map { String(cString: $0) })
+            }
+            callbacks.starting = { context, id in RubyHost.from(context).starting(id) ? 1 : 0 }
+            callbacks.reply = { context, reply in RubyHost.from(context).receive(reply!.pointee) }
+            callbacks.idle = { context in RubyHost.from(context).handBack() }
+            funcd_ruby_run("\(glue)/funcd/host.rb", config, workers, callbacks)
+        }
+        if let failure = host.startSignal.wait() {
+            throw FuncdError(.functionLoad, failure.split(separator: "\n").first.map(String.init) ?? failure)
+        }
+        return host
+    }
+
+    let startSignal = StartSignal()
+
+    static func from(_ context: UnsafeMutableRawPointer?) -> RubyHost {
+        Unmanaged<RubyHost>.fromOpaque(context!).takeUnretainedValue()
+    }
+
+    // MARK: - FunctionHost
+
+    public func attach(_ invoker: Invoker) {
+        self.invoker = invoker
+    }
+
+    public func submit(_ batch: [Invocation]) {
+        var ids: [UInt64] = []
+        ids.reserveCapacity(batch.count)
+        lock.withLock {
+            for invocation in batch {
+                let id = nextID
+                nextID += 1
+                invocation.hostSlot = Int(id)
+                calls[id] = invocation
+                ids.append(id)
+            }
+        }
+        var headers: [UInt8] = []
+        for (invocation, id) in zip(batch, ids) {
+            headers.removeAll(keepingCapacity: true)
+            HeaderPacking.pack(invocation.headers, into: &headers)
+            var method = invocation.method
+            var target = invocation.target
+            method.withUTF8 { method in
+                target.withUTF8 { target in
+                    headers.withUnsafeBufferPointer { headers in
+                        invocation.body.withUnsafeBufferPointer { body in
+                            method.withMemoryRebound(to: CChar.self) { method in
+                                target.withMemoryRebound(to: CChar.self) { target in
+                                    headers.withMemoryRebound(to: CChar.self) { headers in
+                                        funcd_ruby_submit(
+                                            id, method.baseAddress, method.count, target.baseAddress, target.count,
+                                            headers.baseAddress, headers.count, body.baseAddress, body.count)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public func interrupt(_ invocation: Invocation) {
+        funcd_ruby_interrupt(UInt64(invocation.hostSlot))
+    }
+
+    // MARK: - From Ruby threads (holding the GVL: quick)
+
+    func starting(_ id: UInt64) -> Bool {
+        guard let invocation = lock.withLock({ calls[id] }) else { return false }
+        if invocation.tryStart() { return true }
+        lock.withLock { _ = calls.removeValue(forKey: id) }
+        return false
+    }
+
+    func receive(_ reply: funcd_ruby_reply) {
+        let body = reply.body_length > 0 ? Array(UnsafeBufferPointer(start: reply.body, count: reply.body_length)) : []
+        let error =
+            reply.error_length > 0
+            ? String(decoding: UnsafeRawBufferPointer(start: reply.error, count: reply.error_length), as: UTF8.self)
+            : nil
+        let headers = HeaderPacking.unpack(UnsafeRawBufferPointer(start: reply.headers, count: reply.headers_length))
+        let full: Bool = lock.withLock {
+            guard let invocation = calls.removeValue(forKey: reply.id) else { return false }
+            invocation.complete(
+                with: InvocationResult(status: Int(reply.status), headers: headers, body: body, error: error))
+            outbox.append(invocation)
+            return outbox.count >= Self.outboxBatchLimit
+        }
+        if full { handBack() }
+    }
+
+    /// Hands the parked answers back to the Invoker in one batch.
+    func handBack() {
+        let batch: [Invocation] = lock.withLock {
+            defer { outbox.removeAll(keepingCapacity: true) }
+            return outbox
+        }
+        if !batch.isEmpty { invoker?.finished(batch) }
+    }
+}

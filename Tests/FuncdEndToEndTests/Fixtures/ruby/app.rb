@@ -1,0 +1,98 @@
+# Handlers for the Ruby end-to-end tests: GET /<name> runs <name> through `route`.
+require 'padder'
+
+def hello(event, context)
+  'hello world'
+end
+
+def event(event, context)
+  {
+    data: event[:data],
+    dataClass: event[:data].class.name,
+    'event-id': event[:'event-id'],
+    'event-type': event[:'event-type'],
+    'event-time': event[:'event-time'],
+    'event-namespace': event[:'event-namespace'],
+    context: context
+  }
+end
+
+def request(event, context)
+  request = event[:extensions][:request]
+  {
+    method: request.request_method,
+    path: request.path_info,
+    query: request.query_string,
+    params: request.params,
+    header: request.env['HTTP_X_CUSTOM'],
+    getHeader: request.get_header('HTTP_X_CUSTOM'),
+    contentType: request.env['CONTENT_TYPE'],
+    body: request.body.read
+  }
+end
+
+def string(event, context)
+  'plain text'
+end
+
+def hash_value(event, context)
+  { answer: 42 }
+end
+
+def array(event, context)
+  [1, 'two']
+end
+
+def nothing(event, context)
+  nil
+end
+
+def rack(event, context)
+  [201, { 'X-Made-By' => 'rack' }, ['cre', 'ated']]
+end
+
+def bundled(event, context)
+  Padder.left(7, 3)
+end
+
+def fails(event, context)
+  raise ArgumentError, 'handler broke'
+end
+
+def spin(event, context)
+  loop {}
+end
+
+def sleeps(event, context)
+  sleep 100
+end
+
+def nap(event, context)
+  sleep 1
+  'rested'
+end
+
+def stubborn(event, context)
+  loop do
+    sleep 100
+  rescue Exception
+    nil
+  end
+end
+
+def log(event, context)
+  puts 'logged from the handler'
+  'logged'
+end
+
+def exits(event, context)
+  exit 3
+end
+
+def route(event, context)
+  name = event[:extensions][:request].path_info.delete_prefix('/')
+  # self is the module funcd loaded this file into: its functions are its instance methods.
+  raise ArgumentError, "no handler #{name}" if name == 'route' || !instance_methods(false).include?(name.to_sym)
+
+  send(name, event, context)
+end

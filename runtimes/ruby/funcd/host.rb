@@ -1,0 +1,208 @@
+# frozen_string_literal: true
+
+# The glue funcd-ruby's embedded Ruby runs: loads the handler the way kubeless did (its file
+# evaluated inside a fresh Module), runs calls on worker Threads fed by funcd
+# (Funcd::Native.take, which waits without the GVL), answers through Funcd::Native.reply, and
+# stops a call at its deadline with Thread#raise from an interrupter Thread.
+
+require 'json'
+require 'timeout'
+require_relative 'request'
+
+module Funcd
+  # Raised in a handler whose deadline passed; a Timeout::Error, so code written for
+  # Timeout.timeout handles it the same way.
+  class CallTimeout < Timeout::Error
+    attr_reader :id
+
+    def initialize(id)
+      @id = id
+      super('execution expired (FUNC_TIMEOUT)')
+    end
+  end
+
+  # A start-up failure whose message is the one line funcd prints.
+  class LoadFailure < StandardError; end
+
+  # Turns a handler's return value into [status, "name\0value\0...", body], as sinatra sent it:
+  # a String as text/html, nil as an empty 200; funcd adds Hash/Array as JSON and a Rack triple
+  # [status, headers, body] as that response.
+  module Encode
+    HTML = "Content-Type\0text/html;charset=utf-8\0"
+    JSON_TYPE = "Content-Type\0application/json\0"
+
+    module_function
+
+    def result(value)
+      case value
+      when String then [200, HTML, value]
+      when nil then [200, '', '']
+      when Hash then [200, JSON_TYPE, JSON.generate(value)]
+      when Array
+        return rack(value) if rack_triple?(value)
+
+        [200, JSON_TYPE, JSON.generate(value)]
+      else [200, HTML, value.to_s]
+      end
+    end
+
+    def rack_triple?(value)
+      value.size == 3 && value[0].is_a?(Integer) && value[1].respond_to?(:each_pair) && value[2].respond_to?(:each)
+    end
+
+    def rack(triple)
+      status, headers, body = triple
+      flat = +''
+      headers.each_pair do |name, values|
+        Array(values).flat_map { |value| value.to_s.split("\n") }.each { |value| flat << "#{name}\0#{value}\0" }
+      end
+      text = +''
+      body.each { |chunk| text << chunk.to_s }
+      body.close if body.respond_to?(:close)
+      [status, flat, text]
+    end
+  end
+
+  # One loaded handler and the threads that call it.
+  class Host
+    TEXT = "Content-Type\0text/plain; charset=utf-8\0"
+
+    # From funcd-ruby: a Host, or the String that says why the handler cannot be served.
+    def self.boot(config_json)
+      config = JSON.parse(config_json)
+      $stdout.sync = true
+      $stderr.sync = true
+      add_gem_paths(config.fetch('codeDirectory'))
+      handler = load(config.fetch('modulePath'), config.fetch('handler'))
+      new(handler, config.fetch('handler'), config.fetch('context'))
+    rescue LoadFailure => e
+      e.message
+    end
+
+    # Gems that `bundle install --path <code dir>` put under <code dir>/ruby/<version> (or
+    # vendor/bundle/ruby/<version>) are found by a plain `require`.
+    def self.add_gem_paths(code_directory)
+      version = RbConfig::CONFIG['ruby_version']
+      found = [File.join(code_directory, 'ruby', version), File.join(code_directory, 'vendor', 'bundle', 'ruby', version)]
+              .select { |path| File.directory?(path) }
+      return if found.empty?
+
+      Gem.paths = { 'GEM_HOME' => Gem.dir, 'GEM_PATH' => (found + Gem.path).uniq.join(File::PATH_SEPARATOR) }
+    end
+
+    # The module holding `handler_name`, defined at the top level of the file at `path`.
+    def self.load(path, handler_name)
+      raise LoadFailure, "#{path}: no such file" unless File.file?(path)
+
+      namespace = Module.new
+      begin
+        namespace.module_eval(File.read(path), path, 1)
+      rescue SyntaxError => e
+        raise LoadFailure, "#{path}: SyntaxError: #{e.message.lines.first.to_s.strip.sub(/\A#{Regexp.escape(path)}:/, 'line ')}"
+      rescue ScriptError, StandardError => e
+        frame = (e.backtrace || []).find { |line| line.start_with?("#{path}:") }
+        where = frame ? frame.split(':')[0, 2].join(':') : path
+        raise LoadFailure, "#{where}: #{e.class}: #{e.message} (while loading #{path})"
+      end
+      unless namespace.method_defined?(handler_name) || namespace.private_method_defined?(handler_name)
+        raise LoadFailure, "#{path}: no function '#{handler_name}' defined at the top level"
+      end
+
+      # The handler and every other function of the file become callable on the module, so
+      # that a handler can call its helpers.
+      namespace.extend(namespace)
+      namespace
+    end
+
+    def initialize(namespace, handler_name, context)
+      @namespace = namespace
+      @handler = handler_name.to_sym
+      @context = context.transform_keys(&:to_sym)
+      # Calls running now, by id: the interrupter raises into their threads.
+      @running = {}
+    end
+
+    # Starts the worker and interrupter threads; never returns.
+    def run(workers)
+      threads = Array.new(workers) { Thread.new { work } }
+      threads << Thread.new { interrupt_loop }
+      threads.each(&:join)
+    end
+
+    # One worker thread: take a call, answer it, forever. Timeouts are only let in while a
+    # handler runs (see #call_handler).
+    def work
+      Thread.handle_interrupt(CallTimeout => :never) do
+        loop do
+          call = Native.take
+          answer(*call) if call
+        rescue Exception => e # rubocop:disable Lint/RescueException
+          warn "funcd: worker thread error: #{e.full_message}"
+        end
+      end
+    end
+
+    def interrupt_loop
+      loop do
+        id = Native.next_interrupt
+        thread = id && @running[id]
+        thread&.raise(CallTimeout.new(id))
+      end
+    end
+
+    # Runs one call and replies; every outcome ends in exactly one Native.reply.
+    def answer(id, method, target, headers, body)
+      request = Request.new(method, target, headers, body)
+      fields = request.headers
+      event = {
+        data: nil,
+        'event-id': fields['event-id'],
+        'event-type': fields['event-type'],
+        'event-time': fields['event-time'],
+        'event-namespace': fields['event-namespace'],
+        extensions: { request: request }
+      }
+      begin
+        event[:data] = decode(body, request.media_type)
+      rescue JSON::ParserError => e
+        return Native.reply(id, 400, TEXT, "Request body is not valid JSON: #{e.message}\n", "invalid JSON body: #{e.message}")
+      end
+      result = call_handler(id, event)
+      return if result.equal?(FAILED)
+
+      status, flat, text = Encode.result(result)
+      Native.reply(id, status, flat, text, nil)
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      Native.reply(id, 500, TEXT, "Internal Server Error\n", e.full_message(highlight: false))
+    end
+
+    FAILED = Object.new.freeze
+
+    # The handler's value, or FAILED once the failure has been replied.
+    def call_handler(id, event)
+      @running[id] = Thread.current
+      Thread.handle_interrupt(CallTimeout => :immediate) do
+        @namespace.send(@handler, event, @context)
+      end
+    rescue CallTimeout => e
+      # A timeout meant for an earlier call on this thread fired before this one's handler ran.
+      retry unless e.id == id
+      Native.reply(id, 408, TEXT, "Timeout while processing the function\n", 'timeout')
+      FAILED
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      Native.reply(id, 500, TEXT, "Internal Server Error\n", e.full_message(highlight: false))
+      FAILED
+    ensure
+      @running.delete(id)
+    end
+
+    # event[:data] as kubeless gave it: parsed JSON for application/json, else the body as a
+    # (UTF-8) String, '' when empty.
+    def decode(body, media_type)
+      return '' if body.empty?
+      return JSON.parse(body) if media_type == 'application/json'
+
+      body.force_encoding(Encoding::UTF_8)
+    end
+  end
+end
