@@ -39,8 +39,11 @@ public final class RubyHost: FunctionHost, @unchecked Sendable {
     }
 
     /// Starts Ruby on its own thread and loads the handler; returns once it is ready, or throws
-    /// the one line that says why it cannot be.
-    public static func start(configuration: Configuration, logger: Logger) throws(FuncdError) -> RubyHost {
+    /// the one line that says why it cannot be. `printsToStderr`: what the handler prints goes
+    /// to stderr (`funcd invoke` keeps stdout for the answer).
+    public static func start(
+        configuration: Configuration, logger: Logger, printsToStderr: Bool
+    ) throws(FuncdError) -> RubyHost {
         let glue: String
         do {
             glue = try RuntimeDirectory.locate(language: "ruby", configured: configuration.runtimesDirectory)
@@ -50,7 +53,7 @@ public final class RubyHost: FunctionHost, @unchecked Sendable {
             throw FuncdError(.configuration, "\(error)")
         }
         let host = RubyHost(configuration: configuration, logger: logger)
-        let config = BootConfiguration.json(configuration)
+        let config = BootConfiguration.json(configuration, stdoutToStderr: printsToStderr)
         let workers = Int32(configuration.concurrency)
         NativeThread.start(stackSize: 16 * 1024 * 1024) {
             var callbacks = funcd_ruby_callbacks()

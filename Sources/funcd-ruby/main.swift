@@ -14,7 +14,8 @@ import Glibc
 let launch = Worker.launch(language: .ruby)
 let host: RubyHost
 do {
-    host = try RubyHost.start(configuration: launch.configuration, logger: launch.logger)
+    host = try RubyHost.start(
+        configuration: launch.configuration, logger: launch.logger, printsToStderr: launch.isInvoke)
 } catch {
     ProcessEnvironment.printError("funcd: error: \(error.message)")
     fflush(nil)

@@ -72,6 +72,8 @@ module Funcd
       config = JSON.parse(config_json)
       $stdout.sync = true
       $stderr.sync = true
+      # `funcd invoke` prints the answer on stdout; whatever the handler prints goes to stderr.
+      $stdout = $stderr if config['stdoutToStderr']
       add_gem_paths(config.fetch('codeDirectory'))
       handler = load(config.fetch('modulePath'), config.fetch('handler'))
       new(handler, config.fetch('handler'), config.fetch('context'))
@@ -153,7 +155,8 @@ module Funcd
     # Runs one call and replies; every outcome ends in exactly one Native.reply.
     def answer(id, method, target, headers, body)
       request = Request.new(method, target, headers, body)
-      fields = request.headers
+      # Most calls carry no event-* header: the header table is only built when one does.
+      fields = headers.include?("event-") ? request.headers : EMPTY
       event = {
         data: nil,
         'event-id': fields['event-id'],
@@ -177,11 +180,13 @@ module Funcd
     end
 
     FAILED = Object.new.freeze
+    EMPTY = {}.freeze
+    LET_TIMEOUTS_IN = { CallTimeout => :immediate }.freeze
 
     # The handler's value, or FAILED once the failure has been replied.
     def call_handler(id, event)
       @running[id] = Thread.current
-      Thread.handle_interrupt(CallTimeout => :immediate) do
+      Thread.handle_interrupt(LET_TIMEOUTS_IN) do
         @namespace.send(@handler, event, @context)
       end
     rescue CallTimeout => e

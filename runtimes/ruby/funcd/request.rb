@@ -76,7 +76,14 @@ module Funcd
     end
 
     def content_type
-      headers['content-type']
+      return headers['content-type'] if @headers
+
+      # Found without building the header table: every call asks for it.
+      start = @raw_headers.index("content-type\0")
+      return nil unless start && (start.zero? || @raw_headers.getbyte(start - 1).zero?)
+
+      from = start + 13
+      @raw_headers[from, @raw_headers.index("\0", from) - from]
     end
 
     def media_type

@@ -1,0 +1,212 @@
+import Foundation
+import Testing
+
+/// funcd-ruby through the real binary over loopback: every row of the contract for Ruby, a gem
+/// from the bundle path, timeouts by Thread#raise, overlapping sleeps, failures, and start-up
+/// errors. One server runs `Fixtures/ruby/app.rb`'s `route`, which calls the function named by the
+/// request path.
+@Suite(.sharesMachine)
+struct RubyTests {
+    /// Serves `Fixtures/ruby` as a kubeless ruby pod would (`FUNC_RUNTIME=ruby3.1`).
+    static func withRubyServer(
+        handler: String = "route", env: [String: String] = [:], _ body: (FuncdProcess) throws -> Void
+    ) throws {
+        let code = try CodeDirectory(copyingFixtureFolder: "ruby")
+        defer { code.remove() }
+        var environment = [
+            "MOD_NAME": "app", "FUNC_HANDLER": handler, "FUNC_RUNTIME": "ruby3.1", "FUNC_PORT": "0",
+            "FUNC_HOST": "127.0.0.1", "KUBELESS_INSTALL_VOLUME": code.path,
+        ]
+        environment.merge(env) { _, new in new }
+        let process = try FuncdProcess(arguments: ["serve"], environment: environment)
+        defer { process.stop() }
+        try process.waitForListening()
+        try body(process)
+    }
+
+    @Test("event: symbol keys, JSON data parsed, event-* headers, context")
+    func eventAndContext() throws {
+        try Self.withRubyServer(env: ["FUNC_TIMEOUT": "7", "FUNC_MEMORY_LIMIT": "128Mi"]) { server in
+            let response = try server.request(
+                "POST", "/event",
+                headers: [
+                    "Content-Type": "application/json", "Event-Id": "id-1", "Event-Type": "application/json",
+                    "Event-Time": "2026-11-21 10:00:00 +0000 UTC", "Event-Namespace": "ns",
+                ],
+                body: #"{"a":[1,2],"b":"ü"}"#)
+            #expect(response.status == 200, "\(response)\n\(server.diagnostics)")
+            let event = try #require(response.jsonObject, "\(response)")
+            #expect(event["dataClass"] as? String == "Hash")
+            let data = event["data"] as? [String: Any]
+            #expect(data?["b"] as? String == "ü" && (data?["a"] as? [Int]) == [1, 2], "\(event)")
+            #expect(event["event-id"] as? String == "id-1")
+            #expect(event["event-type"] as? String == "application/json")
+            #expect(event["event-time"] as? String == "2026-11-21 10:00:00 +0000 UTC")
+            #expect(event["event-namespace"] as? String == "ns")
+            let context = event["context"] as? [String: Any]
+            #expect(context?["function-name"] as? String == "route", "\(event)")
+            #expect(context?["timeout"] as? Double == 7)
+            #expect(context?["runtime"] as? String == "ruby3.1")
+            #expect(context?["memory-limit"] as? String == "128Mi")
+        }
+    }
+
+    @Test("event: a non-JSON body is a String, an empty one '', absent event headers nil; invalid JSON → 400")
+    func stringData() throws {
+        try Self.withRubyServer { server in
+            let text = try server.request("POST", "/event", headers: ["Content-Type": "text/plain"], body: "héllo")
+            #expect(text.jsonObject?["data"] as? String == "héllo", "\(text)")
+            #expect(text.jsonObject?["dataClass"] as? String == "String")
+            #expect(text.jsonObject?["event-id"] is NSNull, "\(text)")
+            let empty = try server.get("/event")
+            #expect(empty.jsonObject?["data"] as? String == "", "\(empty)")
+            let invalid = try server.request("POST", "/event", headers: ["Content-Type": "application/json"], body: "{nope")
+            #expect(invalid.status == 400, "invalid JSON → \(invalid)")
+        }
+    }
+
+    @Test("extensions[:request]: request_method, path_info, query_string, params, env, get_header, body.read")
+    func rackRequest() throws {
+        try Self.withRubyServer { server in
+            let response = try server.request(
+                "PUT", "/request?x=1",
+                headers: ["X-Custom": "yes", "Content-Type": "application/x-www-form-urlencoded"], body: "k=v&z=2")
+            let request = try #require(response.jsonObject, "\(response)")
+            #expect(request["method"] as? String == "PUT")
+            #expect(request["path"] as? String == "/request")
+            #expect(request["query"] as? String == "x=1")
+            #expect(request["params"] as? [String: String] == ["x": "1", "k": "v", "z": "2"], "\(request)")
+            #expect(request["header"] as? String == "yes")
+            #expect(request["getHeader"] as? String == "yes")
+            #expect(request["contentType"] as? String == "application/x-www-form-urlencoded")
+            #expect(request["body"] as? String == "k=v&z=2")
+        }
+    }
+
+    @Test("results: String as text/html, Hash and Array as JSON, nil empty, a Rack triple as given; every method and path")
+    func results() throws {
+        try Self.withRubyServer { server in
+            let string = try server.get("/string")
+            #expect(string.status == 200 && string.text == "plain text", "\(string)")
+            #expect(string.header("Content-Type") == "text/html;charset=utf-8")
+            let hash = try server.get("/hash_value")
+            #expect(hash.text == #"{"answer":42}"# && hash.header("Content-Type") == "application/json", "\(hash)")
+            #expect(try server.get("/array").text == #"[1,"two"]"#)
+            let nothing = try server.get("/nothing")
+            #expect(nothing.status == 200 && nothing.body.isEmpty, "\(nothing)")
+            let rack = try server.get("/rack")
+            #expect(rack.status == 201 && rack.text == "created" && rack.header("X-Made-By") == "rack", "\(rack)")
+            for method in ["DELETE", "PATCH", "PUT"] {
+                let response = try server.request(method, "/string")
+                #expect(response.status == 200 && response.text == "plain text", "\(method): \(response)")
+            }
+        }
+    }
+
+    @Test("a gem installed with bundle install --path <code dir> is found by require; puts reaches stdout at once")
+    func gemsAndOutput() throws {
+        try Self.withRubyServer { server in
+            let bundled = try server.get("/bundled")
+            #expect(bundled.text == "007", "\(bundled)\n\(server.diagnostics)")
+            let logged = try server.get("/log")
+            #expect(logged.text == "logged")
+            #expect(server.waitForStdout(containing: "logged from the handler", timeout: 5), "\(server.diagnostics)")
+        }
+    }
+
+    @Test("an exception → 500 with the backtrace in the log; exit in a handler → 500; serving goes on")
+    func failures() throws {
+        try Self.withRubyServer { server in
+            let failed = try server.get("/fails")
+            #expect(failed.status == 500, "\(failed)")
+            #expect(server.waitForStderr(containing: "handler broke", timeout: 5), "\(server.diagnostics)")
+            let exited = try server.get("/exits")
+            #expect(exited.status == 500, "\(exited)")
+            #expect(try server.get("/string").status == 200)
+            #expect(server.isRunning)
+        }
+    }
+
+    @Test("timeouts by Thread#raise: loop {} and sleep 100 get 408 on time and the same process serves on",
+          arguments: ["/spin", "/sleeps"])
+    func timeouts(path: String) throws {
+        let timeout = 1.0
+        try Self.withRubyServer(env: ["FUNC_TIMEOUT": "\(timeout)", "FUNC_WORKERS": "0"]) { server in
+            let port = try server.port()
+            for attempt in 1...2 {
+                let request = try TimedRequest.get(port: port, path: path)
+                #expect(request.response.status == 408, "\(path) #\(attempt) → \(request.response)\n\(server.diagnostics)")
+                #expect(request.elapsed >= timeout && request.elapsed < timeout + 3, "408 after \(request.elapsed) s")
+                let after = try server.get("/string", timeout: 10)
+                #expect(after.status == 200 && after.text == "plain text", "after \(path): \(after)\n\(server.diagnostics)")
+            }
+            #expect(server.isRunning, "\(server.diagnostics)")
+        }
+    }
+
+    @Test("two handlers sleeping 1 s at once finish in about 1 s, not 2")
+    func sleepsOverlap() throws {
+        try Self.withRubyServer { server in
+            let port = try server.port()
+            let started = Deadline.now
+            let calls = (0..<2).map { _ in BackgroundCall { try TimedRequest.get(port: port, path: "/nap") } }
+            for call in calls {
+                let request = try call.wait(timeout: 30)
+                #expect(request.response.status == 200 && request.response.text == "rested", "\(request.response)")
+            }
+            let elapsed = Deadline.now - started
+            #expect(elapsed < 1.8, "two 1 s sleeps took \(elapsed) s together")
+        }
+    }
+
+    @Test(
+        "start-up errors: exit 1 and one funcd: error: line naming the file and the cause",
+        arguments: [
+            ("syntax", "def handler(event, context)\n  1 +\nend\n", "SyntaxError"),
+            ("missing handler", "def other(event, context)\nend\n", "no function 'handler'"),
+            ("raises at load", "raise 'no config'\n", "no config"),
+            ("missing gem", "require 'does_not_exist'\n", "does_not_exist"),
+        ])
+    func startupErrors(name: String, source: String, cause: String) throws {
+        let code = try CodeDirectory(files: [("broken.rb", source)])
+        defer { code.remove() }
+        let process = try FuncdProcess(
+            arguments: ["serve"],
+            environment: [
+                "MOD_NAME": "broken", "FUNC_HANDLER": "handler", "FUNC_RUNTIME": "ruby3.1", "FUNC_PORT": "0",
+                "FUNC_HOST": "127.0.0.1", "KUBELESS_INSTALL_VOLUME": code.path,
+            ])
+        defer { process.stop() }
+        let exit = try process.waitForExit(timeout: 30)
+        #expect(exit == 1, "\(name): exit \(exit)\n\(process.diagnostics)")
+        let lines = process.stderrText.split(separator: "\n").filter { $0.hasPrefix("funcd: error:") }
+        #expect(lines.count == 1, "\(name): \(process.diagnostics)")
+        #expect(
+            lines.first.map { $0.contains("broken.rb") && $0.contains(cause) } == true,
+            "\(name): \(lines)\n\(process.diagnostics)")
+        #expect(FuncdProcess.parseListening(process.stderrText) == nil)
+    }
+
+    @Test("funcd invoke runs a .rb handler once")
+    func invoke() throws {
+        let code = try CodeDirectory(copyingFixtureFolder: "ruby")
+        defer { code.remove() }
+        let outcome = try Funcd.run(arguments: ["invoke", code.file("app.rb"), "--handler", "event", "--data", #"{"n":1}"#])
+        #expect(outcome.exitCode == 0, "\(outcome)")
+        #expect(outcome.stdout.contains(#""data":{"n":1}"#), "\(outcome)")
+    }
+
+    @Test("SIGTERM: Ruby does not take it over; the in-flight call finishes and the process exits 0")
+    func sigterm() throws {
+        try Self.withRubyServer(env: ["FUNC_WORKERS": "0"]) { server in
+            let port = try server.port()
+            let call = BackgroundCall { try TimedRequest.get(port: port, path: "/nap") }
+            Thread.sleep(forTimeInterval: 0.3)
+            kill(server.pid, SIGTERM)
+            let request = try call.wait(timeout: 30)
+            #expect(request.response.status == 200 && request.response.text == "rested", "\(request.response)")
+            let code = try server.waitForExit(timeout: 15)
+            #expect(code == 0, "exit code \(code)\n\(server.diagnostics)")
+        }
+    }
+}

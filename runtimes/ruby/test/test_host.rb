@@ -1,0 +1,148 @@
+# frozen_string_literal: true
+
+# The Ruby glue on its own, in a plain `ruby` process: loading, events, results, the Rack-like
+# request, and timeouts delivered by Thread#raise. Funcd::Native (C in funcd-ruby) is replaced by
+# a recorder of replies; the end-to-end tests (Tests/FuncdEndToEndTests/RubyTests) run the same
+# glue inside funcd-ruby.
+
+require 'minitest/autorun'
+require_relative '../funcd/host'
+
+module Funcd
+  # What funcd-ruby's C module does, minus the queue: replies are kept for the tests.
+  module Native
+    @replies = Queue.new
+
+    class << self
+      attr_reader :replies
+
+      def reply(id, status, headers, body, error)
+        @replies << [id, status, headers, body, error]
+        nil
+      end
+
+      # The next reply, waiting up to five seconds (Ruby 3.1's Queue#pop has no timeout).
+      def next_reply
+        Timeout.timeout(5) { @replies.pop }
+      end
+    end
+  end
+end
+
+class HostTest < Minitest::Test
+  FIXTURES = File.join(__dir__, 'fixtures')
+  CONTEXT = { 'function-name' => 'f', 'timeout' => 3, 'runtime' => 'ruby3.1', 'memory-limit' => nil }.freeze
+
+  def host(handler)
+    namespace = Funcd::Host.load(File.join(FIXTURES, 'handlers.rb'), handler)
+    Funcd::Host.new(namespace, handler, CONTEXT)
+  end
+
+  def answer(handler, body = '', headers = '', method: 'GET', target: '/')
+    host(handler).answer(1, method, target, headers, +body)
+    Funcd::Native.next_reply
+  end
+
+  def test_json_data_is_parsed_and_answered_as_json
+    _, status, headers, body, error = answer('echo', '{"a":[1]}', "content-type\0application/json; charset=utf-8\0")
+    assert_equal 200, status
+    assert_equal "Content-Type\0application/json\0", headers
+    assert_equal '{"a":[1]}', body
+    assert_nil error
+  end
+
+  def test_other_bodies_are_utf8_strings_and_empty_is_empty
+    assert_equal 'héllo', answer('echo', 'héllo', "content-type\0text/plain\0")[3].force_encoding('UTF-8')
+    assert_equal '', answer('echo')[3]
+  end
+
+  def test_invalid_json_is_a_400
+    _, status, _, body, = answer('echo', '{nope', "content-type\0application/json\0")
+    assert_equal 400, status
+    assert_match(/not valid JSON/, body)
+  end
+
+  def test_helpers_in_the_file_are_callable_from_the_handler
+    assert_equal 'helped', answer('uses_helper')[3]
+  end
+
+  def test_an_exception_is_a_500_with_the_backtrace
+    _, status, _, body, error = answer('fails')
+    assert_equal 500, status
+    assert_equal "Internal Server Error\n", body
+    assert_match(/broken \(ArgumentError\)/, error)
+  end
+
+  def test_a_timeout_raised_into_the_running_handler_answers_408_at_once
+    subject = host('sleeper')
+    worker = Thread.new { Thread.handle_interrupt(Funcd::CallTimeout => :never) { subject.answer(7, 'GET', '/', '', +'') } }
+    Thread.pass until subject.instance_variable_get(:@running)[7]
+    started = Time.now
+    worker.raise(Funcd::CallTimeout.new(7))
+    id, status, _, _, error = Funcd::Native.next_reply
+    worker.join
+    assert_equal [7, 408, 'timeout'], [id, status, error]
+    assert_operator Time.now - started, :<, 1
+  end
+
+  def test_load_failures_are_one_line_naming_file_and_cause
+    error = assert_raises(Funcd::LoadFailure) { Funcd::Host.load(File.join(FIXTURES, 'missing.rb'), 'h') }
+    assert_match(/missing\.rb: no such file/, error.message)
+    error = assert_raises(Funcd::LoadFailure) { Funcd::Host.load(File.join(FIXTURES, 'handlers.rb'), 'nope') }
+    assert_match(/no function 'nope'/, error.message)
+    error = assert_raises(Funcd::LoadFailure) { Funcd::Host.load(File.join(FIXTURES, 'bad_syntax.rb'), 'handler') }
+    assert_match(/bad_syntax\.rb: SyntaxError/, error.message)
+    error = assert_raises(Funcd::LoadFailure) { Funcd::Host.load(File.join(FIXTURES, 'raises.rb'), 'handler') }
+    assert_match(%r{raises\.rb:1: RuntimeError: at load}, error.message)
+  end
+
+  def test_two_files_never_share_functions
+    first = Funcd::Host.load(File.join(FIXTURES, 'handlers.rb'), 'echo')
+    second = Funcd::Host.load(File.join(FIXTURES, 'handlers.rb'), 'echo')
+    refute_same first, second
+    refute Object.private_method_defined?(:helper), 'top-level defs must not leak into Object'
+  end
+end
+
+class EncodeTest < Minitest::Test
+  def test_results_as_sinatra_sent_them_and_funcd_adds
+    assert_equal [200, Funcd::Encode::HTML, 'text'], Funcd::Encode.result('text')
+    assert_equal [200, '', ''], Funcd::Encode.result(nil)
+    assert_equal [200, Funcd::Encode::JSON_TYPE, '{"a":1}'], Funcd::Encode.result({ a: 1 })
+    assert_equal [200, Funcd::Encode::JSON_TYPE, '[1,2]'], Funcd::Encode.result([1, 2])
+    assert_equal [201, "X-A\0b\0X-A\0c\0", 'made'], Funcd::Encode.result([201, { 'X-A' => "b\nc" }, %w[ma de]])
+    assert_equal [200, Funcd::Encode::HTML, '42'], Funcd::Encode.result(42)
+  end
+end
+
+class RequestTest < Minitest::Test
+  HEADERS = "host\0example.com:8080\0content-type\0application/x-www-form-urlencoded\0x-a\0" \
+            "1\0x-a\0" "2\0"
+
+  def request
+    Funcd::Request.new('POST', '/p/q?x=1&y=%20', HEADERS, +'k=v')
+  end
+
+  def test_rack_env
+    env = request.env
+    assert_equal 'POST', env['REQUEST_METHOD']
+    assert_equal '/p/q', env['PATH_INFO']
+    assert_equal 'x=1&y=%20', env['QUERY_STRING']
+    assert_equal 'application/x-www-form-urlencoded', env['CONTENT_TYPE']
+    assert_equal '1, 2', env['HTTP_X_A']
+    assert_equal 'example.com', env['SERVER_NAME']
+    assert_equal '8080', env['SERVER_PORT']
+    assert_equal 'k=v', env['rack.input'].read
+  end
+
+  def test_sinatra_calls
+    subject = request
+    assert_equal({ 'x' => '1', 'y' => ' ', 'k' => 'v' }, subject.params)
+    assert_equal 'v', subject[:k]
+    assert_equal 'k=v', subject.body.read
+    assert_equal 'k=v', subject.body.read, 'body is rewound for every reader'
+    assert_equal '1, 2', subject.get_header('HTTP_X_A')
+    assert subject.post?
+    assert_equal 'example.com', subject.host
+  end
+end
