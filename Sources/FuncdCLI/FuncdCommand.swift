@@ -38,7 +38,7 @@ public struct InvokeRequest: Sendable {
 public struct FuncdCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "funcd",
-        abstract: "Runs a kubeless function in an embedded interpreter (Python or Node.js; Ruby is not built yet).",
+        abstract: "Runs a kubeless function in an embedded interpreter (Python, Node.js or Ruby).",
         discussion: """
             In a function pod, `funcd serve` reads the kubeless environment (MOD_NAME, FUNC_HANDLER, \
             FUNC_TIMEOUT, FUNC_PORT, ...). On a laptop, `funcd run hello.py --handler hello` serves one \

@@ -39,7 +39,7 @@ public struct ServerOptions: ParsableArguments, Sendable {
     @Option(help: "Access log on stdout: off, combined or json. (FUNC_ACCESS_LOG, default combined)")
     public var accessLog: String?
 
-    @Option(help: "Runtime name passed to the handler, e.g. python3.11 or nodejs18; picks the language. (FUNC_RUNTIME)")
+    @Option(help: "Runtime name passed to the handler, e.g. python3.11, nodejs18 or ruby3.1; picks the language. (FUNC_RUNTIME)")
     public var runtime: String?
 
     @Option(help: "Memory limit passed to the handler in its context. (FUNC_MEMORY_LIMIT)")
