@@ -64,7 +64,7 @@ final class SharedListener: Sendable {
     private func adopt(_ connection: Int32) {
         let loop = group.next()
         ClientBootstrap(group: loop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer(initializer)
             .withConnectedSocket(connection)
             .whenFailure { _ in close(connection) }
