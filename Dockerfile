@@ -27,6 +27,8 @@ RUN swift build -c release --static-swift-stdlib \
  && mkdir -p /out/bin /out/share/funcd \
  && bin="$(swift build -c release --static-swift-stdlib --show-bin-path)" \
  && for product in funcd funcd-python funcd-node funcd-ruby; do cp "$bin/$product" /out/bin/; done \
+ # Symbols halve the executables and are not needed to run them.
+ && strip /out/bin/* \
  && cp -r runtimes /out/share/funcd/runtimes \
  && rm -rf /out/share/funcd/runtimes/*/test /out/share/funcd/runtimes/*/tests \
  # The glue is compiled here: a read-only root file system cannot cache bytecode.
