@@ -26,6 +26,7 @@ import Darwin
 /// | `FUNC_WATCH` | `--watch` (run) | reload when the code's files change, not only the ConfigMap | off |
 /// | `FUNC_ACCESS_LOG` | `--access-log` | `off`, `combined` or `json` | combined |
 /// | `FUNCD_RUNTIMES_DIR` | — | where the language glue (`runtimes/`) is | found beside the binary |
+/// | `KAFKA_BROKERS`, `KAFKA_TOPICS`, `KAFKA_GROUP`, `KAFKA_OFFSET_RESET`, `KAFKA_MAX_RETRIES`, `KAFKA_SASL_MECHANISM`, `KAFKA_USERNAME`, `KAFKA_PASSWORD`, `KAFKA_TLS`, `KAFKA_CA_FILE`, `KAFKA_CONF_*` | — | the Kafka trigger: see `KafkaConfiguration` | off |
 public struct Configuration: Sendable, Equatable {
     /// How each request is written to the access log.
     public enum AccessLogFormat: String, Sendable, CaseIterable {
@@ -52,6 +53,8 @@ public struct Configuration: Sendable, Equatable {
     public var watch: Bool
     public var accessLog: AccessLogFormat
     public var runtimesDirectory: String?
+    /// The Kafka trigger, when `KAFKA_BROKERS` is set (see ``KafkaConfiguration``).
+    public var kafka: KafkaConfiguration?
 
     public static let defaultTimeoutSeconds = 180.0
     public static let defaultBodyLimitBytes = 100 * 1024 * 1024
@@ -146,6 +149,7 @@ public struct Configuration: Sendable, Equatable {
             throw FuncdError(.configuration, "FUNC_ACCESS_LOG=\(format) is not one of off, combined, json")
         }
         self.accessLog = accessLog
+        self.kafka = try KafkaConfiguration(environment: environment.merging(overrides) { _, flag in flag }, functionName: moduleName)
     }
 
     private static func seconds(_ text: String?, name: String) throws -> Double? {

@@ -187,7 +187,7 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         var headers: [(String, String)] = []
         headers.reserveCapacity(head.headers.count)
-        for (name, value) in head.headers { headers.append((name, value)) }
+        for (name, value) in head.headers where !Self.isKafkaField(name) { headers.append((name, value)) }
         let bytes = body.map { Array($0.readableBytesView) } ?? []
         let reply = PendingResponse(handler: self, context: context, head: head)
         let invocation = Invocation(
@@ -340,6 +340,12 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             busy = false
         }
+    }
+
+    /// `funcd-kafka-*` carries a Kafka message's facts to the glue; a client cannot send them.
+    static func isKafkaField(_ name: String) -> Bool {
+        name.utf8.count > 12 && (name.utf8.first == UInt8(ascii: "f") || name.utf8.first == UInt8(ascii: "F"))
+            && name.utf8.prefix(12).elementsEqual("funcd-kafka-".utf8, by: { ($0 | 0x20) == $1 })
     }
 
     /// Headers the handler may not set (framing is the server's) or that would split the response.

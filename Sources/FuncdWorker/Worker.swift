@@ -1,6 +1,7 @@
 import FuncdCLI
 import FuncdCore
 import FuncdHTTP
+import FuncdKafka
 import Logging
 import NIOCore
 import NIOPosix
@@ -109,14 +110,24 @@ public enum Worker {
         }
         // A worker must not outlive its supervisor (killed with SIGKILL, say): drain and go.
         link?.startReading { shutdown.trigger(unhealthy: false) }
-        let services = ServiceGroup(
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server), .init(service: shutdown)]
+        if configuration.kafka != nil {
+            // Every worker is one consumer of the group: Kafka spreads the partitions.
+            do {
+                services.append(.init(service: try KafkaConsumer(configuration: configuration, invoker: invoker, logger: logger)))
+            } catch {
+                ProcessEnvironment.printError("funcd: error: \(error.message)")
+                terminate(1)
+            }
+        }
+        let serviceGroup = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [.init(service: server), .init(service: shutdown)],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
-        shutdown.attach(services, server: server)
+        shutdown.attach(serviceGroup, server: server)
         do {
-            try await services.run()
+            try await serviceGroup.run()
         } catch {
             ProcessEnvironment.printError("funcd: error: \(error)")
             terminate(1)

@@ -38,6 +38,26 @@ def _decode_json(text):
     return _decode_json(text)
 
 
+KAFKA_NAMESPACE = "kafkatriggers.kubeless.io"
+_KAFKA_PREFIX = "funcd-kafka-"
+_KAFKA_HEADER_PREFIX = "funcd-kafka-header-"
+
+
+def kafka_extensions(headers):
+    """topic, partition, offset, key, timestamp and headers of a Kafka message, which funcd
+    passes as funcd-kafka-* headers (the HTTP server drops any a client sends)."""
+    found = {"headers": {}}
+    for name, value in headers:
+        lower = name.lower()
+        if lower.startswith(_KAFKA_HEADER_PREFIX):
+            found["headers"][name[len(_KAFKA_HEADER_PREFIX):]] = value
+        elif lower.startswith(_KAFKA_PREFIX):
+            field = lower[len(_KAFKA_PREFIX):]
+            found[field] = int(value) if field in ("partition", "offset", "timestamp") else value
+    found.setdefault("key", None)
+    return found
+
+
 class LoadError(Exception):
     """The module or handler could not be loaded; str() is the one line funcd prints."""
 
@@ -109,13 +129,18 @@ class Function:
                 # Nested deeper than the stack allows: the client's bad body (400), not a failure
                 # of the function, and call() must still return a result rather than raise.
                 raise ValueError("JSON body nested too deeply") from None
+        extensions = {"request": Request(method, target, headers, body)}
+        if namespace == KAFKA_NAMESPACE:
+            if data is body:
+                data = body.decode("utf-8", "replace")
+            extensions.update(kafka_extensions(headers))
         return {
             "data": data,
             "event-id": event_id,
             "event-type": event_type,
             "event-time": event_time,
             "event-namespace": namespace,
-            "extensions": {"request": Request(method, target, headers, body)},
+            "extensions": extensions,
         }
 
     def call(self, method, target, headers, body, content_type, event_id, event_type, event_time, namespace):

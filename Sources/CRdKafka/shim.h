@@ -1,0 +1,2 @@
+// librdkafka (Debian's librdkafka-dev headers). Only FuncdKafka imports it.
+#include <librdkafka/rdkafka.h>

@@ -1,0 +1,103 @@
+/// The Kafka trigger's settings, from the environment (the kubeless kafka-trigger's names).
+///
+/// | variable | meaning | default |
+/// |---|---|---|
+/// | `KAFKA_BROKERS` | bootstrap servers, comma list; set → funcd consumes | — (no consumer) |
+/// | `KAFKA_TOPICS` | topics to consume, comma list | required with KAFKA_BROKERS |
+/// | `KAFKA_GROUP` | consumer group | the function's module name |
+/// | `KAFKA_OFFSET_RESET` | `earliest` or `latest`, for a group with no committed offset | earliest |
+/// | `KAFKA_MAX_RETRIES` | tries after the first for a message whose handler failed | 3 |
+/// | `KAFKA_SASL_MECHANISM`, `KAFKA_USERNAME`, `KAFKA_PASSWORD` | SASL (`PLAIN`, `SCRAM-SHA-256`, ...) | — |
+/// | `KAFKA_TLS`, `KAFKA_CA_FILE` | TLS to the brokers, and its CA bundle | off |
+/// | `KAFKA_CONF_<property>` | any librdkafka property, dots written as underscores | — |
+public struct KafkaConfiguration: Sendable, Equatable {
+    public var brokers: String
+    public var topics: [String]
+    public var group: String
+    public var maxRetries: Int
+    /// librdkafka properties, in the order they are applied (later ones win).
+    public var properties: [(String, String)]
+    /// funcd's own defaults that an older librdkafka may not know; skipped there.
+    public static let optionalProperties: Set<String> = ["fetch.queue.backoff.ms"]
+
+    public static func == (lhs: KafkaConfiguration, rhs: KafkaConfiguration) -> Bool {
+        lhs.brokers == rhs.brokers && lhs.topics == rhs.topics && lhs.group == rhs.group
+            && lhs.maxRetries == rhs.maxRetries && lhs.properties.map { "\($0.0)=\($0.1)" } == rhs.properties.map { "\($0.0)=\($0.1)" }
+    }
+
+    /// nil when `KAFKA_BROKERS` is not set: no consumer.
+    public init?(environment: [String: String], functionName: String) throws(FuncdError) {
+        func value(_ name: String) -> String? {
+            guard let text = environment[name]?.trimmingSpaces, !text.isEmpty else { return nil }
+            return text
+        }
+        guard let brokers = value("KAFKA_BROKERS") else {
+            if value("KAFKA_TOPICS") != nil {
+                throw FuncdError(.configuration, "KAFKA_TOPICS is set but KAFKA_BROKERS is not: which brokers?")
+            }
+            return nil
+        }
+        guard let topicList = value("KAFKA_TOPICS") else {
+            throw FuncdError(.configuration, "KAFKA_BROKERS is set but KAFKA_TOPICS is not: which topics?")
+        }
+        self.brokers = brokers
+        self.topics = topicList.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+        self.group = value("KAFKA_GROUP") ?? functionName
+        if let retries = value("KAFKA_MAX_RETRIES") {
+            guard let count = Int(retries), (0...100).contains(count) else {
+                throw FuncdError(.configuration, "KAFKA_MAX_RETRIES=\(retries) is not a whole number in 0...100")
+            }
+            self.maxRetries = count
+        } else {
+            self.maxRetries = 3
+        }
+
+        var properties: [(String, String)] = [
+            ("bootstrap.servers", brokers),
+            ("group.id", group),
+            // At-least-once: an offset is stored only once its message (and every earlier one of
+            // its partition) has been handled; librdkafka commits what is stored.
+            ("enable.auto.offset.store", "false"),
+            ("enable.auto.commit", "true"),
+            // librdkafka ≥ 2 otherwise stops fetching a partition for a second whenever its local
+            // queue is full, and a consumer faster than the fetcher idles (KAFKA-NOTES.md).
+            ("fetch.queue.backoff.ms", "10"),
+        ]
+        let reset = value("KAFKA_OFFSET_RESET")?.lowercased() ?? "earliest"
+        guard reset == "earliest" || reset == "latest" else {
+            throw FuncdError(.configuration, "KAFKA_OFFSET_RESET=\(reset) is not earliest or latest")
+        }
+        properties.append(("auto.offset.reset", reset))
+        let tls = ["1", "true", "yes", "on"].contains(value("KAFKA_TLS")?.lowercased() ?? "")
+        if let mechanism = value("KAFKA_SASL_MECHANISM") {
+            properties.append(("security.protocol", tls ? "sasl_ssl" : "sasl_plaintext"))
+            properties.append(("sasl.mechanisms", mechanism))
+            if let user = value("KAFKA_USERNAME") { properties.append(("sasl.username", user)) }
+            if let password = environment["KAFKA_PASSWORD"] { properties.append(("sasl.password", password)) }
+        } else if tls {
+            properties.append(("security.protocol", "ssl"))
+        }
+        if let ca = value("KAFKA_CA_FILE") { properties.append(("ssl.ca.location", ca)) }
+        for (name, text) in environment.sorted(by: { $0.key < $1.key }) where name.hasPrefix("KAFKA_CONF_") {
+            let property = name.dropFirst("KAFKA_CONF_".count).replacingUnderscores()
+            guard !property.isEmpty else { continue }
+            properties.append((property, text))
+        }
+        self.properties = properties
+    }
+}
+
+extension Substring {
+    fileprivate func replacingUnderscores() -> String {
+        String(map { $0 == "_" ? "." : $0 })
+    }
+}
+
+extension String {
+    fileprivate var trimmingSpaces: String {
+        var text = Substring(self)
+        while text.first == " " { text.removeFirst() }
+        while text.last == " " { text.removeLast() }
+        return String(text)
+    }
+}

