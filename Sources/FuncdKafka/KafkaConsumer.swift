@@ -290,6 +290,7 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
     /// A message arrives: it runs now if its partition is free and there is room, else it waits.
     private func accept(_ message: KafkaMessage) {
         let key = PartitionKey(topic: message.topic, partition: message.partition)
+        logger.trace("fetched", metadata: ["funcd.kafka.partition": "\(message.partition)", "funcd.kafka.offset": "\(message.offset)"])
         let start: KafkaMessage? = lock.withLock {
             let partition = partitions[key] ?? {
                 let created = Partition()
@@ -392,6 +393,7 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
         let entry = rd_kafka_topic_partition_list_add(list, message.topic, message.partition)
         entry?.pointee.offset = message.offset + 1
         let result = rd_kafka_offsets_store(handle, list)
+        logger.trace("stored", metadata: ["funcd.kafka.partition": "\(message.partition)", "funcd.kafka.offset": "\(message.offset + 1)", "funcd.kafka.result": "\(result.rawValue)"])
         rd_kafka_topic_partition_list_destroy(list)
         if result != RD_KAFKA_RESP_ERR_NO_ERROR {
             // The partition went to another member (a rebalance): it will see this message again.

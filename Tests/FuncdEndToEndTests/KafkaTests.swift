@@ -5,9 +5,7 @@ import Testing
 /// on loopback, messages produced by confluent-kafka, and funcd run with a librdkafka 2.x
 /// (confluent-kafka's; Debian's 2.0.2 cannot talk to tansu). `scripts/kafka-env` prepares
 /// `.kafka/` (the test command runs it); without it these tests fail, they do not skip.
-// Alone and one at a time: each test runs a broker and consumers whose group sessions must not
-// be starved (see the README's Kafka section for what starvation did).
-@Suite(.needsQuietMachine, .serialized)
+@Suite(.sharesMachine)
 struct KafkaTests {
     /// `.kafka/` as scripts/kafka-env leaves it.
     struct Environment {

@@ -1,14 +1,22 @@
 """Handlers for the Kafka tests: each prints one line per call that the tests read back."""
 
+import sys
 import time
 
 _attempts = {}
 
 
+def say(line):
+    """One write per line: handlers of different partitions run on different threads, and
+    print() writes the text and its newline separately, so two lines could interleave."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def record(event, context):
     ext = event["extensions"]
-    print(f"handled {ext['topic']} {ext['partition']} {ext['offset']} {event['data']['n']} "
-          f"{event['event-namespace']} {event['event-type']}", flush=True)
+    say(f"handled {ext['topic']} {ext['partition']} {ext['offset']} {event['data']['n']} "
+        f"{event['event-namespace']} {event['event-type']}")
     return "ok"
 
 
@@ -23,5 +31,5 @@ def flaky(event, context):
     _attempts[n] = _attempts.get(n, 0) + 1
     if _attempts[n] <= 2:
         raise RuntimeError(f"try {_attempts[n]} of {n} fails")
-    print(f"handled {n} after {_attempts[n]} tries", flush=True)
+    say(f"handled {n} after {_attempts[n]} tries")
     return "ok"
