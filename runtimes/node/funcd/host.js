@@ -205,6 +205,7 @@ class Host {
       if (name === 'content-type') contentType = headers[index + 1];
       else if (name.startsWith('event-') && name in event) event[name] = headers[index + 1];
     }
+    if (event['event-namespace'] === KAFKA_NAMESPACE) Object.assign(event.extensions, kafkaExtensions(headers));
     try {
       event.data = decodeData(request.body, contentType);
     } catch (error) {
@@ -239,6 +240,27 @@ class Host {
     const call = this.calls.get(id);
     if (call !== undefined && call.response !== undefined) call.response._resumeWriting();
   }
+}
+
+const KAFKA_NAMESPACE = 'kafkatriggers.kubeless.io';
+const KAFKA_PREFIX = 'funcd-kafka-';
+const KAFKA_HEADER_PREFIX = 'funcd-kafka-header-';
+
+/**
+ * A Kafka message's topic, partition, offset, key, timestamp and headers, which funcd passes
+ * as funcd-kafka-* headers (the HTTP server drops any a client sends).
+ */
+function kafkaExtensions(headers) {
+  const found = { key: null, headers: {} };
+  for (let index = 0; index + 1 < headers.length; index += 2) {
+    const name = headers[index];
+    if (name.startsWith(KAFKA_HEADER_PREFIX)) found.headers[name.slice(KAFKA_HEADER_PREFIX.length)] = headers[index + 1];
+    else if (name.startsWith(KAFKA_PREFIX)) {
+      const field = name.slice(KAFKA_PREFIX.length);
+      found[field] = ['partition', 'offset', 'timestamp'].includes(field) ? Number(headers[index + 1]) : headers[index + 1];
+    }
+  }
+  return found;
 }
 
 /** `data` as kubeless gave it: parsed JSON for application/json, else the body as a string. */
@@ -287,4 +309,4 @@ function boot(native, process, config) {
   }
 }
 
-module.exports = { boot, load, decodeData, Host, LoadError, COMPLETE, HEAD, CHUNK, END };
+module.exports = { boot, load, decodeData, kafkaExtensions, Host, LoadError, COMPLETE, HEAD, CHUNK, END };

@@ -167,3 +167,14 @@ test('decodeData: JSON by media type only, multipart left as bytes', () => {
   assert.equal(decodeData(Buffer.from('[1]'), 'text/plain'), '[1]');
   assert.ok(Buffer.isBuffer(decodeData(Buffer.from('--x'), 'multipart/form-data; boundary=x')));
 });
+
+test('a Kafka message gets topic, partition, offset, key, timestamp and headers under extensions', () => {
+  const { glue, native } = start('event');
+  const { kafkaExtensions } = require('../funcd/host');
+  const headers = ['event-namespace', 'kafkatriggers.kubeless.io', 'funcd-kafka-topic', 'orders', 'funcd-kafka-partition', '2',
+    'funcd-kafka-offset', '41', 'funcd-kafka-key', 'k', 'funcd-kafka-timestamp', '1700000000000', 'funcd-kafka-header-trace', 'abc'];
+  assert.deepEqual(kafkaExtensions(headers),
+    { topic: 'orders', partition: 2, offset: 41, key: 'k', timestamp: 1700000000000, headers: { trace: 'abc' } });
+  glue.call(1, 'POST', '/', headers, Buffer.from('plain'));
+  assert.equal(JSON.parse(native.answer(1).body).event.data, 'plain');
+});

@@ -155,7 +155,8 @@ module Funcd
     # Runs one call and replies; every outcome ends in exactly one Native.reply.
     def answer(id, method, target, headers, body)
       request = Request.new(method, target, headers, body)
-      # Most calls carry no event-* header: the header table is only built when one does.
+      # Most calls carry no event-* header (Kafka messages do): the header table is only built
+      # when one does.
       fields = headers.include?("event-") ? request.headers : EMPTY
       event = {
         data: nil,
@@ -165,6 +166,7 @@ module Funcd
         'event-namespace': fields['event-namespace'],
         extensions: { request: request }
       }
+      event[:extensions].merge!(Host.kafka_extensions(headers)) if event[:'event-namespace'] == KAFKA_NAMESPACE
       begin
         event[:data] = decode(body, request.media_type)
       rescue JSON::ParserError => e
@@ -177,6 +179,23 @@ module Funcd
       Native.reply(id, status, flat, text, nil)
     rescue Exception => e # rubocop:disable Lint/RescueException
       Native.reply(id, 500, TEXT, "Internal Server Error\n", e.full_message(highlight: false))
+    end
+
+    KAFKA_NAMESPACE = 'kafkatriggers.kubeless.io'
+
+    # A Kafka message's topic, partition, offset, key, timestamp and headers, which funcd passes
+    # as funcd-kafka-* headers (the HTTP server drops any a client sends).
+    def self.kafka_extensions(raw_headers)
+      found = { key: nil, headers: {} }
+      raw_headers.split("\0").each_slice(2) do |name, value|
+        if name.start_with?('funcd-kafka-header-')
+          found[:headers][name.delete_prefix('funcd-kafka-header-')] = value
+        elsif name.start_with?('funcd-kafka-')
+          field = name.delete_prefix('funcd-kafka-').to_sym
+          found[field] = %i[partition offset timestamp].include?(field) ? value.to_i : value
+        end
+      end
+      found
     end
 
     FAILED = Object.new.freeze

@@ -104,6 +104,15 @@ class HostTest < Minitest::Test
   end
 end
 
+class KafkaTest < Minitest::Test
+  def test_kafka_messages_get_their_facts_under_extensions
+    raw = "funcd-kafka-topic\0orders\0funcd-kafka-partition\0" "2\0funcd-kafka-offset\0" "41\0" \
+          "funcd-kafka-key\0k\0funcd-kafka-header-trace\0abc\0"
+    assert_equal({ key: 'k', headers: { 'trace' => 'abc' }, topic: 'orders', partition: 2, offset: 41 },
+                 Funcd::Host.kafka_extensions(raw))
+  end
+end
+
 class EncodeTest < Minitest::Test
   def test_results_as_sinatra_sent_them_and_funcd_adds
     assert_equal [200, Funcd::Encode::HTML, 'text'], Funcd::Encode.result('text')
