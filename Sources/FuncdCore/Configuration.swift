@@ -26,7 +26,7 @@ import Darwin
 /// | `FUNC_WATCH` | `--watch` (run) | reload when the code's files change, not only the ConfigMap | off |
 /// | `FUNC_ACCESS_LOG` | `--access-log` | `off`, `combined` or `json` | combined |
 /// | `FUNCD_RUNTIMES_DIR` | — | where the language glue (`runtimes/`) is | found beside the binary |
-/// | `KAFKA_BROKERS`, `KAFKA_TOPICS`, `KAFKA_GROUP`, `KAFKA_OFFSET_RESET`, `KAFKA_MAX_RETRIES`, `KAFKA_SASL_MECHANISM`, `KAFKA_USERNAME`, `KAFKA_PASSWORD`, `KAFKA_TLS`, `KAFKA_CA_FILE`, `KAFKA_CONF_*` | — | the Kafka trigger: see `KafkaConfiguration` | off |
+/// | `KAFKA_BROKERS`, `KAFKA_TOPICS`, `KAFKA_GROUP`, `KAFKA_OFFSET_RESET`, `KAFKA_MAX_RETRIES`, `KAFKA_DLQ_TOPIC`, `KAFKA_SASL_MECHANISM`, `KAFKA_USERNAME`, `KAFKA_PASSWORD`, `KAFKA_TLS`, `KAFKA_CA_FILE`, `KAFKA_CONF_*` | — | the Kafka trigger: see `KafkaConfiguration` | off |
 public struct Configuration: Sendable, Equatable {
     /// How each request is written to the access log.
     public enum AccessLogFormat: String, Sendable, CaseIterable {

@@ -7,6 +7,7 @@
 /// | `KAFKA_GROUP` | consumer group | the function's module name |
 /// | `KAFKA_OFFSET_RESET` | `earliest` or `latest`, for a group with no committed offset | earliest |
 /// | `KAFKA_MAX_RETRIES` | tries after the first for a message whose handler failed | 3 |
+/// | `KAFKA_DLQ_TOPIC` | where a message goes after its last failed try, the error in its headers | — (logged and passed over) |
 /// | `KAFKA_SASL_MECHANISM`, `KAFKA_USERNAME`, `KAFKA_PASSWORD` | SASL (`PLAIN`, `SCRAM-SHA-256`, ...) | — |
 /// | `KAFKA_TLS`, `KAFKA_CA_FILE` | TLS to the brokers, and its CA bundle | off |
 /// | `KAFKA_CONF_<property>` | any librdkafka property, dots written as underscores | — |
@@ -15,6 +16,7 @@ public struct KafkaConfiguration: Sendable, Equatable {
     public var topics: [String]
     public var group: String
     public var maxRetries: Int
+    public var deadLetterTopic: String?
     /// librdkafka properties, in the order they are applied (later ones win).
     public var properties: [(String, String)]
     /// funcd's own defaults that an older librdkafka may not know; skipped there.
@@ -22,7 +24,7 @@ public struct KafkaConfiguration: Sendable, Equatable {
 
     public static func == (lhs: KafkaConfiguration, rhs: KafkaConfiguration) -> Bool {
         lhs.brokers == rhs.brokers && lhs.topics == rhs.topics && lhs.group == rhs.group
-            && lhs.maxRetries == rhs.maxRetries && lhs.properties.map { "\($0.0)=\($0.1)" } == rhs.properties.map { "\($0.0)=\($0.1)" }
+            && lhs.maxRetries == rhs.maxRetries && lhs.deadLetterTopic == rhs.deadLetterTopic && lhs.properties.map { "\($0.0)=\($0.1)" } == rhs.properties.map { "\($0.0)=\($0.1)" }
     }
 
     /// nil when `KAFKA_BROKERS` is not set: no consumer.
@@ -51,6 +53,8 @@ public struct KafkaConfiguration: Sendable, Equatable {
         } else {
             self.maxRetries = 3
         }
+
+        self.deadLetterTopic = value("KAFKA_DLQ_TOPIC")
 
         var properties: [(String, String)] = [
             ("bootstrap.servers", brokers),

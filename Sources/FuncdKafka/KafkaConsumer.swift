@@ -63,6 +63,8 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
     let concurrency: Int
     let shutdownNanoseconds: UInt64
     let handle: OpaquePointer
+    /// Sends replies (`reply-to`) and dead letters.
+    let producer: KafkaProducer
 
     let lock = ConditionLock()
     var partitions: [PartitionKey: Partition] = [:]
@@ -115,6 +117,7 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
             throw FuncdError(.configuration, "cannot create the Kafka consumer: \(text(error))")
         }
         self.handle = handle
+        self.producer = try KafkaProducer(settings: settings)
         link.consumer = self
         rd_kafka_poll_set_consumer(handle)
         let topics = rd_kafka_topic_partition_list_new(Int32(settings.topics.count))
@@ -341,50 +344,84 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
     // MARK: - Finished calls (InvocationSink)
 
     public func deliver(_ batch: [Invocation]) {
-        var stores: [KafkaMessage] = []
-        lock.withLock {
-            for invocation in batch {
-                guard let reply = invocation.reply as? Reply else { continue }
-                var message = reply.message
-                let key = PartitionKey(topic: message.topic, partition: message.partition)
-                guard let partition = partitions[key] else { continue }
-                partition.busy = false
-                inFlight -= 1
-                let result = invocation.result
-                let failed = result.map { $0.isFailure || $0.status >= 400 } ?? true
-                if failed && message.attempts < settings.maxRetries && !stopping && !partition.revoked {
-                    message.attempts += 1
-                    partition.pending.insert(message, at: 0)
-                    buffered += 1
-                    let backoff = UInt64(100_000_000) << UInt64(min(message.attempts - 1, 6))
-                    retries.append((MonotonicClock.nanoseconds() &+ backoff, key))
-                    logger.warning(
-                        "Kafka message failed; trying again",
-                        metadata: [
-                            "funcd.kafka.topic": "\(message.topic)", "funcd.kafka.partition": "\(message.partition)",
-                            "funcd.kafka.offset": "\(message.offset)", "funcd.kafka.attempt": "\(message.attempts)",
-                            LogKeys.error: "\(result?.error ?? "status \(result?.status ?? 0)")",
-                        ])
-                    continue
+        // Replies and dead letters are sent here, on the host's hand-back thread, before the
+        // offset is stored; their partition stays busy meanwhile, so order holds.
+        for invocation in batch {
+            guard let reply = invocation.reply as? Reply else { continue }
+            let message = reply.message
+            let result = invocation.result
+            var failed = result.map { $0.isFailure || $0.status >= 400 } ?? true
+            var reason = result?.error ?? "status \(result?.status ?? 0)"
+            var resend = false
+            if !failed, let replyTo = message.headers.first(where: { $0.0.lowercased() == "reply-to" })?.1 {
+                let correlation = message.headers.first { $0.0.lowercased() == "correlation-id" }?.1
+                    ?? "\(message.topic)/\(message.partition)/\(message.offset)"
+                if let error = producer.send(
+                    topic: replyTo, key: message.key, value: result?.body ?? [], headers: [("correlation-id", correlation)])
+                {
+                    failed = true
+                    reason = "the reply to \(replyTo) was not delivered: \(error)"
                 }
-                if failed {
-                    logger.error(
-                        "Kafka message failed after its retries; passed over",
-                        metadata: [
-                            "funcd.kafka.topic": "\(message.topic)", "funcd.kafka.partition": "\(message.partition)",
-                            "funcd.kafka.offset": "\(message.offset)", LogKeys.error: "\(result?.error ?? "")",
-                        ])
-                }
-                if !failed || !partition.revoked { stores.append(message) }
-                if !partition.pending.isEmpty && !partition.revoked { ready.append(key) }
             }
-            lock.signal()
-        }
-        lock.withLock {
-            // Stored under the lock so that closing cannot race it; the call is quick.
-            if !closed { for message in stores { store(message) } }
+            if failed, message.attempts >= settings.maxRetries, let deadLetters = settings.deadLetterTopic {
+                let headers = message.headers + [
+                    ("funcd-error", String(reason.prefix(4000))), ("funcd-source-topic", message.topic),
+                    ("funcd-source-partition", String(message.partition)), ("funcd-source-offset", String(message.offset)),
+                    ("funcd-attempts", String(message.attempts + 1)),
+                ]
+                if let error = producer.send(topic: deadLetters, key: message.key, value: message.value, headers: headers) {
+                    // Not stored: tried again (handler included) until the dead letter goes out.
+                    resend = true
+                    reason = "dead letter to \(deadLetters) not delivered: \(error)"
+                } else {
+                    logger.error(
+                        "Kafka message failed after its retries; sent to the dead-letter topic",
+                        metadata: Self.place(message, ["funcd.kafka.dlq": "\(deadLetters)", LogKeys.error: "\(reason)"]))
+                    failed = false
+                }
+            }
+            finish(message, failed: failed, reason: reason, resend: resend)
         }
         startReady()
+    }
+
+    static func place(_ message: KafkaMessage, _ extra: Logger.Metadata = [:]) -> Logger.Metadata {
+        var metadata: Logger.Metadata = [
+            "funcd.kafka.topic": "\(message.topic)", "funcd.kafka.partition": "\(message.partition)",
+            "funcd.kafka.offset": "\(message.offset)",
+        ]
+        metadata.merge(extra) { _, new in new }
+        return metadata
+    }
+
+    /// The books for one finished message: store its offset, or queue it again after a backoff.
+    private func finish(_ original: KafkaMessage, failed: Bool, reason: String, resend: Bool) {
+        var message = original
+        let key = PartitionKey(topic: message.topic, partition: message.partition)
+        lock.withLock {
+            defer { lock.signal() }
+            guard let partition = partitions[key] else { return }
+            partition.busy = false
+            inFlight -= 1
+            if (resend || (failed && message.attempts < settings.maxRetries)) && !stopping && !partition.revoked {
+                if !resend { message.attempts += 1 }
+                partition.pending.insert(message, at: 0)
+                buffered += 1
+                let backoff = UInt64(100_000_000) << UInt64(min(max(message.attempts, 1) - 1, 6))
+                retries.append((MonotonicClock.nanoseconds() &+ backoff, key))
+                logger.warning(
+                    "Kafka message failed; trying again",
+                    metadata: Self.place(message, ["funcd.kafka.attempt": "\(message.attempts)", LogKeys.error: "\(reason)"]))
+                return
+            }
+            if failed {
+                logger.error(
+                    "Kafka message failed after its retries; passed over", metadata: Self.place(message, [LogKeys.error: "\(reason)"]))
+            }
+            if !partition.pending.isEmpty && !partition.revoked { ready.append(key) }
+            // Stored under the lock so that closing cannot race it; the call is quick.
+            if !closed && !(failed && partition.revoked) { store(message) }
+        }
     }
 
     /// Marks `message` handled: its partition resumes after it at the next commit.

@@ -54,12 +54,25 @@ struct KafkaTests {
         #expect(outcome.exitCode == 0, "tansu topic create \(name): \(outcome)")
     }
 
-    static func produce(_ environment: Environment, _ broker: String, _ topic: String, first: Int, count: Int) throws {
+    static func produce(
+        _ environment: Environment, _ broker: String, _ topic: String, first: Int, count: Int, replyTo: String? = nil
+    ) throws {
         let outcome = try FuncdProcess(
             executableURL: environment.python,
-            arguments: [TestPaths.fixture("kafka/produce.py").path, broker, topic, "\(first)", "\(count)"]
+            arguments: [TestPaths.fixture("kafka/produce.py").path, broker, topic, "\(first)", "\(count)"] + (replyTo.map { [$0] } ?? [])
         ).finish(timeout: 120)
         #expect(outcome.exitCode == 0, "produce: \(outcome)")
+    }
+
+    /// The first `count` messages of `topic`, each as its JSON line from consume.py.
+    static func consume(_ environment: Environment, _ broker: String, _ topic: String, count: Int) throws -> [[String: Any]] {
+        let outcome = try FuncdProcess(
+            executableURL: environment.python, arguments: [TestPaths.fixture("kafka/consume.py").path, broker, topic, "\(count)"]
+        ).finish(timeout: 150)
+        #expect(outcome.exitCode == 0, "consume \(topic): \(outcome)")
+        return outcome.stdout.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
     }
 
     static func code() throws -> CodeDirectory {
@@ -207,6 +220,51 @@ struct KafkaTests {
             let lines = Self.handled(funcd)
             #expect(lines.map { $0[1] } == ["0", "1", "2", "3", "4"], "\(lines)")
             #expect(lines.allSatisfy { $0[3] == "3" }, "each message succeeded on its third try: \(lines)")
+        }
+    }
+
+    @Test("a message whose handler keeps failing goes to KAFKA_DLQ_TOPIC with the error in its headers; consumption goes on")
+    func deadLetters() throws {
+        try Self.withBroker { environment, broker in
+            try Self.createTopic(environment, broker, "doomed", partitions: 1)
+            try Self.createTopic(environment, broker, "dead", partitions: 1)
+            try Self.produce(environment, broker, "doomed", first: 0, count: 3)
+            let code = try Self.code()
+            defer { code.remove() }
+            let funcd = try Self.startFuncd(
+                environment, broker, topic: "doomed", group: "g-doomed", handler: "fails", code: code,
+                env: ["KAFKA_MAX_RETRIES": "1", "KAFKA_DLQ_TOPIC": "dead", "FUNC_WORKERS": "0"])
+            defer { funcd.stop() }
+            let letters = try Self.consume(environment, broker, "dead", count: 3)
+            #expect(letters.count == 3, "\(letters)\n\(funcd.diagnostics)")
+            for (index, letter) in letters.enumerated() {
+                let headers = letter["headers"] as? [String: String] ?? [:]
+                #expect(letter["value"] as? String == #"{"n": \#(index)}"#, "\(letter)")
+                #expect(headers["funcd-error"]?.contains("cannot take order \(index)") == true, "\(letter)")
+                #expect(headers["funcd-source-topic"] == "doomed" && headers["funcd-attempts"] == "2", "\(letter)")
+            }
+        }
+    }
+
+    @Test("a message with a reply-to header gets the handler's result on that topic, same key, with its correlation-id")
+    func replyTo() throws {
+        try Self.withBroker { environment, broker in
+            try Self.createTopic(environment, broker, "asks", partitions: 1)
+            try Self.createTopic(environment, broker, "answers", partitions: 1)
+            try Self.produce(environment, broker, "asks", first: 5, count: 3, replyTo: "answers")
+            let code = try Self.code()
+            defer { code.remove() }
+            let funcd = try Self.startFuncd(
+                environment, broker, topic: "asks", group: "g-asks", handler: "answer", code: code, env: ["FUNC_WORKERS": "0"])
+            defer { funcd.stop() }
+            let answers = try Self.consume(environment, broker, "answers", count: 3)
+            #expect(answers.count == 3, "\(answers)\n\(funcd.diagnostics)")
+            for (index, answer) in answers.enumerated() {
+                let n = 5 + index
+                #expect(answer["value"] as? String == #"{"double": \#(n * 2)}"#, "\(answer)")
+                #expect(answer["key"] as? String == "\(n)", "\(answer)")
+                #expect((answer["headers"] as? [String: String])?["correlation-id"] == "c-\(n)", "\(answer)")
+            }
         }
     }
 

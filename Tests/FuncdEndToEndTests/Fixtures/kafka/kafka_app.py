@@ -33,3 +33,13 @@ def flaky(event, context):
         raise RuntimeError(f"try {_attempts[n]} of {n} fails")
     say(f"handled {n} after {_attempts[n]} tries")
     return "ok"
+
+
+def fails(event, context):
+    """Always fails: its messages end in the dead-letter topic."""
+    raise ValueError(f"cannot take order {event['data']['n']}")
+
+
+def answer(event, context):
+    """A result for reply-to."""
+    return {"double": event["data"]["n"] * 2}

@@ -1,0 +1,25 @@
+"""Reads COUNT messages from TOPIC (from the beginning) and prints each as a JSON line with its
+value, key and headers: python3 consume.py BROKER TOPIC COUNT"""
+
+import json
+import sys
+import time
+
+from confluent_kafka import Consumer
+
+broker, topic, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+consumer = Consumer({"bootstrap.servers": broker, "group.id": f"reader-{topic}",
+                     "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
+consumer.subscribe([topic])
+seen = 0
+deadline = time.monotonic() + 90
+while seen < count and time.monotonic() < deadline:
+    message = consumer.poll(0.5)
+    if message is None or message.error():
+        continue
+    headers = {name: (value or b"").decode() for name, value in (message.headers() or [])}
+    print(json.dumps({"value": message.value().decode(), "key": (message.key() or b"").decode(),
+                      "headers": headers}), flush=True)
+    seen += 1
+consumer.close()
+sys.exit(0 if seen >= count else f"consume: {seen} of {count} messages")
