@@ -103,6 +103,7 @@ let package = Package(
                 "FuncdCore",
                 "CRdKafka",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),

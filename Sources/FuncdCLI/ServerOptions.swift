@@ -48,6 +48,29 @@ public struct ServerOptions: ParsableArguments, Sendable {
     public init() {}
 
     /// The flag values keyed by the environment variable they override.
+    @Option(help: "Kafka bootstrap servers, comma-separated; set, funcd also consumes. (KAFKA_BROKERS)")
+    var kafkaBrokers: String?
+
+    @Option(help: "Kafka topics to consume, comma-separated. (KAFKA_TOPICS)")
+    var kafkaTopics: String?
+
+    @Option(help: "Kafka consumer group. (KAFKA_GROUP, default the module name)")
+    var kafkaGroup: String?
+
+    @Option(help: "Topic for messages whose handler failed every try. (KAFKA_DLQ_TOPIC)")
+    var kafkaDlqTopic: String?
+
+    @Option(
+        name: .customLong("kafka-conf"),
+        help: "A librdkafka property, name=value; repeatable. (KAFKA_CONF_<name with dots as underscores>)")
+    var kafkaConf: [String] = []
+
+    public func validate() throws {
+        for property in kafkaConf where !property.contains("=") || property.first == "=" {
+            throw ValidationError("--kafka-conf \(property): expected name=value, e.g. session.timeout.ms=6000")
+        }
+    }
+
     var overrides: [String: String] {
         var values: [String: String] = [:]
         values["FUNC_PORT"] = port.map(String.init)
@@ -64,6 +87,15 @@ public struct ServerOptions: ParsableArguments, Sendable {
         values["FUNC_ACCESS_LOG"] = accessLog
         values["FUNC_RUNTIME"] = runtime
         values["FUNC_MEMORY_LIMIT"] = memoryLimit
+        values["KAFKA_BROKERS"] = kafkaBrokers
+        values["KAFKA_TOPICS"] = kafkaTopics
+        values["KAFKA_GROUP"] = kafkaGroup
+        values["KAFKA_DLQ_TOPIC"] = kafkaDlqTopic
+        for property in kafkaConf {
+            guard let equals = property.firstIndex(of: "=") else { continue }
+            let name = String(property[..<equals].map { $0 == "." ? "_" : $0 })
+            values["KAFKA_CONF_\(name)"] = String(property[property.index(after: equals)...])
+        }
         return values
     }
 }

@@ -65,6 +65,8 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
     let handle: OpaquePointer
     /// Sends replies (`reply-to`) and dead letters.
     let producer: KafkaProducer
+    let metrics: KafkaMetrics
+    var lagMeasuredAt: UInt64 = 0
 
     let lock = ConditionLock()
     var partitions: [PartitionKey: Partition] = [:]
@@ -90,6 +92,7 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
         self.logger = logger
         self.concurrency = configuration.concurrency
         self.shutdownNanoseconds = UInt64(configuration.shutdownTimeoutSeconds * 1e9)
+        self.metrics = KafkaMetrics(registry: invoker.metrics.registry)
 
         let conf = rd_kafka_conf_new()
         let link = RebalanceLink()
@@ -187,6 +190,7 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
             if pause { setPaused(true) }
             if resume { setPaused(false) }
             if !due.isEmpty { startReady(adding: due) }
+            measureLag()
 
             guard let pointer = rd_kafka_consumer_poll(handle, 100) else { continue }
             let message = pointer.pointee
@@ -205,6 +209,27 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
         lock.withLock {
             pollExited = true
             lock.signal()
+        }
+    }
+
+    /// Every few seconds: each assigned partition's lag, from librdkafka's cached watermarks.
+    private func measureLag() {
+        let now = MonotonicClock.nanoseconds()
+        guard now &- lagMeasuredAt >= 5_000_000_000 else { return }
+        lagMeasuredAt = now
+        var assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>? = nil
+        guard rd_kafka_assignment(handle, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR, let assignment else { return }
+        defer { rd_kafka_topic_partition_list_destroy(assignment) }
+        guard rd_kafka_position(handle, assignment) == RD_KAFKA_RESP_ERR_NO_ERROR else { return }
+        for index in 0..<Int(assignment.pointee.cnt) {
+            let entry = assignment.pointee.elems[index]
+            var low: Int64 = 0
+            var high: Int64 = 0
+            guard entry.offset >= 0,
+                rd_kafka_get_watermark_offsets(handle, entry.topic, entry.partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR,
+                high >= 0
+            else { continue }
+            metrics.lag(max(0, high - entry.offset), topic: String(cString: entry.topic), partition: entry.partition)
         }
     }
 
@@ -374,6 +399,7 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
                     resend = true
                     reason = "dead letter to \(deadLetters) not delivered: \(error)"
                 } else {
+                    metrics.count(.deadLettered, topic: message.topic)
                     logger.error(
                         "Kafka message failed after its retries; sent to the dead-letter topic",
                         metadata: Self.place(message, ["funcd.kafka.dlq": "\(deadLetters)", LogKeys.error: "\(reason)"]))
@@ -405,6 +431,7 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
             inFlight -= 1
             if (resend || (failed && message.attempts < settings.maxRetries)) && !stopping && !partition.revoked {
                 if !resend { message.attempts += 1 }
+                metrics.count(.retried, topic: message.topic)
                 partition.pending.insert(message, at: 0)
                 buffered += 1
                 let backoff = UInt64(100_000_000) << UInt64(min(max(message.attempts, 1) - 1, 6))
@@ -415,8 +442,11 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
                 return
             }
             if failed {
+                metrics.count(.passedOver, topic: message.topic)
                 logger.error(
                     "Kafka message failed after its retries; passed over", metadata: Self.place(message, [LogKeys.error: "\(reason)"]))
+            } else if !reason.hasPrefix("dead letter") {
+                metrics.count(.handled, topic: message.topic)
             }
             if !partition.pending.isEmpty && !partition.revoked { ready.append(key) }
             // Stored under the lock so that closing cannot race it; the call is quick.

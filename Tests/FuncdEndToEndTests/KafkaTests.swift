@@ -149,6 +149,8 @@ struct KafkaTests {
             #expect(lastOffset.count == 3, "messages came from partitions \(lastOffset.keys.sorted())")
             #expect(lines.allSatisfy { $0[5] == "kafkatriggers.kubeless.io" && $0[6] == "application/json" })
             #expect(try funcd.get("/healthz").status == 200)
+            let metrics = try funcd.get("/metrics").text
+            #expect(metrics.contains(#"funcd_kafka_messages_total{topic="orders",outcome="handled"} 1000"#), "\(metrics)")
         }
     }
 
@@ -243,6 +245,9 @@ struct KafkaTests {
                 #expect(headers["funcd-error"]?.contains("cannot take order \(index)") == true, "\(letter)")
                 #expect(headers["funcd-source-topic"] == "doomed" && headers["funcd-attempts"] == "2", "\(letter)")
             }
+            let metrics = try funcd.get("/metrics").text
+            #expect(metrics.contains(#"funcd_kafka_messages_total{topic="doomed",outcome="dead_lettered"} 3"#), "\(metrics)")
+            #expect(metrics.contains(#"funcd_kafka_messages_total{topic="doomed",outcome="retried"} 3"#), "\(metrics)")
         }
     }
 
