@@ -49,8 +49,14 @@ struct WorkerTests {
             #expect(workers.count == 2, "worker processes: \(workers)\n\(server.diagnostics)")
             let seen = Self.statuses(port: try server.port(), path: "/fast", count: 40)
             #expect(seen == [200: 40], "answers: \(seen)\n\(server.diagnostics)")
-            let metrics = try server.get("/metrics").text
-            #expect(metrics.contains("funcd_workers_ready 2"), "\(metrics)")
+            // The second worker may still be starting when the first has served all 40 (the
+            // pod listens once one is ready): wait for the supervisor to count both.
+            var metrics = ""
+            let both = Deadline.poll(timeout: 20) {
+                metrics = (try? server.get("/metrics").text) ?? ""
+                return metrics.contains("funcd_workers_ready 2")
+            }
+            #expect(both, "\(metrics)")
         }
     }
 
