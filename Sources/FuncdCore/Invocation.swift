@@ -12,7 +12,7 @@ import Synchronization
 /// links and host fields are touched only under the Invoker's or the host's lock.
 public final class Invocation: @unchecked Sendable {
     /// Where an invocation is in its life.
-    public enum State: UInt8 {
+    public enum State: UInt8, Sendable {
         case queued = 0
         case running = 1
         case completed = 2

@@ -35,6 +35,9 @@ public final class Invoker: @unchecked Sendable {
     /// sleeping). A submit whose deadline comes sooner must wake it.
     private var watchdogWakesAt: UInt64 = 0
 
+    /// The states a deadline can take a call out of.
+    private static let expirable: [Invocation.State] = [.queued, .running, .streaming]
+
     /// The answer of a call that ran past its deadline (the text the kubeless runtime used).
     static let timeoutBody = Array("Timeout while processing the function\n".utf8)
 
@@ -107,13 +110,15 @@ public final class Invoker: @unchecked Sendable {
             for invocation in ended { unlink(invocation) }
         }
         inFlight.subtract(answered.count + ended.count, ordering: .relaxed)
-        for invocation in answered + ended {
-            let duration = invocation.finishedAt &- invocation.startedAt
-            metrics.record(
-                method: invocation.method, nanoseconds: duration,
-                failed: invocation.hostResult?.isFailure ?? true, timedOut: false)
-        }
+        for invocation in answered { record(invocation) }
+        for invocation in ended { record(invocation) }
         if !answered.isEmpty { Self.deliver(answered) }
+    }
+
+    private func record(_ invocation: Invocation) {
+        metrics.record(
+            method: invocation.method, nanoseconds: invocation.finishedAt &- invocation.startedAt,
+            failed: invocation.hostResult?.isFailure ?? true, timedOut: false)
     }
 
     /// Called by the host with running invocations whose handler started a streamed answer
@@ -181,8 +186,7 @@ public final class Invoker: @unchecked Sendable {
             var expired: [(Invocation, Invocation.State)] = []
             while let first = head, first.deadline <= now {
                 unlink(first)
-                for state in [Invocation.State.queued, .running, .streaming]
-                where first.transition(from: state, to: .timedOut) {
+                for state in Self.expirable where first.transition(from: state, to: .timedOut) {
                     expired.append((first, state))
                     break
                 }

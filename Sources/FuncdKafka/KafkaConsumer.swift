@@ -378,8 +378,8 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
             var failed = result.map { $0.isFailure || $0.status >= 400 } ?? true
             var reason = result?.error ?? "status \(result?.status ?? 0)"
             var resend = false
-            if !failed, let replyTo = message.headers.first(where: { $0.0.lowercased() == "reply-to" })?.1 {
-                let correlation = message.headers.first { $0.0.lowercased() == "correlation-id" }?.1
+            if !failed, let replyTo = message.headers.first(where: { $0.0.equalsIgnoringASCIICase("reply-to") })?.1 {
+                let correlation = message.headers.first { $0.0.equalsIgnoringASCIICase("correlation-id") }?.1
                     ?? "\(message.topic)/\(message.partition)/\(message.offset)"
                 if let error = producer.send(
                     topic: replyTo, key: message.key, value: result?.body ?? [], headers: [("correlation-id", correlation)])

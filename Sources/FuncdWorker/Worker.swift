@@ -54,6 +54,20 @@ public enum Worker {
             configuration: configuration, mode: mode, environment: environment, logger: Logger(label: "funcd"))
     }
 
+    /// Ends the process at once, without tearing anything down: an interpreter with threads of
+    /// its own (Node's loop, Ruby's VM) must not be finalised under them.
+    public static func hardExit(_ code: Int32) -> Never {
+        fflush(nil)
+        _exit(code)
+    }
+
+    /// A host that could not start: its one line, exit 1.
+    public static func failedToStart(_ error: FuncdError, hard: Bool) -> Never {
+        ProcessEnvironment.printError("funcd: error: \(error.message)")
+        if hard { hardExit(1) }
+        exit(1)
+    }
+
     /// Serves (or invokes) with `host`, whose interpreter has started; ends the process with
     /// `terminate` (an interpreter with threads of its own may need `_exit`).
     public static func run(

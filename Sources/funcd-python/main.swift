@@ -1,5 +1,4 @@
 import FuncdCore
-import FuncdCLI
 import FuncdWorker
 import PythonHost
 
@@ -10,6 +9,6 @@ let host: PythonHost
 do {
     host = try PythonHost.start(configuration: launch.configuration, logger: launch.logger, printsToStderr: launch.isInvoke)
 } catch let error as FuncdError {
-    ProcessEnvironment.fail(error.message)
+    Worker.failedToStart(error, hard: false)
 }
 await Worker.run(launch, host: host)

@@ -12,34 +12,7 @@ struct NodeTests {
         handler: String = "route", env: [String: String] = [:], layout: Funcd.Layout = .plain,
         _ body: (FuncdProcess) throws -> Void
     ) throws {
-        let code = try CodeDirectory(copyingFixtureFolder: "node")
-        defer { code.remove() }
-        var root = code.path
-        if layout == .configMap { root = try Self.configMapLayout(of: code.url) }
-        var environment = [
-            "MOD_NAME": "app", "FUNC_HANDLER": handler, "FUNC_RUNTIME": "nodejs18", "FUNC_PORT": "0",
-            "FUNC_HOST": "127.0.0.1", "KUBELESS_INSTALL_VOLUME": root,
-        ]
-        environment.merge(env) { _, new in new }
-        let process = try FuncdProcess(arguments: ["serve"], environment: environment)
-        defer { process.stop() }
-        try process.waitForListening()
-        try body(process)
-    }
-
-    /// Rearranges `folder` the way a ConfigMap volume looks: the files in a timestamped folder,
-    /// `..data` a symlink to it, and each visible name a symlink through `..data`.
-    static func configMapLayout(of folder: URL) throws -> String {
-        let files = FileManager.default
-        let volume = folder.appendingPathComponent("volume")
-        let data = volume.appendingPathComponent("..2026_11_21_10_00_00.123456789")
-        try files.createDirectory(at: data, withIntermediateDirectories: true)
-        for name in try files.contentsOfDirectory(atPath: folder.path) where name != "volume" {
-            try files.moveItem(at: folder.appendingPathComponent(name), to: data.appendingPathComponent(name))
-            try files.createSymbolicLink(atPath: volume.appendingPathComponent(name).path, withDestinationPath: "..data/\(name)")
-        }
-        try files.createSymbolicLink(atPath: volume.appendingPathComponent("..data").path, withDestinationPath: data.lastPathComponent)
-        return volume.path
+        try Funcd.withFixtureFolderServer("node", runtime: "nodejs18", handler: handler, env: env, layout: layout, body)
     }
 
     // MARK: - Event, context, results
@@ -266,23 +239,7 @@ struct NodeTests {
             ("require of a missing package", "require('does-not-exist');", "handler", "does-not-exist"),
         ])
     func startupErrors(name: String, source: String, handler: String, cause: String) throws {
-        let code = try CodeDirectory(files: [("broken.js", source)])
-        defer { code.remove() }
-        let process = try FuncdProcess(
-            arguments: ["serve"],
-            environment: [
-                "MOD_NAME": "broken", "FUNC_HANDLER": handler, "FUNC_RUNTIME": "nodejs18", "FUNC_PORT": "0",
-                "FUNC_HOST": "127.0.0.1", "KUBELESS_INSTALL_VOLUME": code.path,
-            ])
-        defer { process.stop() }
-        let exit = try process.waitForExit(timeout: 30)
-        #expect(exit == 1, "\(name): exit \(exit)\n\(process.diagnostics)")
-        let lines = process.stderrText.split(separator: "\n").filter { $0.hasPrefix("funcd: error:") }
-        #expect(lines.count == 1, "\(name): \(process.diagnostics)")
-        #expect(
-            lines.first.map { $0.contains("broken.js") && $0.contains(cause) } == true,
-            "\(name): \(lines)\n\(process.diagnostics)")
-        #expect(FuncdProcess.parseListening(process.stderrText) == nil)
+        try Funcd.expectStartupFailure(name, file: "broken.js", source: source, runtime: "nodejs18", handler: handler, cause: cause)
     }
 
     @Test("funcd invoke runs a .js handler once; its console.log goes to stderr, the answer to stdout")

@@ -11,17 +11,7 @@ struct RubyTests {
     static func withRubyServer(
         handler: String = "route", env: [String: String] = [:], _ body: (FuncdProcess) throws -> Void
     ) throws {
-        let code = try CodeDirectory(copyingFixtureFolder: "ruby")
-        defer { code.remove() }
-        var environment = [
-            "MOD_NAME": "app", "FUNC_HANDLER": handler, "FUNC_RUNTIME": "ruby3.1", "FUNC_PORT": "0",
-            "FUNC_HOST": "127.0.0.1", "KUBELESS_INSTALL_VOLUME": code.path,
-        ]
-        environment.merge(env) { _, new in new }
-        let process = try FuncdProcess(arguments: ["serve"], environment: environment)
-        defer { process.stop() }
-        try process.waitForListening()
-        try body(process)
+        try Funcd.withFixtureFolderServer("ruby", runtime: "ruby3.1", handler: handler, env: env, body)
     }
 
     @Test("event: symbol keys, JSON data parsed, event-* headers, context")
@@ -168,23 +158,7 @@ struct RubyTests {
             ("missing gem", "require 'does_not_exist'\n", "does_not_exist"),
         ])
     func startupErrors(name: String, source: String, cause: String) throws {
-        let code = try CodeDirectory(files: [("broken.rb", source)])
-        defer { code.remove() }
-        let process = try FuncdProcess(
-            arguments: ["serve"],
-            environment: [
-                "MOD_NAME": "broken", "FUNC_HANDLER": "handler", "FUNC_RUNTIME": "ruby3.1", "FUNC_PORT": "0",
-                "FUNC_HOST": "127.0.0.1", "KUBELESS_INSTALL_VOLUME": code.path,
-            ])
-        defer { process.stop() }
-        let exit = try process.waitForExit(timeout: 30)
-        #expect(exit == 1, "\(name): exit \(exit)\n\(process.diagnostics)")
-        let lines = process.stderrText.split(separator: "\n").filter { $0.hasPrefix("funcd: error:") }
-        #expect(lines.count == 1, "\(name): \(process.diagnostics)")
-        #expect(
-            lines.first.map { $0.contains("broken.rb") && $0.contains(cause) } == true,
-            "\(name): \(lines)\n\(process.diagnostics)")
-        #expect(FuncdProcess.parseListening(process.stderrText) == nil)
+        try Funcd.expectStartupFailure(name, file: "broken.rb", source: source, runtime: "ruby3.1", cause: cause)
     }
 
     @Test("funcd invoke runs a .rb handler once")

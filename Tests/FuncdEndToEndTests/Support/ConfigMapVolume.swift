@@ -40,6 +40,26 @@ final class ConfigMapVolume: CodeLocation {
         }
     }
 
+    /// A volume holding a copy of the whole `Fixtures/<folder>` tree (a Node function with its
+    /// `node_modules`, say); each top-level entry is linked through `..data`.
+    init(copyingFixtureFolder folder: String) throws {
+        let fileManager = FileManager.default
+        url = try TestPaths.makeTemporaryDirectory(prefix: "funcd-e2e-configmap")
+        let dataFolder = url.appendingPathComponent(Self.dataFolderName, isDirectory: true)
+        try fileManager.createDirectory(at: dataFolder, withIntermediateDirectories: false)
+        let source = TestPaths.fixture(folder)
+        let names = try fileManager.contentsOfDirectory(atPath: source.path)
+        for name in names {
+            try fileManager.copyItem(at: source.appendingPathComponent(name), to: dataFolder.appendingPathComponent(name))
+        }
+        try fileManager.createSymbolicLink(
+            atPath: url.appendingPathComponent("..data").path, withDestinationPath: Self.dataFolderName)
+        for name in names {
+            try fileManager.createSymbolicLink(
+                atPath: url.appendingPathComponent(name).path, withDestinationPath: "..data/\(name)")
+        }
+    }
+
     /// A volume with copies of the named files from `Fixtures/`.
     convenience init(fixtures: [String]) throws {
         try self.init(files: fixtures.map { (name: $0, contents: try CodeDirectory.fixtureText($0)) })
