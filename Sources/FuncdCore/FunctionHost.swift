@@ -13,7 +13,16 @@ public protocol FunctionHost: AnyObject, Sendable {
     /// Queues `batch` for the interpreter; returns at once.
     func submit(_ batch: [Invocation])
 
+    /// Whether the host builds the event of a Kafka message from ``Invocation/kafka`` itself;
+    /// otherwise the message comes as a request whose headers carry its facts. Read per batch:
+    /// a host may decide once its handler is loaded.
+    var buildsKafkaEvents: Bool { get }
+
     /// The deadline of a running invocation passed and its caller has been answered: stop the
     /// handler if the language allows it. Called on the watchdog thread.
     func interrupt(_ invocation: Invocation)
+}
+
+extension FunctionHost {
+    public var buildsKafkaEvents: Bool { false }
 }

@@ -31,6 +31,8 @@ public final class Invocation: @unchecked Sendable {
     public let sink: any InvocationSink
     /// Transport data the sink needs to answer (a channel context, a Kafka message): opaque here.
     public let reply: AnyObject?
+    /// The Kafka message this call is for, for hosts that build its event directly.
+    public let kafka: KafkaRecord?
 
     /// Monotonic nanoseconds.
     public let submittedAt: UInt64
@@ -63,7 +65,8 @@ public final class Invocation: @unchecked Sendable {
         headers: [(String, String)],
         body: [UInt8],
         sink: any InvocationSink,
-        reply: AnyObject?
+        reply: AnyObject?,
+        kafka: KafkaRecord? = nil
     ) {
         self.method = method
         self.target = target
@@ -71,6 +74,7 @@ public final class Invocation: @unchecked Sendable {
         self.body = body
         self.sink = sink
         self.reply = reply
+        self.kafka = kafka
         self.submittedAt = MonotonicClock.nanoseconds()
     }
 

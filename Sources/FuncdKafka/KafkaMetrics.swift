@@ -1,9 +1,10 @@
 import Prometheus
+import Synchronization
 
 /// The trigger's own series on /metrics, beside the function's (a message also counts as a call
 /// in `function_calls_total`, as it did when the kubeless kafka-trigger POSTed it):
 /// messages by topic and outcome, and the consumer lag of each assigned partition.
-struct KafkaMetrics: Sendable {
+final class KafkaMetrics: Sendable {
     enum Outcome: String {
         case handled
         case retried
@@ -12,6 +13,17 @@ struct KafkaMetrics: Sendable {
     }
 
     let registry: PrometheusCollectorRegistry
+    /// The counters by topic and outcome, looked up in the registry once (it is called per message).
+    private let counters = Mutex<[CounterKey: Counter]>([:])
+
+    private struct CounterKey: Hashable {
+        var topic: String
+        var outcome: Outcome
+    }
+
+    init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+    }
 
     static var messages: MetricNameDescriptor {
         MetricNameDescriptor(
@@ -25,7 +37,18 @@ struct KafkaMetrics: Sendable {
     }
 
     func count(_ outcome: Outcome, topic: String) {
-        registry.makeCounter(descriptor: Self.messages, labels: [("topic", topic), ("outcome", outcome.rawValue)]).increment()
+        counter(outcome, topic: topic).increment()
+    }
+
+    func counter(_ outcome: Outcome, topic: String) -> Counter {
+        counters.withLock { counters in
+            let name = CounterKey(topic: topic, outcome: outcome)
+            if let counter = counters[name] { return counter }
+            let counter = registry.makeCounter(
+                descriptor: Self.messages, labels: [("topic", topic), ("outcome", outcome.rawValue)])
+            counters[name] = counter
+            return counter
+        }
     }
 
     /// Messages behind the partition's high watermark, as librdkafka last heard it.

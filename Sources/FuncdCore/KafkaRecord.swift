@@ -1,0 +1,40 @@
+/// One Kafka message as the Kafka trigger hands it to a host, with the event id and time the
+/// kafka-trigger gave each message. A host that builds the kubeless event itself
+/// (``FunctionHost/buildsKafkaEvents``) reads it from ``Invocation/kafka``; for any other, the
+/// same facts travel as request headers.
+///
+/// The id and time are made once per message, so a message tried again keeps its id (a handler
+/// can use it to recognise a retry).
+public final class KafkaRecord: Sendable {
+    public let topic: String
+    public let partition: Int32
+    public let offset: Int64
+    public let key: [UInt8]?
+    public let value: [UInt8]
+    /// Milliseconds since the epoch, or -1 when the message has none.
+    public let timestamp: Int64
+    public let headers: [(String, String)]
+    /// Whether `value` is one JSON value: the event's `data` is then parsed, else a string.
+    public let isJSON: Bool
+    public let eventID: String
+    public let eventTime: String
+
+    public init(
+        topic: String, partition: Int32, offset: Int64, key: [UInt8]?, value: [UInt8], timestamp: Int64,
+        headers: [(String, String)], isJSON: Bool, eventID: String, eventTime: String
+    ) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.key = key
+        self.value = value
+        self.timestamp = timestamp
+        self.headers = headers
+        self.isJSON = isJSON
+        self.eventID = eventID
+        self.eventTime = eventTime
+    }
+
+    /// The event's `event-namespace`, as the kafka-trigger sent it.
+    public static let namespace = "kafkatriggers.kubeless.io"
+}

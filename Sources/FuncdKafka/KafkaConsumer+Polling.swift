@@ -1,0 +1,185 @@
+internal import CRdKafka
+import FuncdCore
+import Logging
+
+extension KafkaConsumer {
+    /// Messages taken from librdkafka per call.
+    static let pollBatch = 1024
+    /// How long a full backlog may keep the poll thread from polling before the partitions are
+    /// paused. Not polling keeps librdkafka's prefetched messages (pausing drops them, and each
+    /// resume fetches again), but librdkafka must be polled well within max.poll.interval.ms and
+    /// for rebalances, so a backlog that stays full (slow handlers) pauses instead.
+    static let pauseAfterNanoseconds: UInt64 = 1_000_000_000
+
+    // MARK: - The poll thread
+
+    func poll() {
+        var reader = KafkaMessageReader()
+        var pointers = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: Self.pollBatch)
+        var messages: [KafkaMessage] = []
+        messages.reserveCapacity(Self.pollBatch)
+        while let change = nextPoll() {
+            if let change { setPaused(change) }
+            startReady()
+            measureLag()
+
+            let count = take(into: &pointers)
+            guard count > 0 else { continue }
+            for index in 0..<count {
+                let pointer = pointers[index]!
+                let error = pointer.pointee.err
+                if error == RD_KAFKA_RESP_ERR_NO_ERROR {
+                    messages.append(reader.copy(pointer))
+                } else if error != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                    logger.warning(
+                        "Kafka consumer error", metadata: [LogKeys.error: "\(String(cString: rd_kafka_err2str(error)))"])
+                }
+                rd_kafka_message_destroy(pointer)
+            }
+            if !messages.isEmpty { accept(messages) }
+            messages.removeAll(keepingCapacity: true)
+        }
+        lock.withLock {
+            pollExited = true
+            lock.broadcast()
+        }
+    }
+
+    /// Takes what librdkafka has ready, up to `pollBatch`, or waits up to 100 ms for one message
+    /// (a batch call with a longer batch waits for the whole batch, or the timeout: latency).
+    private func take(into pointers: inout [UnsafeMutablePointer<rd_kafka_message_t>?]) -> Int {
+        pointers.withUnsafeMutableBufferPointer { buffer in
+            let ready = rd_kafka_consume_batch_queue(queue, 0, buffer.baseAddress, buffer.count)
+            guard ready == 0 else { return ready }
+            guard rd_kafka_consume_batch_queue(queue, 100, buffer.baseAddress, 1) == 1 else { return 0 }
+            let more = rd_kafka_consume_batch_queue(queue, 0, buffer.baseAddress! + 1, buffer.count - 1)
+            return 1 + max(0, more)
+        }
+    }
+
+    /// Waits until the poll thread may poll again: nil when it must stop, else whether to pause
+    /// (true) or resume (false) the partitions first, or neither (nil). Retries whose backoff is
+    /// over are made ready on the way.
+    private func nextPoll() -> Bool?? {
+        lock.lock()
+        defer { lock.unlock() }
+        while true {
+            if stopping { return nil }
+            let now = MonotonicClock.nanoseconds()
+            var nextDue = UInt64.max
+            retries.removeAll { entry in
+                guard entry.due <= now else {
+                    nextDue = min(nextDue, entry.due)
+                    return false
+                }
+                entry.partition.backingOff = false
+                makeReady(entry.partition)
+                return true
+            }
+            let full = buffered >= backlogLimit || bufferedBytes >= Self.backlogByteLimit
+            if !full {
+                fullSince = 0
+                let drained = buffered <= backlogLimit / 2 && bufferedBytes <= Self.backlogByteLimit / 2
+                if paused && drained {
+                    paused = false
+                    return .some(false)
+                }
+                return .some(nil)
+            }
+            if paused { return .some(nil) }
+            if fullSince == 0 { fullSince = now }
+            if now &- fullSince >= Self.pauseAfterNanoseconds {
+                paused = true
+                return .some(true)
+            }
+            // The start that drains the backlog to half wakes this wait.
+            pollWaiting = true
+            lock.wait(untilNanoseconds: min(nextDue, now &+ 50_000_000))
+            pollWaiting = false
+        }
+    }
+
+    /// Every few seconds: each assigned partition's lag, from librdkafka's cached watermarks.
+    private func measureLag() {
+        let now = MonotonicClock.nanoseconds()
+        guard now &- lagMeasuredAt >= 5_000_000_000 else { return }
+        lagMeasuredAt = now
+        var assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>? = nil
+        guard rd_kafka_assignment(handle, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR, let assignment else { return }
+        defer { rd_kafka_topic_partition_list_destroy(assignment) }
+        guard rd_kafka_position(handle, assignment) == RD_KAFKA_RESP_ERR_NO_ERROR else { return }
+        for index in 0..<Int(assignment.pointee.cnt) {
+            let entry = assignment.pointee.elems[index]
+            var low: Int64 = 0
+            var high: Int64 = 0
+            guard entry.offset >= 0,
+                rd_kafka_get_watermark_offsets(handle, entry.topic, entry.partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR,
+                high >= 0
+            else { continue }
+            metrics.lag(max(0, high - entry.offset), topic: String(cString: entry.topic), partition: entry.partition)
+        }
+    }
+
+    private func setPaused(_ pause: Bool) {
+        var assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>? = nil
+        guard rd_kafka_assignment(handle, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR, let assignment else { return }
+        defer { rd_kafka_topic_partition_list_destroy(assignment) }
+        _ = pause ? rd_kafka_pause_partitions(handle, assignment) : rd_kafka_resume_partitions(handle, assignment)
+        logger.debug(pause ? "backlog full: partitions paused" : "backlog drained: partitions resumed")
+    }
+
+    // MARK: - Rebalance (on the poll thread, inside rd_kafka_consume_batch_queue)
+
+    func rebalance(
+        _ error: rd_kafka_resp_err_t, _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?,
+        handle: OpaquePointer?
+    ) {
+        var keys: [PartitionKey] = []
+        if let list {
+            for index in 0..<Int(list.pointee.cnt) {
+                let entry = list.pointee.elems[index]
+                keys.append(PartitionKey(topic: String(cString: entry.topic), partition: entry.partition))
+            }
+        }
+        if error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+            lock.withLock {
+                for key in keys {
+                    partitions[key] = nil
+                    _ = partition(key)
+                }
+                // A new assignment fetches unpaused; the backlog check starts over.
+                paused = false
+                fullSince = 0
+            }
+            rd_kafka_assign(handle, list)
+            logger.info("partitions assigned", metadata: ["funcd.kafka.partitions": "\(keys.map { "\($0.topic)/\($0.partition)" })"])
+            return
+        }
+        // Revoked: what was fetched and not started is dropped (the next owner fetches it from
+        // the committed offset); what is in flight finishes (up to SHUTDOWN_TIMEOUT) and is
+        // committed before the partitions go.
+        let deadline = MonotonicClock.nanoseconds() &+ shutdownNanoseconds
+        lock.withLock {
+            for key in keys {
+                guard let partition = partitions[key] else { continue }
+                partition.revoked = true
+                buffered -= partition.pending.count
+                bufferedBytes -= partition.pending.removeAll()
+            }
+            ready.removeAll { $0.revoked }
+            retries.removeAll { $0.partition.revoked }
+            drainWaiters += 1
+            while keys.contains(where: { partitions[$0]?.busy == true }) && MonotonicClock.nanoseconds() < deadline {
+                lock.wait(untilNanoseconds: min(deadline, MonotonicClock.nanoseconds() &+ 50_000_000))
+            }
+            drainWaiters -= 1
+            for key in keys { partitions[key] = nil }
+        }
+        let committed = rd_kafka_commit(handle, nil, 0)
+        if committed != RD_KAFKA_RESP_ERR_NO_ERROR && committed != RD_KAFKA_RESP_ERR__NO_OFFSET {
+            logger.warning("commit before a rebalance failed", metadata: [LogKeys.error: "\(String(cString: rd_kafka_err2str(committed)))"])
+        }
+        rd_kafka_assign(handle, nil)
+        logger.info("partitions revoked", metadata: ["funcd.kafka.partitions": "\(keys.map { "\($0.topic)/\($0.partition)" })"])
+    }
+}
