@@ -66,7 +66,11 @@ extension PythonHost {
             if python!.isCoroutine {
                 finished = runAsync(invocation)
             } else {
-                invocation.complete(with: python!.run(invocation))
+                if let record = invocation.kafka, let kafka {
+                    invocation.complete(with: kafka.run(record))
+                } else {
+                    invocation.complete(with: python!.run(invocation))
+                }
             }
 
             lock.lock()

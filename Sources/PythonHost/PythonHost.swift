@@ -1,6 +1,7 @@
 internal import CPython
 import FuncdCore
 import Logging
+import Synchronization
 
 
 /// Runs a Python handler in an interpreter embedded in this process.
@@ -52,6 +53,9 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
 
     var invoker: Invoker?
     var python: PythonCall?
+    /// Set once the handler is loaded, when it is a plain one (``buildsKafkaEvents``).
+    var kafka: PythonKafkaCall?
+    private let kafkaEvents = Atomic<Bool>(false)
     var interpreterState: OpaquePointer?
     var completeFunction: PyPointer?
 
@@ -131,6 +135,10 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
         self.versionDescription = "python \(String(cString: Py_GetVersion()).prefix { $0 != " " })"
     }
 
+    /// A plain handler gets Kafka events built by ``PythonKafkaCall``; an `async def` one through
+    /// the glue, like requests.
+    public var buildsKafkaEvents: Bool { kafkaEvents.load(ordering: .acquiring) }
+
     public func attach(_ invoker: Invoker) {
         lock.withLock { self.invoker = invoker }
     }
@@ -182,7 +190,12 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
             // handler could otherwise shadow.
             try installNatives(glue: glue, printsToStderr: printsToStderr)
             let function = try loadFunction(glue: glue)
-            python = try PythonCall(function: function, glue: glue)
+            let call = try PythonCall(function: function, glue: glue)
+            python = call
+            if !call.isCoroutine {
+                kafka = try PythonKafkaCall(function: function, glue: glue, call: call)
+                kafkaEvents.store(true, ordering: .releasing)
+            }
             funcd_py_decref(glue)
             return .success(())
         } catch let error as FuncdError {

@@ -273,6 +273,42 @@ struct KafkaTests {
         }
     }
 
+    @Test("the event of each kind of message: JSON (parsed), text, not-quite-JSON; key, headers, extensions; plain and async handlers agree")
+    func eventShapes() throws {
+        try Self.withBroker { environment, broker in
+            try Self.createTopic(environment, broker, "shapes", partitions: 1)
+            let produced = try FuncdProcess(
+                executableURL: environment.python, arguments: [TestPaths.fixture("kafka/produce_mixed.py").path, broker, "shapes"]
+            ).finish(timeout: 120)
+            #expect(produced.exitCode == 0, "produce: \(produced)")
+            let code = try Self.code()
+            defer { code.remove() }
+            var seen: [[String]] = []
+            // A plain handler gets the event funcd-python builds itself; an async one, the glue's.
+            for handler in ["describe", "describe_async"] {
+                let funcd = try Self.startFuncd(environment, broker, topic: "shapes", group: "g-\(handler)", handler: handler, code: code)
+                defer { funcd.stop() }
+                let events = { funcd.stdoutText.split(separator: "\n").filter { $0.hasPrefix("event ") }.map { String($0.dropFirst(6)) } }
+                #expect(Deadline.poll(timeout: 90) { events().count >= 3 }, "\(handler): \(events())\n\(funcd.diagnostics)")
+                seen.append(events())
+            }
+            let parsed = seen[0].compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            #expect(parsed.count == 3, "\(seen[0])")
+            guard parsed.count == 3 else { return }
+            #expect((parsed[0]["data"] as? [String: Any])?["n"] as? Int == 1, "\(parsed[0])")
+            #expect(parsed[0]["key"] as? String == "k-1" && parsed[0]["headers"] as? [String: String] == ["trace": "abc", "tenant": "t1"])
+            #expect(parsed[1]["data"] as? String == "plain text é" && parsed[1]["key"] is NSNull, "\(parsed[1])")
+            #expect(parsed[2]["data"] as? String == #"{"bad": }"#, "\(parsed[2])")
+            for (index, event) in parsed.enumerated() {
+                #expect(event["offset"] as? Int == index && event["partition"] as? Int == 0 && event["topic"] as? String == "shapes")
+                #expect(event["id"] as? Int == 15 && event["time"] as? Bool == true && event["timestamp"] as? Bool == true, "\(event)")
+                #expect(event["namespace"] as? String == "kafkatriggers.kubeless.io" && event["type"] as? String == "application/json")
+                #expect(event["request"] as? String == "POST", "\(event)")
+            }
+            #expect(seen[0] == seen[1], "the plain handler's events differ from the async one's:\n\(seen[0])\n\(seen[1])")
+        }
+    }
+
     @Test("bad Kafka configuration: one clear line, exit 1")
     func badConfiguration() throws {
         let code = try Self.code()

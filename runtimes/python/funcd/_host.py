@@ -58,6 +58,30 @@ def kafka_extensions(headers):
     return found
 
 
+class KafkaExtensions(dict):
+    """The extensions of a Kafka event that the host builds itself (funcd-python's fast path for
+    plain handlers): topic, partition, offset, key, timestamp and headers. ``request``, the POST
+    the kubeless kafka-trigger made of the message, is built on first use only."""
+
+    __slots__ = ("_value",)
+
+    def __missing__(self, key):
+        if key != "request":
+            raise KeyError(key)
+        value = getattr(self, "_value", b"")
+        headers = [("Content-Type", "text/plain; charset=utf-8"), ("event-namespace", KAFKA_NAMESPACE)]
+        request = Request("POST", "/", headers, value)
+        self["request"] = request
+        return request
+
+
+def kafka_scanner():
+    """The JSON scanner the host parses Kafka values with: ``scan(text, index)`` returns
+    ``(value, end)`` with no Python frame in between (json.loads adds three)."""
+    json = std("json")
+    return json.scanner.make_scanner(json.JSONDecoder())
+
+
 class LoadError(Exception):
     """The module or handler could not be loaded; str() is the one line funcd prints."""
 

@@ -1,5 +1,6 @@
 """Handlers for the Kafka tests: each prints one line per call that the tests read back."""
 
+import json
 import sys
 import time
 
@@ -43,3 +44,24 @@ def fails(event, context):
 def answer(event, context):
     """A result for reply-to."""
     return {"double": event["data"]["n"] * 2}
+
+
+def _described(event):
+    ext = event["extensions"]
+    return json.dumps({
+        "data": event["data"], "key": ext["key"], "headers": ext["headers"], "topic": ext["topic"],
+        "partition": ext["partition"], "offset": ext["offset"], "timestamp": isinstance(ext["timestamp"], int),
+        "id": len(event["event-id"]), "time": event["event-time"].endswith(" +0000 UTC"),
+        "namespace": event["event-namespace"], "type": event["event-type"],
+        "request": ext["request"].method,
+    }, sort_keys=True)
+
+
+def describe(event, context):
+    """One `event {...}` line with what the event holds (the id and time by their shape)."""
+    say("event " + _described(event))
+
+
+async def describe_async(event, context):
+    """The same from an async handler (whose event the glue builds, not the host)."""
+    say("event " + _described(event))

@@ -1,0 +1,196 @@
+internal import CPython
+import FuncdCore
+
+/// Calls a plain handler for a Kafka message with the kubeless event built here through the C
+/// API: the same dict the glue builds for a request, without the request's Python frames,
+/// header tuples and parsing (a trivial handler's call is then mostly the handler).
+///
+/// `data` is the value parsed by json's C scanner when the trigger found it to be JSON (and the
+/// text when the scanner disagrees), else the text; `extensions` is the glue's `KafkaExtensions`.
+///
+/// `@unchecked Sendable`: the pointers are only dereferenced with the GIL held, which also
+/// guards the topic cache.
+final class PythonKafkaCall: @unchecked Sendable {
+    private let call: PythonCall
+    private let handler: PyPointer
+    private let context: PyPointer
+    private let encode: PyPointer
+    private let failure: PyPointer
+    private let extensionsType: PyPointer
+    private let kafkaScanner: PyPointer
+    private var scan: PyPointer?
+    private let keys: Keys
+    private let eventType: PyPointer
+    private let namespace: PyPointer
+    private var topics: [String: PyPointer] = [:]
+
+    /// The event's keys, interned once.
+    private struct Keys {
+        let data, eventID, eventType, eventTime, eventNamespace, extensions: PyPointer
+        let topic, partition, offset, key, timestamp, headers, value: PyPointer
+
+        init() {
+            func intern(_ text: String) -> PyPointer { PyUnicode_InternFromString(text)! }
+            data = intern("data")
+            eventID = intern("event-id")
+            eventType = intern("event-type")
+            eventTime = intern("event-time")
+            eventNamespace = intern("event-namespace")
+            extensions = intern("extensions")
+            topic = intern("topic")
+            partition = intern("partition")
+            offset = intern("offset")
+            key = intern("key")
+            timestamp = intern("timestamp")
+            headers = intern("headers")
+            value = intern("_value")
+        }
+    }
+
+    init(function: PyPointer, glue: PyPointer, call: PythonCall) throws {
+        func attribute(_ owner: PyPointer, _ name: String) throws -> PyPointer {
+            guard let value = PyObject_GetAttrString(owner, name) else {
+                throw FuncdError(.interpreter, "the funcd Python glue has no \(name): \(PythonObjects.takeError())")
+            }
+            return value
+        }
+        self.call = call
+        handler = try attribute(function, "handler")
+        context = try attribute(function, "context")
+        encode = try attribute(glue, "encode")
+        failure = try attribute(glue, "failure")
+        extensionsType = try attribute(glue, "KafkaExtensions")
+        kafkaScanner = try attribute(glue, "kafka_scanner")
+        keys = Keys()
+        eventType = PythonObjects.string("application/json")
+        namespace = PythonObjects.string(KafkaRecord.namespace)
+    }
+
+    /// Calls the handler with the message's event. GIL held.
+    func run(_ record: KafkaRecord) -> InvocationResult {
+        guard let event = event(record) else {
+            return InvocationResult(
+                status: 500, body: Array("Internal Server Error\n".utf8),
+                error: "cannot build the event of a Kafka message: \(PythonObjects.takeError())")
+        }
+        var arguments: [PyPointer?] = [event, context]
+        let result = PyObject_Vectorcall(handler, &arguments, 2, nil)
+        funcd_py_decref(event)
+        guard let result else { return raised() }
+        defer { funcd_py_decref(result) }
+        // The common answers of a trigger's handler, without the glue: a reply-to topic gets the
+        // body, nothing else reads it.
+        if funcd_py_is_none(result) != 0 { return InvocationResult(status: 200, body: []) }
+        return converted(calling: encode, with: result)
+    }
+
+    /// The handler raised: the glue formats the exception (and its traceback) into the 500.
+    private func raised() -> InvocationResult {
+        var type: PyPointer?
+        var value: PyPointer?
+        var traceback: PyPointer?
+        PyErr_Fetch(&type, &value, &traceback)
+        PyErr_NormalizeException(&type, &value, &traceback)
+        defer {
+            funcd_py_xdecref(type)
+            funcd_py_xdecref(value)
+            funcd_py_xdecref(traceback)
+        }
+        guard let value else {
+            return InvocationResult(status: 500, body: Array("Internal Server Error\n".utf8), error: "the handler failed")
+        }
+        if let traceback { PyException_SetTraceback(value, traceback) }
+        return converted(calling: failure, with: value)
+    }
+
+    /// `glue.encode(result)` or `glue.failure(error)`, as a result.
+    private func converted(calling function: PyPointer, with object: PyPointer) -> InvocationResult {
+        var arguments: [PyPointer?] = [object]
+        guard let tuple = PyObject_Vectorcall(function, &arguments, 1, nil) else {
+            return InvocationResult(status: 500, body: Array("Internal Server Error\n".utf8), error: PythonObjects.takeError())
+        }
+        defer { funcd_py_decref(tuple) }
+        return call.convert(tuple)
+    }
+
+    // MARK: - The event
+
+    private func event(_ record: KafkaRecord) -> PyPointer? {
+        guard let event = PyDict_New(), let extensions = PyObject_CallNoArgs(extensionsType) else { return nil }
+        defer { funcd_py_decref(extensions) }
+        let value = PythonObjects.bytes(record.value)
+        let data = self.data(record)
+        put(event, keys.data, data)
+        put(event, keys.eventID, PythonObjects.string(record.eventID))
+        put(event, keys.eventType, eventType, owned: false)
+        put(event, keys.eventTime, PythonObjects.string(record.eventTime))
+        put(event, keys.eventNamespace, namespace, owned: false)
+        put(extensions, keys.topic, topic(record.topic), owned: false)
+        put(extensions, keys.partition, PyLong_FromLong(Int(record.partition))!)
+        put(extensions, keys.offset, PyLong_FromLongLong(record.offset)!)
+        put(extensions, keys.key, record.key.map { Self.text($0) } ?? PythonObjects.newNone())
+        put(extensions, keys.timestamp, PyLong_FromLongLong(record.timestamp)!)
+        let headers = PyDict_New()!
+        for (name, text) in record.headers {
+            let key = PythonObjects.string(name)
+            put(headers, key, PythonObjects.string(text))
+            funcd_py_decref(key)
+        }
+        put(extensions, keys.headers, headers)
+        PyObject_SetAttr(extensions, keys.value, value)
+        funcd_py_decref(value)
+        put(event, keys.extensions, extensions, owned: false)
+        return event
+    }
+
+    /// `data`: parsed JSON, else the text.
+    private func data(_ record: KafkaRecord) -> PyPointer {
+        let text = Self.text(record.value)
+        guard record.isJSON else { return text }
+        if scan == nil {
+            scan = PyObject_CallNoArgs(kafkaScanner)
+            if scan == nil { PyErr_Clear() }
+        }
+        guard let scan else { return text }
+        // The scanner starts at the value, not at the whitespace before it (ASCII, so the byte
+        // index is the character index).
+        let start = record.value.firstIndex { $0 != 32 && $0 != 9 && $0 != 10 && $0 != 13 } ?? 0
+        var arguments: [PyPointer?] = [text, PyLong_FromLong(start)]
+        defer { funcd_py_decref(arguments[1]!) }
+        guard let found = PyObject_Vectorcall(scan, &arguments, 2, nil) else {
+            // Something the check let through and json does not take (an invalid escape, a
+            // nesting deeper than the stack): the handler gets the text.
+            PyErr_Clear()
+            return text
+        }
+        defer { funcd_py_decref(found) }
+        let parsed = PyTuple_GetItem(found, 0)!
+        funcd_py_incref(parsed)
+        funcd_py_decref(text)
+        return parsed
+    }
+
+    private func topic(_ name: String) -> PyPointer {
+        if let known = topics[name] { return known }
+        let object = PythonObjects.string(name)
+        topics[name] = object
+        return object
+    }
+
+    /// UTF-8 bytes as a str, undecodable bytes replaced (as the glue decodes them).
+    private static func text(_ bytes: [UInt8]) -> PyPointer {
+        bytes.withUnsafeBufferPointer { buffer in
+            buffer.baseAddress.map { base in
+                base.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
+                    PyUnicode_DecodeUTF8($0, buffer.count, "replace")!
+                }
+            } ?? PythonObjects.string("")
+        }
+    }
+
+    /// Sets `dictionary[key] = value`, giving up the reference to `value` unless `owned` is false.
+    private func put(_ dictionary: PyPointer, _ key: PyPointer, _ value: PyPointer, owned: Bool = true) {
+        PyDict_SetItem(dictionary, key, value)
+        if owned { funcd_py_decref(value) }
+    }
+}
