@@ -4,7 +4,7 @@ import Logging
 
 extension KafkaConsumer {
     /// Messages taken from librdkafka per call.
-    static let pollBatch = 1024
+    static let pollBatch = 256
     /// How long a full backlog may keep the poll thread from polling before the partitions are
     /// paused. Not polling keeps librdkafka's prefetched messages (pausing drops them, and each
     /// resume fetches again), but librdkafka must be polled well within max.poll.interval.ms and

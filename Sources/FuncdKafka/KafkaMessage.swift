@@ -8,11 +8,15 @@ import FuncdCore
 /// (set before the message is submitted, read after it is handed back).
 final class KafkaMessage: @unchecked Sendable {
     let record: KafkaRecord
+    /// What the message holds in memory, for the backlog's byte bound (kept here: the record is
+    /// cold in the cache by the time its message leaves the backlog).
+    let size: Int
     var partition: KafkaConsumer.Partition?
     var attempts = 0
 
     init(record: KafkaRecord) {
         self.record = record
+        self.size = record.value.count + (record.key?.count ?? 0) + 256
     }
 
     var topic: String { record.topic }
@@ -20,9 +24,6 @@ final class KafkaMessage: @unchecked Sendable {
     var key: [UInt8]? { record.key }
     var value: [UInt8] { record.value }
     var headers: [(String, String)] { record.headers }
-
-    /// What the message holds in memory, for the backlog's byte bound.
-    var size: Int { record.value.count + (record.key?.count ?? 0) + 256 }
 }
 
 /// Copies messages out of librdkafka on the poll thread. Topic names are looked up once per
