@@ -1,5 +1,6 @@
 """The baselines of the Kafka benchmark: a confluent-kafka consumer, with no handler (`raw`) or
-doing per message what funcd does for a Python handler (`handler`): parse the JSON value, build
+doing per message what funcd does for a Python handler (`handler`, and `latency`, which polls one
+message at a time so that it does not wait for a batch to fill): parse the JSON value, build
 the kubeless event (kafkatriggers.kubeless.io, extensions with topic, partition, offset, key,
 timestamp and headers) and call bench/kafka_handler.py's handler. Offsets are stored after the
 handler, once per consumed batch (at-least-once, as funcd does).
@@ -62,7 +63,11 @@ def main():
     first = last = 0.0
     quiet_since = time.time()
     while seen < count:
-        batch = consumer.consume(1000, 0.2)
+        if mode == "latency":
+            message = consumer.poll(0.2)
+            batch = [message] if message is not None else []
+        else:
+            batch = consumer.consume(1000, 0.2)
         if not batch:
             if time.time() - quiet_since > 120:
                 break
@@ -72,7 +77,7 @@ def main():
         for message in batch:
             if message.error():
                 continue
-            if mode == "handler":
+            if mode != "raw":
                 handler(event_of(message), CONTEXT)
             stored[(message.topic(), message.partition())] = message.offset()
             seen += 1
@@ -82,7 +87,7 @@ def main():
             last = now
         consumer.store_offsets(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in stored.items()])
     consumer.close()
-    if mode == "handler":
+    if mode != "raw":
         state = kafka_handler._state
         first, last = state["first"], state["last"]
         print(json.dumps({"count": seen, "first": first, "last": last, "latencies": state["latencies"]}))

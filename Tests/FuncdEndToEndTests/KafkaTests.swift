@@ -36,14 +36,20 @@ struct KafkaTests {
     static func withBroker(_ body: (Environment, String) throws -> Void) throws {
         let environment = try Environment.find()
         let port = try Self.freePort()
+        let broker = try startBroker(environment, port: port)
+        defer { broker.stop() }
+        try body(environment, "127.0.0.1:\(port)")
+    }
+
+    /// tansu listening on `port` (in memory: a restarted one has no topics).
+    static func startBroker(_ environment: Environment, port: Int) throws -> FuncdProcess {
         let address = "127.0.0.1:\(port)"
         let broker = try FuncdProcess(
             executableURL: environment.tansu,
             arguments: ["broker", "--listener-url", "tcp://\(address)", "--advertised-listener-url", "tcp://\(address)"])
-        defer { broker.stop() }
         let up = Deadline.poll(timeout: 20) { (try? HTTPClient(port: port, timeout: 1)) != nil }
         #expect(up, "tansu did not listen on \(address)\n\(broker.diagnostics)")
-        try body(environment, address)
+        return broker
     }
 
     static func createTopic(_ environment: Environment, _ broker: String, _ name: String, partitions: Int = 3) throws {
@@ -307,6 +313,30 @@ struct KafkaTests {
             }
             #expect(seen[0] == seen[1], "the plain handler's events differ from the async one's:\n\(seen[0])\n\(seen[1])")
         }
+    }
+
+    @Test("funcd started before its broker: HTTP serves meanwhile, and messages are consumed once the broker and topic appear")
+    func brokerAppearsLater() throws {
+        let environment = try Environment.find()
+        let port = try Self.freePort()
+        let address = "127.0.0.1:\(port)"
+        let code = try Self.code()
+        defer { code.remove() }
+        let funcd = try Self.startFuncd(environment, address, topic: "late", group: "g-late", handler: "record", code: code)
+        defer { funcd.stop() }
+        // Long enough for librdkafka to fail a few connections.
+        Thread.sleep(forTimeInterval: 3)
+        #expect(funcd.isRunning, "funcd exited without its broker\n\(funcd.diagnostics)")
+        #expect(try funcd.get("/healthz").status == 200)
+        #expect(try funcd.get("/metrics").status == 200)
+        let broker = try Self.startBroker(environment, port: port)
+        defer { broker.stop() }
+        try Self.createTopic(environment, address, "late")
+        try Self.produce(environment, address, "late", first: 0, count: 20)
+        let started = Date()
+        #expect(Self.waitForHandled(funcd, atLeast: 20, timeout: 150), "handled \(Self.handled(funcd).count) of 20\n\(funcd.diagnostics)")
+        print("KafkaTests: consuming began \(Int(Date().timeIntervalSince(started))) s after the topic was filled")
+        #expect(Set(Self.handled(funcd).compactMap { Int($0[4]) }) == Set(0..<20))
     }
 
     @Test("bad Kafka configuration: one clear line, exit 1")
