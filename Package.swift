@@ -140,24 +140,20 @@ let package = Package(
         .executableTarget(
             name: "funcd",
             dependencies: [
-                "FuncdCLI",
-                "FuncdCore",
-                "FuncdSupervisor",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "FuncdSupervisor"
             ]
         ),
         .executableTarget(
             name: "funcd-python",
-            dependencies: ["FuncdCLI", "FuncdCore", "FuncdWorker", "PythonHost"]
+            dependencies: ["FuncdCLI", "FuncdCore", "FuncdSupervisor", "FuncdWorker", "PythonHost"]
         ),
         .executableTarget(
             name: "funcd-node",
-            dependencies: ["FuncdCLI", "FuncdCore", "FuncdWorker", "NodeHost"]
+            dependencies: ["FuncdCLI", "FuncdCore", "FuncdSupervisor", "FuncdWorker", "NodeHost"]
         ),
         .executableTarget(
             name: "funcd-ruby",
-            dependencies: ["FuncdCLI", "FuncdCore", "FuncdWorker", "RubyHost"]
+            dependencies: ["FuncdCLI", "FuncdCore", "FuncdSupervisor", "FuncdWorker", "RubyHost"]
         ),
         .testTarget(
             name: "FuncdCoreTests",

@@ -1,6 +1,10 @@
 import FuncdCore
+import FuncdSupervisor
 import FuncdWorker
 import NodeHost
+
+// Run as `funcd` (the images' link to this file), it is the front door instead.
+if FrontDoor.isInvokedAsFuncd { FrontDoor.main() }
 
 // funcd-node: funcd with Node.js embedded. Node is started without its own signal handling, so
 // the worker's SIGTERM/SIGINT handling and ignored SIGPIPE hold once it serves. The process ends

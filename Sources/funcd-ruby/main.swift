@@ -1,6 +1,10 @@
 import FuncdCore
+import FuncdSupervisor
 import FuncdWorker
 import RubyHost
+
+// Run as `funcd` (the images' link to this file), it is the front door instead.
+if FrontDoor.isInvokedAsFuncd { FrontDoor.main() }
 
 // funcd-ruby: funcd with Ruby embedded. Ruby installs handlers for SIGTERM, SIGINT and more when
 // it starts; the worker's own signal handling is set up after that, in Worker.run, so it is

@@ -1,0 +1,55 @@
+import FuncdCLI
+import FuncdCore
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `funcd` command: it parses the command line (so that errors and --help are the same as in
+/// every language executable) and picks the language; then it either supervises worker processes
+/// (`funcd-<language>` from its own folder, FUNC_WORKERS of them, default 1) or, for `invoke` and
+/// `--workers 0`, execs that executable in its place, keeping the PID.
+///
+/// It is the `funcd` executable, which links no interpreter, and also each language executable
+/// when that is run under the name `funcd` (the images install `funcd` as a link to their one
+/// `funcd-<language>`, so that an image does not carry the front door's code twice).
+public enum FrontDoor {
+    /// Whether this process was started as `funcd` (its `argv[0]`, whatever the file is).
+    public static var isInvokedAsFuncd: Bool {
+        CommandLine.arguments.first.map { $0.split(separator: "/").last == "funcd" } ?? false
+    }
+
+    public static func main() -> Never {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        let environment = ProcessEnvironment.current()
+        let configuration: Configuration
+        let mode: Mode
+        do {
+            (configuration, mode) = try FuncdCommand.resolve(arguments: arguments, environment: environment)
+        } catch let error as FuncdError {
+            ProcessEnvironment.fail(error.message)
+        } catch {
+            FuncdCommand.exit(withError: error)
+        }
+
+        let executable = "\(RuntimeDirectory.executableDirectory())/\(configuration.language.executableName)"
+        guard access(executable, X_OK) == 0 else {
+            ProcessEnvironment.fail(
+                "\(configuration.modulePath): this installation has no \(configuration.language.rawValue) runtime (\(executable) is missing)"
+            )
+        }
+
+        if case .serve = mode, configuration.workers > 0 {
+            ProcessEnvironment.bootstrapLogging(environment)
+            let supervisor = Supervisor(
+                configuration: configuration, executable: executable, arguments: arguments, environment: environment,
+                logger: Logger(label: "funcd.supervisor"))
+            exit(supervisor.run())
+        }
+
+        var argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        execv(executable, &argv)
+        ProcessEnvironment.fail("cannot start \(executable): \(String(cString: strerror(errno)))")
+    }
+}
