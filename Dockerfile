@@ -35,20 +35,25 @@ RUN swift build -c release --static-swift-stdlib \
  && python3 -m compileall -q /out/share/funcd/runtimes/python/funcd
 
 # ---- base: funcd and the glue on Debian bookworm, no interpreter ----
-FROM debian:bookworm-slim AS base
+FROM debian:bookworm-slim AS runtime
 COPY images/base/packages.txt /tmp/packages.txt
 RUN apt-get update \
  && sed -e 's/#.*//' /tmp/packages.txt | xargs apt-get install -y --no-install-recommends \
  && rm -rf /var/lib/apt/lists/* /tmp/packages.txt \
  && useradd --uid 1000 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin funcd \
  && mkdir -p /kubeless
-COPY --from=build /out/bin/funcd /usr/local/bin/funcd
 COPY --from=build /out/share/funcd /usr/local/share/funcd
 ENV FUNC_PORT=8080 \
     KUBELESS_INSTALL_VOLUME=/kubeless
 EXPOSE 8080
-LABEL org.opencontainers.image.title="funcd-base" \
-      org.opencontainers.image.description="funcd, the in-pod function server, without a language"
 USER 1000:1000
 ENTRYPOINT ["/usr/local/bin/funcd"]
 CMD ["serve"]
+
+# The base image: the runtime and the front door alone (`funcd`, no interpreter). The language
+# images start from `runtime`, not from here: each installs its one executable and links `funcd`
+# to it (it acts as the front door under that name), so that it does not carry both.
+FROM runtime AS base
+COPY --from=build /out/bin/funcd /usr/local/bin/funcd
+LABEL org.opencontainers.image.title="funcd-base" \
+      org.opencontainers.image.description="funcd, the in-pod function server, without a language"
