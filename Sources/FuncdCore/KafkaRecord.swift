@@ -14,14 +14,12 @@ public final class KafkaRecord: Sendable {
     /// Milliseconds since the epoch, or -1 when the message has none.
     public let timestamp: Int64
     public let headers: [(String, String)]
-    /// Whether `value` is one JSON value: the event's `data` is then parsed, else a string.
-    public let isJSON: Bool
     public let eventID: String
     public let eventTime: String
 
     public init(
         topic: String, partition: Int32, offset: Int64, key: [UInt8]?, value: [UInt8], timestamp: Int64,
-        headers: [(String, String)], isJSON: Bool, eventID: String, eventTime: String
+        headers: [(String, String)], eventID: String, eventTime: String
     ) {
         self.topic = topic
         self.partition = partition
@@ -30,10 +28,13 @@ public final class KafkaRecord: Sendable {
         self.value = value
         self.timestamp = timestamp
         self.headers = headers
-        self.isJSON = isJSON
         self.eventID = eventID
         self.eventTime = eventTime
     }
+
+    /// Whether `value` is one JSON value: the event's `data` is then parsed, else a string. Worked
+    /// out on demand: a host that parses the value itself learns it from the parse.
+    public var isJSON: Bool { JSONCheck.isJSON(value) }
 
     /// The event's `event-namespace`, as the kafka-trigger sent it.
     public static let namespace = "kafkatriggers.kubeless.io"

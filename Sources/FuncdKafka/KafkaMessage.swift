@@ -61,7 +61,7 @@ struct KafkaMessageReader {
         }
         let record = KafkaRecord(
             topic: topic, partition: message.partition, offset: message.offset, key: key, value: value,
-            timestamp: timestamp, headers: headers, isJSON: JSONCheck.isJSON(value), eventID: KafkaEvent.eventID(),
+            timestamp: timestamp, headers: headers, eventID: KafkaEvent.eventID(),
             eventTime: KafkaEvent.goTime())
         return KafkaMessage(record: record)
     }

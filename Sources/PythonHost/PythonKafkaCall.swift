@@ -23,6 +23,7 @@ final class PythonKafkaCall: @unchecked Sendable {
     private let eventType: PyPointer
     private let namespace: PyPointer
     private var topics: [String: PyPointer] = [:]
+    private var lastTopic: (name: String, object: PyPointer)?
 
     /// The event's keys, interned once.
     private struct Keys {
@@ -143,37 +144,48 @@ final class PythonKafkaCall: @unchecked Sendable {
         return event
     }
 
-    /// `data`: parsed JSON, else the text.
+    /// `data`: the value parsed when it is one JSON value, else its text. json's C scanner both
+    /// decides and parses (NaN and Infinity refused, as JSON has them not): it must take the
+    /// value from its first non-space character to its last.
     private func data(_ record: KafkaRecord) -> PyPointer {
         let text = Self.text(record.value)
-        guard record.isJSON else { return text }
+        let value = record.value
+        guard let start = value.firstIndex(where: { !Self.isSpace($0) }) else { return text }
         if scan == nil {
             scan = PyObject_CallNoArgs(kafkaScanner)
             if scan == nil { PyErr_Clear() }
         }
         guard let scan else { return text }
-        // The scanner starts at the value, not at the whitespace before it (ASCII, so the byte
-        // index is the character index).
-        let start = record.value.firstIndex { $0 != 32 && $0 != 9 && $0 != 10 && $0 != 13 } ?? 0
+        // Leading and trailing whitespace is ASCII: byte counts are character counts there.
+        let trailing = value.reversed().prefix(while: Self.isSpace).count
         var arguments: [PyPointer?] = [text, PyLong_FromLong(start)]
         defer { funcd_py_decref(arguments[1]!) }
         guard let found = PyObject_Vectorcall(scan, &arguments, 2, nil) else {
-            // Something the check let through and json does not take (an invalid escape, a
-            // nesting deeper than the stack): the handler gets the text.
+            // Not JSON (or nested deeper than the stack): the handler gets the text.
             PyErr_Clear()
             return text
         }
         defer { funcd_py_decref(found) }
+        let end = PyLong_AsSsize_t(PyTuple_GetItem(found, 1)!)
+        guard end + trailing == PyUnicode_GetLength(text) else { return text }
         let parsed = PyTuple_GetItem(found, 0)!
         funcd_py_incref(parsed)
         funcd_py_decref(text)
         return parsed
     }
 
+    private static func isSpace(_ byte: UInt8) -> Bool { byte == 32 || byte == 9 || byte == 10 || byte == 13 }
+
     private func topic(_ name: String) -> PyPointer {
-        if let known = topics[name] { return known }
+        // Messages come in runs of one topic: most lookups are the last one.
+        if let lastTopic, lastTopic.name == name { return lastTopic.object }
+        if let known = topics[name] {
+            lastTopic = (name, known)
+            return known
+        }
         let object = PythonObjects.string(name)
         topics[name] = object
+        lastTopic = (name, object)
         return object
     }
 

@@ -279,7 +279,7 @@ struct KafkaTests {
         }
     }
 
-    @Test("the event of each kind of message: JSON (parsed), text, not-quite-JSON; key, headers, extensions; plain and async handlers agree")
+    @Test("the event of each kind of message: JSON (parsed), text, not-quite-JSON, NaN; key, headers, extensions; plain and async handlers agree")
     func eventShapes() throws {
         try Self.withBroker { environment, broker in
             try Self.createTopic(environment, broker, "shapes", partitions: 1)
@@ -295,16 +295,17 @@ struct KafkaTests {
                 let funcd = try Self.startFuncd(environment, broker, topic: "shapes", group: "g-\(handler)", handler: handler, code: code)
                 defer { funcd.stop() }
                 let events = { funcd.stdoutText.split(separator: "\n").filter { $0.hasPrefix("event ") }.map { String($0.dropFirst(6)) } }
-                #expect(Deadline.poll(timeout: 90) { events().count >= 3 }, "\(handler): \(events())\n\(funcd.diagnostics)")
+                #expect(Deadline.poll(timeout: 90) { events().count >= 4 }, "\(handler): \(events())\n\(funcd.diagnostics)")
                 seen.append(events())
             }
             let parsed = seen[0].compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-            #expect(parsed.count == 3, "\(seen[0])")
-            guard parsed.count == 3 else { return }
+            #expect(parsed.count == 4, "\(seen[0])")
+            guard parsed.count == 4 else { return }
             #expect((parsed[0]["data"] as? [String: Any])?["n"] as? Int == 1, "\(parsed[0])")
             #expect(parsed[0]["key"] as? String == "k-1" && parsed[0]["headers"] as? [String: String] == ["trace": "abc", "tenant": "t1"])
             #expect(parsed[1]["data"] as? String == "plain text é" && parsed[1]["key"] is NSNull, "\(parsed[1])")
             #expect(parsed[2]["data"] as? String == #"{"bad": }"#, "\(parsed[2])")
+            #expect(parsed[3]["data"] as? String == #"{"x": NaN}"#, "\(parsed[3])")
             for (index, event) in parsed.enumerated() {
                 #expect(event["offset"] as? Int == index && event["partition"] as? Int == 0 && event["topic"] as? String == "shapes")
                 #expect(event["id"] as? Int == 15 && event["time"] as? Bool == true && event["timestamp"] as? Bool == true, "\(event)")

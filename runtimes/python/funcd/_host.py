@@ -77,9 +77,14 @@ class KafkaExtensions(dict):
 
 def kafka_scanner():
     """The JSON scanner the host parses Kafka values with: ``scan(text, index)`` returns
-    ``(value, end)`` with no Python frame in between (json.loads adds three)."""
+    ``(value, end)`` with no Python frame in between (json.loads adds three). NaN and Infinity
+    are refused: a value with them is not JSON, and its handler gets the text."""
     json = std("json")
-    return json.scanner.make_scanner(json.JSONDecoder())
+    return json.scanner.make_scanner(json.JSONDecoder(parse_constant=_not_json))
+
+
+def _not_json(name):
+    raise ValueError(f"{name} is not JSON")
 
 
 class LoadError(Exception):
