@@ -18,8 +18,8 @@ extension KafkaConsumer {
         var pointers = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: Self.pollBatch)
         var messages: [KafkaMessage] = []
         messages.reserveCapacity(Self.pollBatch)
-        while let change = nextPoll() {
-            if let change { setPaused(change) }
+        while let step = nextPoll() {
+            if step != .poll { setPaused(step == .pauseAndPoll) }
             startReady()
             measureLag()
 
@@ -57,10 +57,17 @@ extension KafkaConsumer {
         }
     }
 
-    /// Waits until the poll thread may poll again: nil when it must stop, else whether to pause
-    /// (true) or resume (false) the partitions first, or neither (nil). Retries whose backoff is
-    /// over are made ready on the way.
-    private func nextPoll() -> Bool?? {
+    /// What the poll thread does next.
+    private enum PollStep {
+        case poll
+        case pauseAndPoll
+        case resumeAndPoll
+    }
+
+    /// Waits until the poll thread may poll again (nil: it must stop), saying whether the
+    /// partitions are to be paused or resumed first. Retries whose backoff is over are made ready
+    /// on the way.
+    private func nextPoll() -> PollStep? {
         lock.lock()
         defer { lock.unlock() }
         while true {
@@ -82,15 +89,15 @@ extension KafkaConsumer {
                 let drained = buffered <= backlogLimit / 2 && bufferedBytes <= Self.backlogByteLimit / 2
                 if paused && drained {
                     paused = false
-                    return .some(false)
+                    return .resumeAndPoll
                 }
-                return .some(nil)
+                return .poll
             }
-            if paused { return .some(nil) }
+            if paused { return .poll }
             if fullSince == 0 { fullSince = now }
             if now &- fullSince >= Self.pauseAfterNanoseconds {
                 paused = true
-                return .some(true)
+                return .pauseAndPoll
             }
             // The start that drains the backlog to half wakes this wait.
             pollWaiting = true

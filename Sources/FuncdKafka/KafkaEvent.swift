@@ -11,8 +11,6 @@ import Glibc
 /// `funcd-kafka-*` headers, which the glue turns into `extensions` (the HTTP server drops any such
 /// header a client sends).
 enum KafkaEvent {
-    static let headerPrefix = "funcd-kafka-"
-
     static func headers(for record: KafkaRecord) -> [(String, String)] {
         var headers: [(String, String)] = [
             ("Content-Type", record.isJSON ? "application/json" : "text/plain; charset=utf-8"),

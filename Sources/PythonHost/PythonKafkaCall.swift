@@ -87,21 +87,13 @@ final class PythonKafkaCall: @unchecked Sendable {
 
     /// The handler raised: the glue formats the exception (and its traceback) into the 500.
     private func raised() -> InvocationResult {
-        var type: PyPointer?
-        var value: PyPointer?
-        var traceback: PyPointer?
-        PyErr_Fetch(&type, &value, &traceback)
-        PyErr_NormalizeException(&type, &value, &traceback)
-        defer {
-            funcd_py_xdecref(type)
-            funcd_py_xdecref(value)
-            funcd_py_xdecref(traceback)
+        PythonObjects.takingError { _, value, traceback in
+            guard let value else {
+                return InvocationResult(status: 500, body: Array("Internal Server Error\n".utf8), error: "the handler failed")
+            }
+            if let traceback { PyException_SetTraceback(value, traceback) }
+            return converted(calling: failure, with: value)
         }
-        guard let value else {
-            return InvocationResult(status: 500, body: Array("Internal Server Error\n".utf8), error: "the handler failed")
-        }
-        if let traceback { PyException_SetTraceback(value, traceback) }
-        return converted(calling: failure, with: value)
     }
 
     /// `glue.encode(result)` or `glue.failure(error)`, as a result.

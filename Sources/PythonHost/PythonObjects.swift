@@ -79,7 +79,7 @@ enum PythonObjects {
 
     /// Takes the pending Python exception and returns `Type: message`.
     static func takeError() -> String {
-        takingError { type, value in
+        takingError { type, value, _ in
             let name: String
             if let type, let nameObject = PyObject_GetAttrString(type, "__name__") {
                 name = swiftString(nameObject) ?? "Exception"
@@ -96,12 +96,12 @@ enum PythonObjects {
     /// Takes the pending exception and returns only its message (for the glue's LoadError, whose
     /// message is the whole line funcd prints).
     static func takeErrorMessage() -> String {
-        takingError { _, value in value.map(describe) ?? "unknown error" }
+        takingError { _, value, _ in value.map(describe) ?? "unknown error" }
     }
 
-    /// Fetches and normalises the pending exception, hands its type and value to `body`, and
-    /// releases all three references afterwards.
-    private static func takingError(_ body: (PyPointer?, PyPointer?) -> String) -> String {
+    /// Fetches and normalises the pending exception, hands its type, value and traceback to
+    /// `body`, and releases all three references afterwards.
+    static func takingError<T>(_ body: (PyPointer?, PyPointer?, PyPointer?) -> T) -> T {
         var type: PyPointer? = nil
         var value: PyPointer? = nil
         var traceback: PyPointer? = nil
@@ -112,6 +112,6 @@ enum PythonObjects {
             funcd_py_xdecref(value)
             funcd_py_xdecref(traceback)
         }
-        return body(type, value)
+        return body(type, value, traceback)
     }
 }

@@ -160,25 +160,33 @@ struct KafkaTests {
         }
     }
 
+    /// 600 messages on a fresh `topic`; a funcd handles them slowly and gets `signal` once it
+    /// has handled 50. Returns it (exited) and a second funcd of the same group, started after;
+    /// the caller stops the second.
+    static func interruptedMidStream(
+        _ environment: Environment, _ broker: String, topic: String, group: String, signal: Int32, code: CodeDirectory
+    ) throws -> (first: FuncdProcess, exitCode: Int32, second: FuncdProcess) {
+        try createTopic(environment, broker, topic)
+        try produce(environment, broker, topic, first: 0, count: 600)
+        let first = try startFuncd(environment, broker, topic: topic, group: group, handler: "slow", code: code, env: ["FUNC_WORKERS": "0"])
+        #expect(waitForHandled(first, atLeast: 50), "\(first.diagnostics)")
+        kill(first.pid, signal)
+        let exitCode = try first.waitForExit(timeout: 30)
+        let second = try startFuncd(environment, broker, topic: topic, group: group, handler: "slow", code: code, env: ["FUNC_WORKERS": "0"])
+        return (first, exitCode, second)
+    }
+
     @Test("SIGTERM mid-stream commits what was handled: the restarted consumer handles the rest and none of the finished ones again")
     func sigtermCommits() throws {
         try Self.withBroker { environment, broker in
-            try Self.createTopic(environment, broker, "stream")
-            try Self.produce(environment, broker, "stream", first: 0, count: 600)
             let code = try Self.code()
             defer { code.remove() }
-            let first = try Self.startFuncd(
-                environment, broker, topic: "stream", group: "g-term", handler: "slow", code: code, env: ["FUNC_WORKERS": "0"])
-            #expect(Self.waitForHandled(first, atLeast: 50), "\(first.diagnostics)")
-            kill(first.pid, SIGTERM)
-            let code1 = try first.waitForExit(timeout: 30)
+            let (first, code1, second) = try Self.interruptedMidStream(
+                environment, broker, topic: "stream", group: "g-term", signal: SIGTERM, code: code)
+            defer { second.stop() }
             #expect(code1 == 0, "exit \(code1)\n\(first.diagnostics)")
             let before = Set(Self.handled(first).compactMap { Int($0[4]) })
             #expect(before.count < 600, "SIGTERM came too late to test anything: \(before.count) handled")
-
-            let second = try Self.startFuncd(
-                environment, broker, topic: "stream", group: "g-term", handler: "slow", code: code, env: ["FUNC_WORKERS": "0"])
-            defer { second.stop() }
             #expect(Self.waitForHandled(second, atLeast: 600 - before.count), "\(second.diagnostics)")
             let after = Set(Self.handled(second).compactMap { Int($0[4]) })
             #expect(before.union(after) == Set(0..<600), "missing: \(Set(0..<600).subtracting(before.union(after)).sorted().prefix(10))")
@@ -189,20 +197,12 @@ struct KafkaTests {
     @Test("SIGKILL mid-stream, then a restart: every message handled at least once")
     func sigkillLosesNothing() throws {
         try Self.withBroker { environment, broker in
-            try Self.createTopic(environment, broker, "crash")
-            try Self.produce(environment, broker, "crash", first: 0, count: 600)
             let code = try Self.code()
             defer { code.remove() }
-            let first = try Self.startFuncd(
-                environment, broker, topic: "crash", group: "g-kill", handler: "slow", code: code, env: ["FUNC_WORKERS": "0"])
-            #expect(Self.waitForHandled(first, atLeast: 50), "\(first.diagnostics)")
-            kill(first.pid, SIGKILL)
-            _ = try first.waitForExit(timeout: 30)
-            let before = Self.handled(first).compactMap { Int($0[4]) }
-
-            let second = try Self.startFuncd(
-                environment, broker, topic: "crash", group: "g-kill", handler: "slow", code: code, env: ["FUNC_WORKERS": "0"])
+            let (first, _, second) = try Self.interruptedMidStream(
+                environment, broker, topic: "crash", group: "g-kill", signal: SIGKILL, code: code)
             defer { second.stop() }
+            let before = Self.handled(first).compactMap { Int($0[4]) }
             let complete = Deadline.poll(timeout: 120) {
                 Set(before + Self.handled(second).compactMap { Int($0[4]) }) == Set(0..<600)
             }

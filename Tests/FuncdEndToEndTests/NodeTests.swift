@@ -20,41 +20,14 @@ struct NodeTests {
     @Test("event: JSON data parsed, event-* headers, context from the environment")
     func eventAndContext() throws {
         try Self.withNodeServer(env: ["FUNC_TIMEOUT": "7", "FUNC_MEMORY_LIMIT": "128Mi"]) { server in
-            let response = try server.request(
-                "POST", "/event",
-                headers: [
-                    "Content-Type": "application/json", "Event-Id": "id-1", "Event-Type": "application/json",
-                    "Event-Time": "2026-11-21 10:00:00 +0000 UTC", "Event-Namespace": "ns",
-                ],
-                body: #"{"a":[1,2],"b":"ü"}"#)
-            #expect(response.status == 200, "\(response)\n\(server.diagnostics)")
-            let event = try #require(response.jsonObject, "\(response)")
-            #expect(event["dataType"] as? String == "object")
-            let data = event["data"] as? [String: Any]
-            #expect(data?["b"] as? String == "ü" && (data?["a"] as? [Int]) == [1, 2], "\(event)")
-            #expect(event["event-id"] as? String == "id-1")
-            #expect(event["event-type"] as? String == "application/json")
-            #expect(event["event-time"] as? String == "2026-11-21 10:00:00 +0000 UTC")
-            #expect(event["event-namespace"] as? String == "ns")
-            let context = event["context"] as? [String: Any]
-            #expect(context?["function-name"] as? String == "route", "\(event)")
-            #expect(context?["timeout"] as? Double == 7)
-            #expect(context?["runtime"] as? String == "nodejs18")
-            #expect(context?["memory-limit"] as? String == "128Mi")
+            try EventContract.expectEventAndContext(server, kindKey: "dataType", objectKind: "object", runtime: "nodejs18")
         }
     }
 
     @Test("event: a non-JSON body is a UTF-8 string, an empty one '', absent event headers null")
     func stringData() throws {
         try Self.withNodeServer { server in
-            let text = try server.request("POST", "/event", headers: ["Content-Type": "text/plain"], body: "héllo")
-            #expect(text.jsonObject?["data"] as? String == "héllo", "\(text)")
-            #expect(text.jsonObject?["dataType"] as? String == "string")
-            #expect(text.jsonObject?["event-id"] is NSNull, "\(text)")
-            let empty = try server.get("/event")
-            #expect(empty.jsonObject?["data"] as? String == "", "\(empty)")
-            let invalid = try server.request("POST", "/event", headers: ["Content-Type": "application/json"], body: "{nope")
-            #expect(invalid.status == 400, "invalid JSON → \(invalid)")
+            try EventContract.expectStringData(server, kindKey: "dataType", stringKind: "string")
         }
     }
 

@@ -17,41 +17,14 @@ struct RubyTests {
     @Test("event: symbol keys, JSON data parsed, event-* headers, context")
     func eventAndContext() throws {
         try Self.withRubyServer(env: ["FUNC_TIMEOUT": "7", "FUNC_MEMORY_LIMIT": "128Mi"]) { server in
-            let response = try server.request(
-                "POST", "/event",
-                headers: [
-                    "Content-Type": "application/json", "Event-Id": "id-1", "Event-Type": "application/json",
-                    "Event-Time": "2026-11-21 10:00:00 +0000 UTC", "Event-Namespace": "ns",
-                ],
-                body: #"{"a":[1,2],"b":"ü"}"#)
-            #expect(response.status == 200, "\(response)\n\(server.diagnostics)")
-            let event = try #require(response.jsonObject, "\(response)")
-            #expect(event["dataClass"] as? String == "Hash")
-            let data = event["data"] as? [String: Any]
-            #expect(data?["b"] as? String == "ü" && (data?["a"] as? [Int]) == [1, 2], "\(event)")
-            #expect(event["event-id"] as? String == "id-1")
-            #expect(event["event-type"] as? String == "application/json")
-            #expect(event["event-time"] as? String == "2026-11-21 10:00:00 +0000 UTC")
-            #expect(event["event-namespace"] as? String == "ns")
-            let context = event["context"] as? [String: Any]
-            #expect(context?["function-name"] as? String == "route", "\(event)")
-            #expect(context?["timeout"] as? Double == 7)
-            #expect(context?["runtime"] as? String == "ruby3.1")
-            #expect(context?["memory-limit"] as? String == "128Mi")
+            try EventContract.expectEventAndContext(server, kindKey: "dataClass", objectKind: "Hash", runtime: "ruby3.1")
         }
     }
 
     @Test("event: a non-JSON body is a String, an empty one '', absent event headers nil; invalid JSON → 400")
     func stringData() throws {
         try Self.withRubyServer { server in
-            let text = try server.request("POST", "/event", headers: ["Content-Type": "text/plain"], body: "héllo")
-            #expect(text.jsonObject?["data"] as? String == "héllo", "\(text)")
-            #expect(text.jsonObject?["dataClass"] as? String == "String")
-            #expect(text.jsonObject?["event-id"] is NSNull, "\(text)")
-            let empty = try server.get("/event")
-            #expect(empty.jsonObject?["data"] as? String == "", "\(empty)")
-            let invalid = try server.request("POST", "/event", headers: ["Content-Type": "application/json"], body: "{nope")
-            #expect(invalid.status == 400, "invalid JSON → \(invalid)")
+            try EventContract.expectStringData(server, kindKey: "dataClass", stringKind: "String")
         }
     }
 
