@@ -160,6 +160,18 @@ let package = Package(
             dependencies: ["FuncdCore"]
         ),
         .testTarget(
+            name: "FuncdHTTPTests",
+            dependencies: [
+                "FuncdCore",
+                "FuncdHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .testTarget(
             name: "FuncdEndToEndTests",
             dependencies: ["FuncdCore"],
             exclude: ["Fixtures"]

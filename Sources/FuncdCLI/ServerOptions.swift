@@ -45,6 +45,36 @@ public struct ServerOptions: ParsableArguments, Sendable {
     @Option(help: "Memory limit passed to the handler in its context. (FUNC_MEMORY_LIMIT)")
     public var memoryLimit: String?
 
+    @Option(help: "Seconds a client has to send a request's head, from connecting or from its first byte. (FUNC_HEADER_TIMEOUT, default 10)")
+    public var headerTimeout: Double?
+
+    @Option(help: "Seconds without progress while a request body arrives or an answer waits for the client. (FUNC_BODY_TIMEOUT, default 30)")
+    public var bodyTimeout: Double?
+
+    @Option(help: "Seconds a keep-alive connection may wait for its next request. (FUNC_IDLE_TIMEOUT, default 620)")
+    public var idleTimeout: Double?
+
+    @Option(help: "Seconds an early 413 or 503 keeps reading what the client still sends, so it reads the answer. (FUNC_LINGER_TIMEOUT, default 10)")
+    public var lingerTimeout: Double?
+
+    @Option(help: "Open connections per worker; at the cap idle ones and late heads are closed first. (FUNC_MAX_CONNECTIONS, default 3/4 of the descriptor limit, at most 10000)")
+    public var maxConnections: Int?
+
+    @Option(help: "Request-body bytes buffered per worker at once; a body that does not fit gets 503. (FUNC_BODY_BUDGET, default 134217728)")
+    public var bodyBudget: Int?
+
+    @Option(help: "Header fields per request; more gets 431. (FUNC_MAX_HEADERS, default 100)")
+    public var maxHeaders: Int?
+
+    @Option(help: "Bytes of a request's target and header fields; more gets 431. (FUNC_MAX_HEADER_BYTES, default 32768)")
+    public var maxHeaderBytes: Int?
+
+    @Option(help: "Requests read ahead on one connection before reading pauses. (FUNC_MAX_PIPELINED, default 16)")
+    public var maxPipelined: Int?
+
+    @Option(help: "Answer bytes waiting for one client before reading pauses. (FUNC_SEND_BUFFER, default 65536)")
+    public var sendBuffer: Int?
+
     public init() {}
 
     /// The flag values keyed by the environment variable they override.
@@ -87,6 +117,16 @@ public struct ServerOptions: ParsableArguments, Sendable {
         values["FUNC_ACCESS_LOG"] = accessLog
         values["FUNC_RUNTIME"] = runtime
         values["FUNC_MEMORY_LIMIT"] = memoryLimit
+        values["FUNC_HEADER_TIMEOUT"] = headerTimeout.map { String($0) }
+        values["FUNC_BODY_TIMEOUT"] = bodyTimeout.map { String($0) }
+        values["FUNC_IDLE_TIMEOUT"] = idleTimeout.map { String($0) }
+        values["FUNC_LINGER_TIMEOUT"] = lingerTimeout.map { String($0) }
+        values["FUNC_MAX_CONNECTIONS"] = maxConnections.map(String.init)
+        values["FUNC_BODY_BUDGET"] = bodyBudget.map(String.init)
+        values["FUNC_MAX_HEADERS"] = maxHeaders.map(String.init)
+        values["FUNC_MAX_HEADER_BYTES"] = maxHeaderBytes.map(String.init)
+        values["FUNC_MAX_PIPELINED"] = maxPipelined.map(String.init)
+        values["FUNC_SEND_BUFFER"] = sendBuffer.map(String.init)
         values["KAFKA_BROKERS"] = kafkaBrokers
         values["KAFKA_TOPICS"] = kafkaTopics
         values["KAFKA_GROUP"] = kafkaGroup

@@ -26,6 +26,7 @@ import Darwin
 /// | `FUNC_WATCH` | `--watch` (run) | reload when the code's files change, not only the ConfigMap | off |
 /// | `FUNC_ACCESS_LOG` | `--access-log` | `off`, `combined` or `json` | combined |
 /// | `FUNCD_RUNTIMES_DIR` | — | where the language glue (`runtimes/`) is | found beside the binary |
+/// | `FUNC_HEADER_TIMEOUT`, `FUNC_BODY_TIMEOUT`, `FUNC_IDLE_TIMEOUT`, `FUNC_LINGER_TIMEOUT`, `FUNC_MAX_CONNECTIONS`, `FUNC_BODY_BUDGET`, `FUNC_MAX_HEADERS`, `FUNC_MAX_HEADER_BYTES`, `FUNC_MAX_PIPELINED`, `FUNC_SEND_BUFFER` | `--header-timeout` … | the HTTP front's bounds: see ``HTTPLimits`` | see there |
 /// | `KAFKA_BROKERS`, `KAFKA_TOPICS`, `KAFKA_GROUP`, `KAFKA_OFFSET_RESET`, `KAFKA_MAX_RETRIES`, `KAFKA_DLQ_TOPIC`, `KAFKA_SASL_MECHANISM`, `KAFKA_USERNAME`, `KAFKA_PASSWORD`, `KAFKA_TLS`, `KAFKA_CA_FILE`, `KAFKA_CONF_*` | — | the Kafka trigger: see `KafkaConfiguration` | off |
 public struct Configuration: Sendable, Equatable {
     /// How each request is written to the access log.
@@ -55,6 +56,8 @@ public struct Configuration: Sendable, Equatable {
     public var runtimesDirectory: String?
     /// The Kafka trigger, when `KAFKA_BROKERS` is set (see ``KafkaConfiguration``).
     public var kafka: KafkaConfiguration?
+    /// The HTTP front's bounds and timeouts (see ``HTTPLimits``).
+    public var limits: HTTPLimits
 
     public static let defaultTimeoutSeconds = 180.0
     public static let defaultBodyLimitBytes = 100 * 1024 * 1024
@@ -149,6 +152,7 @@ public struct Configuration: Sendable, Equatable {
             throw FuncdError(.configuration, "FUNC_ACCESS_LOG=\(format) is not one of off, combined, json")
         }
         self.accessLog = accessLog
+        self.limits = try HTTPLimits(value: value)
         self.kafka = try KafkaConfiguration(environment: environment.merging(overrides) { _, flag in flag }, functionName: moduleName)
     }
 

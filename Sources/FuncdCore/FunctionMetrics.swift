@@ -19,6 +19,12 @@ public final class FunctionMetrics: Sendable {
     public let stuckHandlers: Counter
     /// Requests answered 503 because `FUNC_CONCURRENCY` + `FUNC_QUEUE` calls were waiting.
     public let overloadRejections: Counter
+    /// Calls dropped before they ran because their client disconnected.
+    public let abandonedCalls: Counter
+    /// Connections funcd closed to keep a bound, by reason (a fixed set; see ``ConnectionClose``).
+    public let closedConnections: [ConnectionClose: Counter]
+    /// Requests refused from their head: 413, 431, or 503 because the body budget was spent.
+    public let refusedRequests: [RequestRefusal: Counter]
 
     /// Buckets of the Python prometheus_client the kubeless runtimes used, with finer ones below
     /// 5 ms because embedded calls are that fast.
@@ -60,6 +66,26 @@ public final class FunctionMetrics: Sendable {
             descriptor: MetricNameDescriptor(
                 metricName: "funcd_overload_rejections", unitName: "total",
                 helpText: "Requests answered 503 because the concurrency and the queue were full"))
+        self.abandonedCalls = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                metricName: "funcd_abandoned_calls", unitName: "total",
+                helpText: "Calls dropped before they ran because their client disconnected"))
+        let closed = MetricNameDescriptor(
+            metricName: "funcd_http_connections_closed", unitName: "total",
+            helpText: "Connections funcd closed to keep a bound (timeouts, the connection cap)")
+        var closedConnections: [ConnectionClose: Counter] = [:]
+        for reason in ConnectionClose.allCases {
+            closedConnections[reason] = registry.makeCounter(descriptor: closed, labels: [("reason", reason.rawValue)])
+        }
+        self.closedConnections = closedConnections
+        let refused = MetricNameDescriptor(
+            metricName: "funcd_http_refused_requests", unitName: "total",
+            helpText: "Requests refused from their head, before their body was read")
+        var refusedRequests: [RequestRefusal: Counter] = [:]
+        for reason in RequestRefusal.allCases {
+            refusedRequests[reason] = registry.makeCounter(descriptor: refused, labels: [("reason", reason.rawValue)])
+        }
+        self.refusedRequests = refusedRequests
     }
 
     /// Records one finished call.
@@ -70,4 +96,23 @@ public final class FunctionMetrics: Sendable {
         if failed { series.failures.increment() }
         if timedOut { series.timeouts.increment() }
     }
+}
+
+/// Why funcd closed a connection itself (the `reason` label of `funcd_http_connections_closed_total`).
+public enum ConnectionClose: String, Sendable, CaseIterable {
+    case headerTimeout = "header_timeout"
+    case bodyTimeout = "body_timeout"
+    case sendTimeout = "send_timeout"
+    case idleTimeout = "idle_timeout"
+    /// Closed to admit a new connection at `FUNC_MAX_CONNECTIONS`.
+    case evicted
+    /// A new connection refused at `FUNC_MAX_CONNECTIONS` with nothing to close for it.
+    case refused
+}
+
+/// Why a request was refused from its head (the `reason` label of `funcd_http_refused_requests_total`).
+public enum RequestRefusal: String, Sendable, CaseIterable {
+    case bodyTooLarge = "body_too_large"
+    case headersTooLarge = "headers_too_large"
+    case bodyBudget = "body_budget"
 }

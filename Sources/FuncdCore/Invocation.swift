@@ -19,6 +19,8 @@ public final class Invocation: @unchecked Sendable {
         case timedOut = 3
         /// The head of a streamed answer has gone out; the deadline still applies to the rest.
         case streaming = 4
+        /// Its caller left before it started (``Invoker/abandon(_:)``): the host skips it.
+        case abandoned = 5
     }
 
     /// The request method (`GET`, ...), or a transport's equivalent.

@@ -81,6 +81,19 @@ public final class Invoker: @unchecked Sendable {
         host.submit(batch)
     }
 
+    /// Takes back a call whose caller has gone (a client that disconnected) if it has not
+    /// started: the host skips it, and its place in `FUNC_CONCURRENCY` + `FUNC_QUEUE` is free at
+    /// once instead of when it would have run. A call already running goes on; its answer is
+    /// dropped. Returns whether the call was taken back.
+    @discardableResult
+    public func abandon(_ invocation: Invocation) -> Bool {
+        guard invocation.transition(from: .queued, to: .abandoned) else { return false }
+        lock.withLock { unlink(invocation) }
+        inFlight.subtract(1, ordering: .relaxed)
+        metrics.abandonedCalls.increment()
+        return true
+    }
+
     /// Called by the host, on its own thread, with invocations whose handler returned (their
     /// `result` set through ``Invocation/complete(with:)``), or whose streamed answer ended.
     /// Answers each one unless its deadline already answered it.

@@ -32,11 +32,18 @@ final class AccessLog: @unchecked Sendable {
         case .off:
             return
         case .combined:
-            let referer = head.headers.first(name: "referer") ?? "-"
-            let agent = head.headers.first(name: "user-agent") ?? "-"
-            let line =
-                "\(remote) - - [\(timestamp())] \"\(head.method.rawValue) \(head.uri) HTTP/\(head.version.major).\(head.version.minor)\" \(status) \(bytes) \"\(referer)\" \"\(agent)\"\n"
-            buffer.append(contentsOf: line.utf8)
+            // Quoted fields are escaped as nginx escapes them: a client cannot end a field early
+            // or start a line of its own.
+            buffer.append(contentsOf: "\(remote) - - [\(timestamp())] \"".utf8)
+            Self.appendEscaped(head.method.rawValue, to: &buffer)
+            buffer.append(UInt8(ascii: " "))
+            Self.appendEscaped(head.uri, to: &buffer)
+            buffer.append(
+                contentsOf: " HTTP/\(head.version.major).\(head.version.minor)\" \(status) \(bytes) \"".utf8)
+            Self.appendEscaped(head.headers.first(name: "referer") ?? "-", to: &buffer)
+            buffer.append(contentsOf: "\" \"".utf8)
+            Self.appendEscaped(head.headers.first(name: "user-agent") ?? "-", to: &buffer)
+            buffer.append(contentsOf: "\"\n".utf8)
         case .json:
             var line = "{\"time\":\"\(timestamp())\",\"remote\":"
             appendJSONString(remote, to: &line)
@@ -72,6 +79,23 @@ final class AccessLog: @unchecked Sendable {
         let length = strftime(&text, text.count, "%d/%b/%Y:%H:%M:%S +0000", &parts)
         cachedTime = String(decoding: text[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return cachedTime
+    }
+
+    /// Appends `text` for a quoted field of the combined format: `"`, `\\`, control bytes and
+    /// bytes beyond ASCII become `\\xHH`, as nginx writes them.
+    private static let hexDigits = Array("0123456789ABCDEF".utf8)
+
+    static func appendEscaped(_ text: String, to line: inout [UInt8]) {
+        for byte in text.utf8 {
+            if byte < 0x20 || byte >= 0x7F || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                line.append(UInt8(ascii: "\\"))
+                line.append(UInt8(ascii: "x"))
+                line.append(hexDigits[Int(byte >> 4)])
+                line.append(hexDigits[Int(byte & 15)])
+            } else {
+                line.append(byte)
+            }
+        }
     }
 
     private func appendJSONString(_ value: String, to line: inout String) {

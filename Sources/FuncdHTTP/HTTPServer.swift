@@ -49,25 +49,38 @@ public final class HTTPServer: Service, Sendable {
         for loop in group.makeIterator() {
             lanes[ObjectIdentifier(loop)] = EventLoopLane(
                 eventLoop: loop, invoker: state.invoker,
-                accessLog: AccessLog(format: state.configuration.accessLog, eventLoop: loop))
+                accessLog: AccessLog(format: state.configuration.accessLog, eventLoop: loop),
+                limits: state.configuration.limits)
         }
         let laneTable = lanes
         let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
             let lane = laneTable[ObjectIdentifier(channel.eventLoop)]!
-            // NIO's outbound header validator is left out: FunctionHTTPHandler.isAllowed already
-            // drops handler headers that could split a response, and the validator would cost a
-            // pipeline step on each of a response's three writes. Pipelined requests are put in
-            // order by FunctionHTTPHandler itself (see there why).
-            return channel.pipeline.configureHTTPServerPipeline(
-                withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: false
-            ).flatMapThrowing {
-                try channel.pipeline.syncOperations.addHandler(FunctionHTTPHandler(lane: lane, server: state))
+            // NIO's outbound header validator is left out: FunctionHTTPHandler.answerProblem
+            // already refuses handler headers that could split a response, and the validator
+            // would cost a pipeline step on each of a response's three writes. Pipelined requests
+            // are put in order by FunctionHTTPHandler itself (see there why).
+            // The guard goes first: it sees raw bytes (for the head and body timeouts) and drops
+            // them while the connection lingers after an early answer.
+            do {
+                let connectionGuard = ConnectionGuard()
+                let pipeline = channel.pipeline.syncOperations
+                try pipeline.addHandler(connectionGuard)
+                try pipeline.configureHTTPServerPipeline(
+                    withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: false)
+                try pipeline.addHandler(FunctionHTTPHandler(lane: lane, server: state, connectionGuard: connectionGuard))
+                return channel.eventLoop.makeSucceededVoidFuture()
+            } catch {
+                return channel.eventLoop.makeFailedFuture(error)
             }
         }
+        let sendBuffer = state.configuration.limits.sendBufferBytes
+        let waterMark = ChannelOptions.Types.WriteBufferWaterMark(low: sendBuffer / 2, high: sendBuffer)
 
         if let listenDescriptor {
             // A worker under the supervisor: accept from the shared socket until draining.
-            let listener = SharedListener(descriptor: listenDescriptor, group: group, initializer: initializer)
+            let listener = SharedListener(
+                descriptor: listenDescriptor, group: group, writeBufferWaterMark: waterMark, logger: state.logger,
+                initializer: initializer)
             listener.start()
             onListening(state.configuration.host, state.configuration.port)
             await withGracefulShutdownHandler {
@@ -83,7 +96,10 @@ public final class HTTPServer: Service, Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.maxMessagesPerRead, value: 16)
+                .childChannelOption(.maxMessagesPerRead, value: 4)
+                .childChannelOption(.allowRemoteHalfClosure, value: true)
+                .childChannelOption(.writeBufferWaterMark, value: waterMark)
+                .serverChannelOption(.maxMessagesPerRead, value: 4)
                 .childChannelInitializer(initializer)
             let channel = try await bootstrap.bind(host: state.configuration.host, port: state.configuration.port).get()
             onListening(state.configuration.host, channel.localAddress?.port ?? state.configuration.port)

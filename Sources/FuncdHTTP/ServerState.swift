@@ -2,6 +2,7 @@ import FuncdCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// What every connection of one server shares: configuration, the Invoker, health, the drain
 /// flag and the set of open connections (to close idle ones when draining).
@@ -16,6 +17,9 @@ final class ServerState: @unchecked Sendable {
     let overloadLimit: Int
     /// Text appended to /metrics (the supervisor's counters, when supervised).
     let extraMetrics: (@Sendable () -> [UInt8])?
+    /// The request bodies buffered by this worker's connections, against `FUNC_BODY_BUDGET`.
+    let bodyBudget: BodyBudget
+    let machineLimits: ConnectionStateMachine.Limits
     private let flags = NIOLockedValueBox((draining: false, healthy: true))
 
     init(
@@ -27,6 +31,8 @@ final class ServerState: @unchecked Sendable {
         self.logger = logger
         self.overloadLimit = configuration.concurrency + configuration.queueLimit
         self.extraMetrics = extraMetrics
+        self.bodyBudget = BodyBudget(limit: configuration.limits.bodyBudgetBytes)
+        self.machineLimits = ConnectionStateMachine.Limits(configuration.limits)
     }
 
     /// Whether another call would go past `FUNC_CONCURRENCY` + `FUNC_QUEUE`, counting the calls
@@ -61,8 +67,12 @@ final class ServerState: @unchecked Sendable {
 final class ConnectionSet: Sendable {
     private let channels = NIOLockedValueBox([ObjectIdentifier: any Channel]())
 
-    func add(_ channel: any Channel) {
-        channels.withLockedValue { $0[ObjectIdentifier(channel)] = channel }
+    /// Adds `channel`; returns how many are open with it.
+    func add(_ channel: any Channel) -> Int {
+        channels.withLockedValue {
+            $0[ObjectIdentifier(channel)] = channel
+            return $0.count
+        }
     }
 
     func remove(_ channel: any Channel) {
@@ -71,4 +81,34 @@ final class ConnectionSet: Sendable {
 
     var all: [any Channel] { channels.withLockedValue { Array($0.values) } }
     var count: Int { channels.withLockedValue { $0.count } }
+}
+
+/// The bytes of request bodies a worker holds at once (`FUNC_BODY_BUDGET`), shared by all its
+/// connections and event loops. A body is admitted when it fits beside the others, or when it is
+/// alone (so any body up to the body limit can be taken, one at a time).
+final class BodyBudget: Sendable {
+    let limit: Int
+    private let used = Atomic<Int>(0)
+
+    init(limit: Int) { self.limit = limit }
+
+    var inUse: Int { used.load(ordering: .relaxed) }
+
+    /// Takes `bytes` of the budget if they fit; false when they do not.
+    func reserve(_ bytes: Int) -> Bool {
+        guard bytes > 0 else { return true }
+        var current = used.load(ordering: .relaxed)
+        while true {
+            if current > 0 && current + bytes > limit { return false }
+            let (exchanged, original) = used.compareExchange(
+                expected: current, desired: current + bytes, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+    }
+
+    func release(_ bytes: Int) {
+        guard bytes > 0 else { return }
+        used.subtract(bytes, ordering: .relaxed)
+    }
 }

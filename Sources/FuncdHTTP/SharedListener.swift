@@ -1,4 +1,5 @@
 import FuncdCore
+import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -19,15 +20,23 @@ final class SharedListener: Sendable {
     private let descriptor: Int32
     private let group: any EventLoopGroup
     private let initializer: @Sendable (any Channel) -> EventLoopFuture<Void>
+    private let writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark
+    private let logger: Logger
     private let stopped = Atomic<Bool>(false)
-    private let finished = Mutex<Bool>(false)
+
+    /// How long accepting pauses when the process or the system is out of descriptors (or
+    /// memory): the connection waits in the kernel's backlog instead of the thread spinning on
+    /// a socket that stays readable.
+    static let exhaustedPause: Int32 = 100
 
     init(
-        descriptor: Int32, group: any EventLoopGroup,
-        initializer: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>
+        descriptor: Int32, group: any EventLoopGroup, writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark,
+        logger: Logger, initializer: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>
     ) {
         self.descriptor = descriptor
         self.group = group
+        self.writeBufferWaterMark = writeBufferWaterMark
+        self.logger = logger
         self.initializer = initializer
     }
 
@@ -42,6 +51,7 @@ final class SharedListener: Sendable {
 
     private func acceptLoop() {
         var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        var lastComplaint: UInt64 = 0
         while !stopped.load(ordering: .relaxed) {
             poller.revents = 0
             let ready = poll(&poller, 1, 100)
@@ -51,7 +61,18 @@ final class SharedListener: Sendable {
                 // reach); the new connection gets its flags right after.
                 let connection = accept(descriptor, nil, nil)
                 if connection < 0 {
-                    // EAGAIN: another worker took it. EINTR, ECONNABORTED, EMFILE: try again later.
+                    let error = errno
+                    if error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM {
+                        let now = MonotonicClock.nanoseconds()
+                        if now &- lastComplaint > 10_000_000_000 {
+                            lastComplaint = now
+                            logger.error(
+                                "cannot accept connections: out of descriptors or memory; pausing accepts",
+                                metadata: [LogKeys.error: "\(String(cString: strerror(error)))"])
+                        }
+                        poll(nil, 0, Self.exhaustedPause)
+                    }
+                    // EAGAIN: another worker took it. EINTR, ECONNABORTED: the next one.
                     break
                 }
                 _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
@@ -65,6 +86,9 @@ final class SharedListener: Sendable {
         let loop = group.next()
         ClientBootstrap(group: loop)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.writeBufferWaterMark, value: writeBufferWaterMark)
+            .channelOption(.maxMessagesPerRead, value: 4)
             .channelInitializer(initializer)
             .withConnectedSocket(connection)
             .whenFailure { _ in close(connection) }

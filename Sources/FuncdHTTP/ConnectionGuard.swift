@@ -1,0 +1,21 @@
+import NIOCore
+
+/// The first handler of a connection, before the HTTP decoder: it sees the raw bytes, so it can
+/// tell the connection's handler that a request has begun or a body made progress (what the
+/// head and body timeouts measure), and it drops everything once the connection lingers after
+/// an early answer (the decoder would otherwise take a refused body's bytes for requests).
+final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    /// Set by the handler it reports to, on the same event loop.
+    weak var connection: FunctionHTTPHandler?
+    /// Once set, input is read and dropped.
+    var dropsInput = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if dropsInput { return }
+        connection?.bytesArrived()
+        context.fireChannelRead(data)
+    }
+}
