@@ -100,6 +100,13 @@ public final class HTTPServer: Service, Sendable {
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
                 .childChannelOption(.writeBufferWaterMark, value: waterMark)
                 .serverChannelOption(.maxMessagesPerRead, value: 4)
+                .serverChannelInitializer { channel in
+                    // Out of descriptors, accepting pauses instead of spinning on a readable socket.
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            AcceptBackoffHandler(backoffProvider: { _ in .milliseconds(100) }))
+                    }
+                }
                 .childChannelInitializer(initializer)
             let channel = try await bootstrap.bind(host: state.configuration.host, port: state.configuration.port).get()
             onListening(state.configuration.host, channel.localAddress?.port ?? state.configuration.port)
