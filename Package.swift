@@ -38,6 +38,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -154,6 +155,12 @@ let package = Package(
         .executableTarget(
             name: "funcd-ruby",
             dependencies: ["FuncdCLI", "FuncdCore", "FuncdSupervisor", "FuncdWorker", "RubyHost"]
+        ),
+        // The fuzz target over the request path (see Sources/funcd-fuzz and scripts/fuzz); built
+        // plainly it replays a corpus.
+        .executableTarget(
+            name: "funcd-fuzz",
+            dependencies: ["FuncdHTTP"]
         ),
         .testTarget(
             name: "FuncdCoreTests",

@@ -616,6 +616,15 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// read the answer.
     private func startLingering(context: ChannelHandlerContext, after end: EventLoopFuture<Void>?) {
         connectionGuard.dropsInput = true
+        // Nothing more is parsed, and a refused body's missing end is no error to answer: NIO's
+        // error handler would write a 400 after our answer.
+        let pipeline = context.pipeline.syncOperations
+        if let errors = try? pipeline.context(handlerType: HTTPServerProtocolErrorHandler.self) {
+            pipeline.removeHandler(context: errors, promise: nil)
+        }
+        if let decoder = try? pipeline.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self) {
+            pipeline.removeHandler(context: decoder, promise: nil)
+        }
         machine.lingerStarted(now: MonotonicClock.nanoseconds())
         let channel = context.channel
         let shut: @Sendable () -> Void = {
