@@ -28,6 +28,28 @@ uint64_t monotonic_nanoseconds() {
     return uint64_t(now.tv_sec) * 1000000000u + uint64_t(now.tv_nsec);
 }
 
+// Header fields travel as a length (uint32, little-endian) before each name and each value.
+void append_length(std::string &buffer, size_t length) {
+    auto value = uint32_t(length);
+    char bytes[4] = {char(value & 0xff), char((value >> 8) & 0xff), char((value >> 16) & 0xff),
+                     char((value >> 24) & 0xff)};
+    buffer.append(bytes, 4);
+}
+
+// A JavaScript value's text as one length-prefixed field of `buffer`.
+void append_field(v8::Isolate *isolate, std::string &buffer, v8::Local<v8::Value> value) {
+    v8::String::Utf8Value text(isolate, value);
+    size_t length = *text ? size_t(text.length()) : 0;
+    append_length(buffer, length);
+    if (length) buffer.append(*text, length);
+}
+
+uint32_t read_length(const char *bytes) {
+    auto *unsigned_bytes = reinterpret_cast<const unsigned char *>(bytes);
+    return uint32_t(unsigned_bytes[0]) | uint32_t(unsigned_bytes[1]) << 8 | uint32_t(unsigned_bytes[2]) << 16 |
+           uint32_t(unsigned_bytes[3]) << 24;
+}
+
 char *copy_string(const std::string &text) {
     char *copy = static_cast<char *>(malloc(text.size() + 1));
     if (copy) memcpy(copy, text.c_str(), text.size() + 1);
@@ -141,16 +163,17 @@ void reply(const v8::FunctionCallbackInfo<v8::Value> &info) {
     answer.kind = info[1]->Int32Value(context).FromMaybe(FUNCD_NODE_COMPLETE);
     answer.status = info[2]->Int32Value(context).FromMaybe(500);
 
+    // [name, value, ...] from the glue, each string as its UTF-8 bytes behind its length (see
+    // funcd_node_reply): any byte a value holds stays inside it.
     std::string headers;
     if (info[3]->IsArray()) {
         auto list = info[3].As<v8::Array>();
         uint32_t count = list->Length();
-        for (uint32_t index = 0; index < count; index++) {
-            v8::Local<v8::Value> item;
-            if (!list->Get(context, index).ToLocal(&item)) break;
-            v8::String::Utf8Value text(isolate, item);
-            if (*text) headers.append(*text, size_t(text.length()));
-            headers.push_back('\0');
+        for (uint32_t index = 0; index + 1 < count; index += 2) {
+            v8::Local<v8::Value> name, value;
+            if (!list->Get(context, index).ToLocal(&name) || !list->Get(context, index + 1).ToLocal(&value)) break;
+            append_field(isolate, headers, name);
+            append_field(isolate, headers, value);
         }
     }
     answer.headers = headers.data();
@@ -346,20 +369,23 @@ int funcd_node_call(funcd_node *node, uint64_t id, const char *method, size_t me
     v8::Isolate *isolate = node->isolate;
     v8::HandleScope handles(isolate);
 
+    // Length-prefixed names and values (see funcd_node_reply) become [name, value, ...]: each
+    // byte one character (latin1), as node's http gives header values; names are interned.
     std::vector<v8::Local<v8::Value>> fields;
     fields.reserve(24);
-    const char *cursor = headers;
-    const char *end = headers + headers_length;
+    size_t offset = 0;
     bool name = true;
-    while (cursor < end) {
-        const char *stop = static_cast<const char *>(memchr(cursor, '\0', size_t(end - cursor)));
-        if (!stop) stop = end;
+    while (headers_length - offset >= 4) {
+        size_t length = read_length(headers + offset);
+        offset += 4;
+        if (headers_length - offset < length) break;
         fields.push_back(one_byte(
-            isolate, cursor, size_t(stop - cursor),
-            name ? v8::NewStringType::kInternalized : v8::NewStringType::kNormal));
+            isolate, headers + offset, length, name ? v8::NewStringType::kInternalized : v8::NewStringType::kNormal));
+        offset += length;
         name = !name;
-        cursor = stop + 1;
     }
+    // A name whose value was cut off (no correct writer does that) is not passed on.
+    if (!name) fields.pop_back();
     v8::Local<v8::Value> arguments[5] = {
         v8::Number::New(isolate, double(id)),
         one_byte(isolate, method, method_length, v8::NewStringType::kInternalized),

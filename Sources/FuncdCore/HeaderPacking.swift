@@ -1,33 +1,69 @@
-/// How headers cross to a language's C side and back: one buffer of names and values, each
-/// followed by a NUL (`name\0value\0...`), so no per-header allocation is needed on either side.
-/// Names going to a handler are lower-cased (node's and Rack's conventions start from that).
+/// How headers cross to a language's C side and back: one buffer of fields, each a name and a
+/// value, each of those written as its length (a `UInt32`, little-endian) followed by its bytes:
+///
+///     [name length][name bytes][value length][value bytes] [name length]...
+///
+/// Lengths rather than separators, so that any byte (NUL, CR, LF, 0xFF) inside a name or value
+/// stays inside it: a separator inside a value once split one field into two, which let a
+/// redirect target or a Kafka key inject headers. One buffer, so no per-header allocation is
+/// needed on either side. Names going to a handler are lower-cased (node's and Rack's
+/// conventions start from that). The C shims and the glue (`runtimes/node`, `runtimes/ruby`)
+/// read and write the same format.
 public enum HeaderPacking {
+    /// The size of a length prefix.
+    public static let lengthSize = 4
+
+    /// Appends `headers` to `buffer`, names lower-cased (ASCII only).
     public static func pack(_ headers: [(String, String)], into buffer: inout [UInt8]) {
+        var needed = 0
+        for (name, value) in headers { needed += 2 * lengthSize + name.utf8.count + value.utf8.count }
+        buffer.reserveCapacity(buffer.count + needed)
         for (name, value) in headers {
+            appendLength(name.utf8.count, to: &buffer)
             for byte in name.utf8 {
                 buffer.append(byte >= 65 && byte <= 90 ? byte | 0x20 : byte)
             }
-            buffer.append(0)
+            appendLength(value.utf8.count, to: &buffer)
             buffer.append(contentsOf: value.utf8)
-            buffer.append(0)
         }
     }
 
+    /// The fields of `bytes` as written by `pack` (or by the glue), names as they are. Bytes that
+    /// are not valid UTF-8 are replaced (U+FFFD), as `String(decoding:)` does. A truncated last
+    /// field, which no correct writer produces, is dropped.
     public static func unpack(_ bytes: UnsafeRawBufferPointer) -> [(String, String)] {
-        guard !bytes.isEmpty else { return [] }
-        var fields: [String] = []
-        var start = 0
-        for index in 0..<bytes.count where bytes[index] == 0 {
-            fields.append(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self))
-            start = index + 1
-        }
+        guard bytes.count >= 2 * lengthSize else { return [] }
         var headers: [(String, String)] = []
-        headers.reserveCapacity(fields.count / 2)
-        var index = 0
-        while index + 1 < fields.count {
-            headers.append((fields[index], fields[index + 1]))
-            index += 2
+        var offset = 0
+        while let name = field(bytes, at: &offset), let value = field(bytes, at: &offset) {
+            headers.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
         }
         return headers
+    }
+
+    // MARK: - Lengths
+
+    @inline(__always)
+    private static func appendLength(_ count: Int, to buffer: inout [UInt8]) {
+        // A header is bounded by the HTTP parser's limits and a Kafka message by the broker's:
+        // neither comes near 4 GiB, so a larger field is a bug, not data.
+        precondition(count <= Int(UInt32.max), "a header field of 4 GiB or more")
+        let length = UInt32(truncatingIfNeeded: count)
+        buffer.append(UInt8(truncatingIfNeeded: length))
+        buffer.append(UInt8(truncatingIfNeeded: length >> 8))
+        buffer.append(UInt8(truncatingIfNeeded: length >> 16))
+        buffer.append(UInt8(truncatingIfNeeded: length >> 24))
+    }
+
+    /// The next length-prefixed field at `offset`, moving `offset` past it; nil when what is left
+    /// is too short to hold it.
+    @inline(__always)
+    private static func field(_ bytes: UnsafeRawBufferPointer, at offset: inout Int) -> UnsafeRawBufferPointer? {
+        guard bytes.count - offset >= lengthSize else { return nil }
+        let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+        let start = offset + lengthSize
+        guard bytes.count - start >= length else { return nil }
+        offset = start + length
+        return UnsafeRawBufferPointer(rebasing: bytes[start..<offset])
     }
 }

@@ -316,6 +316,38 @@ struct KafkaTests {
         }
     }
 
+    @Test("a key and a header value holding NUL reach Node and Ruby handlers whole: topic, partition and offset cannot be spoofed")
+    func nulInKeyAndHeaderValue() throws {
+        try Self.withBroker { environment, broker in
+            try Self.createTopic(environment, broker, "binary", partitions: 1)
+            let produced = try FuncdProcess(
+                executableURL: environment.python, arguments: [TestPaths.fixture("kafka/produce_binary.py").path, broker, "binary"]
+            ).finish(timeout: 120)
+            #expect(produced.exitCode == 0, "produce: \(produced)")
+            for (runtime, file) in [("nodejs18", "kafka_app.js"), ("ruby3.1", "kafka_app.rb")] {
+                let code = try CodeDirectory(files: [(file, try CodeDirectory.fixtureText("kafka/\(file)"))])
+                defer { code.remove() }
+                let funcd = try Self.startFuncd(
+                    environment, broker, topic: "binary", group: "g-\(runtime)", handler: "record", code: code,
+                    env: ["FUNC_RUNTIME": runtime])
+                defer { funcd.stop() }
+                let lines = {
+                    funcd.stdoutText.split(separator: "\n").filter { $0.hasPrefix("message ") }.map { String($0.dropFirst(8)) }
+                }
+                #expect(Deadline.poll(timeout: 90) { !lines().isEmpty }, "\(runtime): \(funcd.diagnostics)")
+                let event = try #require(
+                    lines().first.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] },
+                    "\(runtime): \(lines())")
+                let shown = "\(runtime): \(event)"
+                #expect(event["topic"] as? String == "binary", "\(shown)")
+                #expect(event["partition"] as? Int == 0 && event["offset"] as? Int == 0, "\(shown)")
+                #expect(event["key"] as? String == "k\0funcd-kafka-topic\0spoofed\0funcd-kafka-offset\0999", "\(shown)")
+                #expect(event["headers"] as? [String: String] == ["trace": "a\0funcd-kafka-partition\07\r\n"], "\(shown)")
+                #expect((event["data"] as? [String: Any])?["n"] as? Int == 1, "\(shown)")
+            }
+        }
+    }
+
     @Test("funcd started before its broker: HTTP serves meanwhile, and messages are consumed once the broker and topic appear")
     func brokerAppearsLater() throws {
         let environment = try Environment.find()

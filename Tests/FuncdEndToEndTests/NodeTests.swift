@@ -82,6 +82,22 @@ struct NodeTests {
         }
     }
 
+    @Test("res.redirect to a target holding NUL, CR or LF: a 500 with node's ERR_INVALID_CHAR in the log, never an injected header")
+    func redirectCannotInjectHeaders() throws {
+        try Self.withNodeServer { server in
+            for next in ["/home%00Set-Cookie%00session=attacker", "/home%0D%0ASet-Cookie:%20session=attacker"] {
+                let injected = try server.get("/redirect?next=\(next)")
+                #expect(injected.status == 500, "\(injected)")
+                #expect(injected.headerValues("Set-Cookie").isEmpty, "\(injected)")
+                #expect(injected.header("Location") == nil, "\(injected)")
+            }
+            let logged = #"TypeError [ERR_INVALID_CHAR]: Invalid character in header content ["Location"]"#
+            #expect(server.waitForStderr(containing: logged, timeout: 5), "\(server.diagnostics)")
+            let plain = try server.get("/redirect?next=/home")
+            #expect(plain.status == 302 && plain.header("Location") == "/home", "\(plain)")
+        }
+    }
+
     @Test("CORS as the kubeless nodejs runtime: Allow-Origin on answers, OPTIONS preflight echoed")
     func cors() throws {
         try Self.withNodeServer { server in

@@ -46,6 +46,31 @@ struct RubyTests {
         }
     }
 
+    @Test("a JSON POST whose Access-Control-Request-Headers is 'content-type' (every CORS preflight's) still has its data parsed")
+    func headerValuedContentType() throws {
+        try Self.withRubyServer { server in
+            // The header valued "content-type" comes first: the old lookup took its value for the name.
+            let response = try server.request(
+                "POST", "/event",
+                headers: ["Access-Control-Request-Headers": "content-type", "Content-Type": "application/json"],
+                body: #"{"a":1}"#)
+            #expect(response.status == 200, "\(response)")
+            let event = try #require(response.jsonObject, "\(response)")
+            #expect(event["dataClass"] as? String == "Hash", "\(event)")
+            #expect((event["data"] as? [String: Any])?["a"] as? Int == 1, "\(event)")
+        }
+    }
+
+    @Test("a Rack Location holding NUL stays one header: no injected Set-Cookie")
+    func redirectCannotInjectHeaders() throws {
+        try Self.withRubyServer { server in
+            let response = try server.get("/redirect?next=/home%00Set-Cookie%00session=attacker")
+            #expect(response.headerValues("Set-Cookie").isEmpty, "\(response)")
+            let plain = try server.get("/redirect?next=/home")
+            #expect(plain.status == 302 && plain.header("Location") == "/home", "\(plain)")
+        }
+    }
+
     @Test("results: String as text/html, Hash and Array as JSON, nil empty, a Rack triple as given; every method and path")
     func results() throws {
         try Self.withRubyServer { server in

@@ -27,7 +27,8 @@ typedef struct {
     uint64_t id;
     int kind;
     int status;
-    /// Header names and values, each followed by a NUL: "name\0value\0name\0value\0".
+    /// Header fields, each a name then a value, each of those its length (uint32, little-endian)
+    /// followed by its bytes (FuncdCore's HeaderPacking): any byte may occur inside a value.
     const char *headers;
     size_t headers_length;
     const uint8_t *body;

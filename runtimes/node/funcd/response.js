@@ -21,6 +21,30 @@ function fullType(type) {
   return known || 'application/octet-stream';
 }
 
+// What node's http module accepts (validateHeaderName, validateHeaderValue): a name is an RFC 7230
+// token; a value holds no control character but HTAB (no NUL, CR or LF: they would end the field
+// or the head). Unlike node, characters above U+00FF are let through: funcd sends values as UTF-8.
+const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
+const INVALID_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+/** A TypeError shaped like node's own (`code`, and `TypeError [CODE]: ...` in its stack). */
+function httpError(code, message) {
+  const error = new TypeError(message);
+  error.code = code;
+  Object.defineProperty(error, 'name', { value: `TypeError [${code}]`, configurable: true });
+  error.stack; // eslint-disable-line no-unused-expressions -- formats the stack with the code
+  delete error.name;
+  return error;
+}
+
+function checkName(name) {
+  if (!TOKEN.test(name)) throw httpError('ERR_INVALID_HTTP_TOKEN', `Header name must be a valid HTTP token ["${name}"]`);
+}
+
+function checkValue(name, value) {
+  if (INVALID_VALUE.test(value)) throw httpError('ERR_INVALID_CHAR', `Invalid character in header content ["${name}"]`);
+}
+
 function withCharset(type) {
   return /^(text\/|application\/(json|javascript|xml))/.test(type) && !/charset=/i.test(type) ? `${type}; charset=utf-8` : type;
 }
@@ -47,9 +71,15 @@ class Response extends Writable {
     return this;
   }
 
+  /** Every way of setting a header ends here; an invalid name or value throws as in node. */
   setHeader(name, value) {
     if (this.headersSent) throw new Error(`Cannot set header "${name}" after the response started`);
-    this._fields.set(String(name).toLowerCase(), [String(name), Array.isArray(value) ? value.map(String) : String(value)]);
+    const text = String(name);
+    checkName(text);
+    const values = Array.isArray(value) ? value.map(String) : String(value);
+    if (Array.isArray(values)) for (const item of values) checkValue(text, item);
+    else checkValue(text, values);
+    this._fields.set(text.toLowerCase(), [text, values]);
     return this;
   }
 

@@ -7,6 +7,7 @@
 
 require 'json'
 require 'timeout'
+require_relative 'headers'
 require_relative 'request'
 
 module Funcd
@@ -24,12 +25,12 @@ module Funcd
   # A start-up failure whose message is the one line funcd prints.
   class LoadFailure < StandardError; end
 
-  # Turns a handler's return value into [status, "name\0value\0...", body], as sinatra sent it:
-  # a String as text/html, nil as an empty 200; funcd adds Hash/Array as JSON and a Rack triple
-  # [status, headers, body] as that response.
+  # Turns a handler's return value into [status, headers packed as Funcd::Headers does, body],
+  # as sinatra sent it: a String as text/html, nil as an empty 200; funcd adds Hash/Array as JSON
+  # and a Rack triple [status, headers, body] as that response.
   module Encode
-    HTML = "Content-Type\0text/html;charset=utf-8\0"
-    JSON_TYPE = "Content-Type\0application/json\0"
+    HTML = Headers.pack([%w[Content-Type text/html;charset=utf-8]]).freeze
+    JSON_TYPE = Headers.pack([%w[Content-Type application/json]]).freeze
 
     module_function
 
@@ -52,9 +53,10 @@ module Funcd
 
     def rack(triple)
       status, headers, body = triple
-      flat = +''
+      flat = ''.b
       headers.each_pair do |name, values|
-        Array(values).flat_map { |value| value.to_s.split("\n") }.each { |value| flat << "#{name}\0#{value}\0" }
+        # Rack's convention: a value holding newlines is one field per line.
+        Array(values).flat_map { |value| value.to_s.split("\n") }.each { |value| Headers.append(flat, name, value) }
       end
       text = +''
       body.each { |chunk| text << chunk.to_s }
@@ -65,7 +67,7 @@ module Funcd
 
   # One loaded handler and the threads that call it.
   class Host
-    TEXT = "Content-Type\0text/plain; charset=utf-8\0"
+    TEXT = Headers.pack([['Content-Type', 'text/plain; charset=utf-8']]).freeze
 
     # From funcd-ruby: a Host, or the String that says why the handler cannot be served.
     def self.boot(config_json)
@@ -156,7 +158,7 @@ module Funcd
     def answer(id, method, target, headers, body)
       request = Request.new(method, target, headers, body)
       # Most calls carry no event-* header (Kafka messages do): the header table is only built
-      # when one does.
+      # when the bytes hold "event-" at all (inside a value too: only a hint, the table decides).
       fields = headers.include?("event-") ? request.headers : EMPTY
       event = {
         data: nil,
@@ -187,7 +189,7 @@ module Funcd
     # as funcd-kafka-* headers (the HTTP server drops any a client sends).
     def self.kafka_extensions(raw_headers)
       found = { key: nil, headers: {} }
-      raw_headers.split("\0").each_slice(2) do |name, value|
+      Headers.each(raw_headers) do |name, value|
         if name.start_with?('funcd-kafka-header-')
           found[:headers][name.delete_prefix('funcd-kafka-header-')] = value
         elsif name.start_with?('funcd-kafka-')

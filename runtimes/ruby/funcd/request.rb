@@ -2,12 +2,13 @@
 
 require 'stringio'
 require 'uri'
+require_relative 'headers'
 
 module Funcd
   # The request a handler finds in event[:extensions][:request]: the Rack/Sinatra calls that
   # kubeless ruby handlers use (env, body.read, params, request_method, path_info, get_header),
-  # built lazily from what the server handed over: method, target, "name\0value\0..." headers
-  # (names lower-cased) and the body bytes.
+  # built lazily from what the server handed over: method, target, the headers packed as
+  # Funcd::Headers reads them (names lower-cased) and the body bytes.
   class Request
     attr_reader :request_method, :path_info, :query_string
 
@@ -24,10 +25,8 @@ module Funcd
     # Header names (lower-case) to values; repeats joined with ", ".
     def headers
       @headers ||= begin
-        fields = @raw_headers.split("\0")
         headers = {}
-        fields.each_slice(2) do |name, value|
-          value ||= ''
+        Headers.each(@raw_headers) do |name, value|
           headers[name] = headers.key?(name) ? "#{headers[name]}, #{value}" : value
         end
         headers
@@ -79,11 +78,7 @@ module Funcd
       return headers['content-type'] if @headers
 
       # Found without building the header table: every call asks for it.
-      start = @raw_headers.index("content-type\0")
-      return nil unless start && (start.zero? || @raw_headers.getbyte(start - 1).zero?)
-
-      from = start + 13
-      @raw_headers[from, @raw_headers.index("\0", from) - from]
+      Headers.find(@raw_headers, 'content-type')
     end
 
     def media_type

@@ -7,29 +7,12 @@
 
 require 'minitest/autorun'
 require_relative '../funcd/host'
-
-module Funcd
-  # What funcd-ruby's C module does, minus the queue: replies are kept for the tests.
-  module Native
-    @replies = Queue.new
-
-    class << self
-      attr_reader :replies
-
-      def reply(id, status, headers, body, error)
-        @replies << [id, status, headers, body, error]
-        nil
-      end
-
-      # The next reply, waiting up to five seconds (Ruby 3.1's Queue#pop has no timeout).
-      def next_reply
-        Timeout.timeout(5) { @replies.pop }
-      end
-    end
-  end
-end
+require_relative 'packing'
+require_relative 'recorder'
 
 class HostTest < Minitest::Test
+  include Packing
+
   FIXTURES = File.join(__dir__, 'fixtures')
   CONTEXT = { 'function-name' => 'f', 'timeout' => 3, 'runtime' => 'ruby3.1', 'memory-limit' => nil }.freeze
 
@@ -44,20 +27,20 @@ class HostTest < Minitest::Test
   end
 
   def test_json_data_is_parsed_and_answered_as_json
-    _, status, headers, body, error = answer('echo', '{"a":[1]}', "content-type\0application/json; charset=utf-8\0")
+    _, status, headers, body, error = answer('echo', '{"a":[1]}', pack('content-type' => 'application/json; charset=utf-8'))
     assert_equal 200, status
-    assert_equal "Content-Type\0application/json\0", headers
+    assert_equal [%w[Content-Type application/json]], fields(headers)
     assert_equal '{"a":[1]}', body
     assert_nil error
   end
 
   def test_other_bodies_are_utf8_strings_and_empty_is_empty
-    assert_equal 'héllo', answer('echo', 'héllo', "content-type\0text/plain\0")[3].force_encoding('UTF-8')
+    assert_equal 'héllo', answer('echo', 'héllo', pack('content-type' => 'text/plain'))[3].force_encoding('UTF-8')
     assert_equal '', answer('echo')[3]
   end
 
   def test_invalid_json_is_a_400
-    _, status, _, body, = answer('echo', '{nope', "content-type\0application/json\0")
+    _, status, _, body, = answer('echo', '{nope', pack('content-type' => 'application/json'))
     assert_equal 400, status
     assert_match(/not valid JSON/, body)
   end
@@ -105,28 +88,30 @@ class HostTest < Minitest::Test
 end
 
 class KafkaTest < Minitest::Test
+  include Packing
   def test_kafka_messages_get_their_facts_under_extensions
-    raw = "funcd-kafka-topic\0orders\0funcd-kafka-partition\0" "2\0funcd-kafka-offset\0" "41\0" \
-          "funcd-kafka-key\0k\0funcd-kafka-header-trace\0abc\0"
+    raw = pack('funcd-kafka-topic' => 'orders', 'funcd-kafka-partition' => '2', 'funcd-kafka-offset' => '41',
+               'funcd-kafka-key' => 'k', 'funcd-kafka-header-trace' => 'abc')
     assert_equal({ key: 'k', headers: { 'trace' => 'abc' }, topic: 'orders', partition: 2, offset: 41 },
                  Funcd::Host.kafka_extensions(raw))
   end
 end
 
 class EncodeTest < Minitest::Test
+  include Packing
   def test_results_as_sinatra_sent_them_and_funcd_adds
     assert_equal [200, Funcd::Encode::HTML, 'text'], Funcd::Encode.result('text')
     assert_equal [200, '', ''], Funcd::Encode.result(nil)
     assert_equal [200, Funcd::Encode::JSON_TYPE, '{"a":1}'], Funcd::Encode.result({ a: 1 })
     assert_equal [200, Funcd::Encode::JSON_TYPE, '[1,2]'], Funcd::Encode.result([1, 2])
-    assert_equal [201, "X-A\0b\0X-A\0c\0", 'made'], Funcd::Encode.result([201, { 'X-A' => "b\nc" }, %w[ma de]])
+    assert_equal [201, pack_pairs([%w[X-A b], %w[X-A c]]), 'made'], Funcd::Encode.result([201, { 'X-A' => "b\nc" }, %w[ma de]])
     assert_equal [200, Funcd::Encode::HTML, '42'], Funcd::Encode.result(42)
   end
 end
 
 class RequestTest < Minitest::Test
-  HEADERS = "host\0example.com:8080\0content-type\0application/x-www-form-urlencoded\0x-a\0" \
-            "1\0x-a\0" "2\0"
+  extend Packing
+  HEADERS = pack_pairs([%w[host example.com:8080], %w[content-type application/x-www-form-urlencoded], %w[x-a 1], %w[x-a 2]])
 
   def request
     Funcd::Request.new('POST', '/p/q?x=1&y=%20', HEADERS, +'k=v')

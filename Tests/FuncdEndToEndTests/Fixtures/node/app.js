@@ -41,6 +41,10 @@ module.exports = {
   response: (event) => {
     event.extensions.response.status(202).set('X-Through', 'response').json({ through: 'response' });
   },
+  // res.redirect(req.query.next), as an open-redirect-prone handler writes it.
+  redirect: (event) => {
+    event.extensions.response.redirect(event.extensions.request.query.next);
+  },
   statusWithValue: (event) => {
     event.extensions.response.status(201);
     return 'made';

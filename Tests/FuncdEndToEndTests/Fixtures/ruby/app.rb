@@ -51,6 +51,11 @@ def rack(event, context)
   [201, { 'X-Made-By' => 'rack' }, ['cre', 'ated']]
 end
 
+# A redirect to a target from the query, as an open-redirect-prone handler writes it.
+def redirect(event, context)
+  [302, { 'Location' => event[:extensions][:request].params['next'] }, []]
+end
+
 def bundled(event, context)
   Padder.left(7, 3)
 end
