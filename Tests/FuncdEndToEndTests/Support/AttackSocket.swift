@@ -173,11 +173,11 @@ final class AttackSocket {
     /// Sends all of `bytes` within `timeout` seconds. With `readingMeanwhile`, whatever the
     /// server answers while the bytes go out is read into ``received`` (as curl does); without it,
     /// nothing is read until everything is sent (as Python's http.client and requests do).
-    func send(_ bytes: [UInt8], timeout: Double, readingMeanwhile: Bool = false) -> SendOutcome {
+    func send(_ bytes: ArraySlice<UInt8>, timeout: Double, readingMeanwhile: Bool = false) -> SendOutcome {
         let deadline = Deadline(in: timeout)
         var offset = 0
         while offset < bytes.count {
-            guard let sent = sendNow(bytes[offset...]) else {
+            guard let sent = sendNow(bytes.dropFirst(offset)) else {
                 return .refused(sent: offset, errno: lastSendError)
             }
             offset += sent
@@ -190,6 +190,11 @@ final class AttackSocket {
             if readingMeanwhile { readAvailable() }
         }
         return .sent
+    }
+
+    /// ``send(_:timeout:readingMeanwhile:)`` of a whole array.
+    func send(_ bytes: [UInt8], timeout: Double, readingMeanwhile: Bool = false) -> SendOutcome {
+        send(bytes[...], timeout: timeout, readingMeanwhile: readingMeanwhile)
     }
 
     /// ``send(_:timeout:readingMeanwhile:)`` of UTF-8 text.
