@@ -8,6 +8,9 @@ import Testing
 /// one second, connecting included; probes run one after another on their own thread, so a slow
 /// probe shows as one late answer, not as a pile-up. ``stop()`` ends the watch and returns what
 /// every probe saw; ``expectAllAnswered(during:_:sourceLocation:)`` asserts on it.
+///
+/// `@unchecked Sendable`: the probing thread and the test share `stopping`, `finished` and
+/// `probes` only under `condition`.
 final class HealthWatch: @unchecked Sendable {
     /// What one probe saw.
     struct Probe: Sendable, CustomStringConvertible {
