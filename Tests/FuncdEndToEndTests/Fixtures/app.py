@@ -171,6 +171,31 @@ def _response(event, context):
     return Response('created', status=201, headers={'X-A': 'b'})
 
 
+def _echo_status(event, context):
+    """The request body sent back with the status named by ?status=N, whatever N is.
+
+    For framing attacks: a 204 or 304 "with a body" that an attacker chose, and statuses HTTP
+    does not allow (99, 600)."""
+    from funcd import Response
+    req = event['extensions']['request']
+    return Response(req.body.read(), status=int(req.query.get('status')))
+
+
+# Header values and names a handler should never be able to send (?kind=...).
+_BAD_HEADERS = {
+    'crlf': {'X-Bad': 'a\r\nInjected: 1'},
+    'lf': {'X-Bad': 'a\nInjected: 1'},
+    'nul': {'X-Bad': 'a\x00Injected\x001'},
+    'name': {'X-Bad Name': 'v'},
+}
+
+
+def _bad_header(event, context):
+    from funcd import Response
+    kind = event['extensions']['request'].query.get('kind')
+    return Response('bad header', headers=_BAD_HEADERS[kind])
+
+
 ROUTES = {
     '/fast': _fast,
     '/sleep': _sleep,
@@ -188,6 +213,8 @@ ROUTES = {
     '/none': lambda event, context: None,
     '/response': _response,
     '/duck': lambda event, context: DuckResponse(),
+    '/echo-status': _echo_status,
+    '/bad-header': _bad_header,
 }
 
 

@@ -88,6 +88,16 @@ module.exports = {
     console.log('logged from the handler');
     return 'logged';
   },
+  // Framing and header attacks (issue 12).
+  noContent: (event) => {
+    event.extensions.response.sendStatus(204);
+  },
+  noContentEcho: (event) => {
+    event.extensions.response.status(204).send(event.extensions.request.body);
+  },
+  redirect: (event) => {
+    event.extensions.response.redirect(event.extensions.request.query.next);
+  },
 };
 
 // One server, every case: GET /<name> runs module.exports.<name>.

@@ -94,6 +94,11 @@ def exits(event, context)
   exit 3
 end
 
+# A Rack triple with status 204 and the request body as its body (a framing attack).
+def no_content_echo(event, context)
+  [204, {}, [event[:extensions][:request].body.read]]
+end
+
 def route(event, context)
   name = event[:extensions][:request].path_info.delete_prefix('/')
   # self is the module funcd loaded this file into: its functions are its instance methods.
