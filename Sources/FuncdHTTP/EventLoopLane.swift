@@ -37,7 +37,11 @@ final class EventLoopLane: InvocationSink, @unchecked Sendable {
     func register(_ connection: FunctionHTTPHandler) {
         connections[ObjectIdentifier(connection)] = connection
         guard sweep == nil else { return }
-        sweep = eventLoop.scheduleRepeatedTask(initialDelay: sweepInterval, delay: sweepInterval) { [self] _ in
+        sweep = eventLoop.scheduleRepeatedTask(initialDelay: sweepInterval, delay: sweepInterval) { [weak self] task in
+            guard let self else {
+                task.cancel()
+                return
+            }
             let now = MonotonicClock.nanoseconds()
             for connection in connections.values { connection.checkTimeouts(now: now) }
         }

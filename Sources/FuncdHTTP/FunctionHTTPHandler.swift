@@ -80,6 +80,12 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.context = context
     }
 
+    /// The context holds this handler: letting go of it here breaks the cycle when the channel's
+    /// pipeline is torn down.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         remote = context.channel.remoteAddress?.ipAddress ?? "-"
         let open = server.connections.add(context.channel)

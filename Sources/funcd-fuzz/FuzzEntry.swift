@@ -4,16 +4,33 @@ import FuncdHTTP
 import Glibc
 #endif
 
-// Built two ways. `scripts/fuzz` builds it with `-sanitize=fuzzer -D FUZZING`: libFuzzer owns
-// `main` and calls the entry below with each input it makes. Built plainly (every `swift build`),
-// it replays the files or folders it is given, the committed seed corpus and any crash the
-// fuzzer found, through the same check, as the tests do.
+// Built two ways. `scripts/fuzz` builds it with `-sanitize=fuzzer -D FUZZING`: the entry point
+// hands the command line to libFuzzer's driver, which calls the check with each input it makes.
+// Built plainly (every `swift build`), it replays the files or folders it is given, the committed
+// seed corpus and any crash the fuzzer found, through the same check, as the tests do.
 
 #if FUZZING
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+/// libFuzzer's entry: one input.
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    RequestPathCheck.run(Array(UnsafeBufferPointer(start: data, count: size)))
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    RequestPathCheck.run(size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
     return 0
+}
+
+// SwiftPM links an executable's entry point under this name (and `main` to it): hand the command
+// line to libFuzzer's driver from here.
+@_cdecl("funcd_fuzz_main")
+func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var count = argc
+    var arguments = argv
+    return LLVMFuzzerRunDriver(&count, &arguments) { data, size in fuzzOneInput(data, size) }
 }
 #else
 @main
