@@ -64,7 +64,7 @@ struct HardeningLimitsTests {
         }
     }
 
-    @Test("FUNC_MAX_CONNECTIONS=8: with eight idle keep-alive connections open, a ninth is served and the oldest idle one closed")
+    @Test("FUNC_MAX_CONNECTIONS=8: with eight idle keep-alive connections open, a ninth is served and an idle one closed")
     func connectionCap() throws {
         try Funcd.withServer(env: ["FUNC_MAX_CONNECTIONS": "8"]) { server in
             try HealthWatch.during("a full connection table", on: server) {
@@ -80,11 +80,13 @@ struct HardeningLimitsTests {
                 // The watch's probes are the ninth connection; one more, timed by hand:
                 let ninth = HealthWatch.probe(port: try server.port())
                 #expect(ninth.answered, "a ninth connection at FUNC_MAX_CONNECTIONS=8: \(ninth)\n\(server.diagnostics)")
-                let oldestClosed = Deadline.poll(timeout: 3) {
-                    idle[0].readAvailable()
-                    return idle[0].end != .open
+                // Eviction picks the connection that has waited longest on the newcomer's event loop
+                // (a worker runs one per core), so which of the eight goes depends on the loops.
+                let oneClosed = Deadline.poll(timeout: 3) {
+                    idle.forEach { $0.readAvailable() }
+                    return idle.contains { $0.end != .open }
                 }
-                #expect(oldestClosed, "the oldest idle keep-alive connection is still open at the cap\n\(server.diagnostics)")
+                #expect(oneClosed, "every idle keep-alive connection is still open at the cap\n\(server.diagnostics)")
             }
         }
     }
