@@ -49,19 +49,19 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var refused: Bool
     }
 
-    private let lane: EventLoopLane
-    private let server: ServerState
-    private let connectionGuard: ConnectionGuard
-    private var machine: ConnectionStateMachine
+    let lane: EventLoopLane
+    let server: ServerState
+    let connectionGuard: ConnectionGuard
+    var machine: ConnectionStateMachine
     private var reading: Reading?
     private var waiting: [Waiting] = []
     private var waitingStart = 0
     /// The call being answered, and the budget its body holds until its answer is written.
     private var inFlight: (invocation: Invocation, budget: Int)?
-    private var remote = "-"
+    var remote = "-"
     private(set) var context: ChannelHandlerContext?
     /// The answer being streamed, if any; see ``startStream``.
-    private var streaming:
+    var streaming:
         (stream: ResponseStream, head: HTTPRequestHead, status: Int, keepAlive: Bool, bytes: Int, started: UInt64)?
 
     init(lane: EventLoopLane, server: ServerState, connectionGuard: ConnectionGuard) {
@@ -146,7 +146,7 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Reads again if the gate had closed and has opened.
-    private func resumeReadingIfAllowed(context: ChannelHandlerContext) {
+    func resumeReadingIfAllowed(context: ChannelHandlerContext) {
         guard machine.readPaused, machine.shouldRead(writable: context.channel.isWritable) else { return }
         machine.readResumed(now: MonotonicClock.nanoseconds())
         context.read()
@@ -290,21 +290,6 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// What makes a head too large to take (431), if anything.
-    static func headProblem(_ head: HTTPRequestHead, limits: HTTPLimits) -> String? {
-        if head.headers.count > limits.maxHeaders {
-            return "more than \(limits.maxHeaders) header fields"
-        }
-        var bytes = head.uri.utf8.count
-        for (name, value) in head.headers {
-            bytes += name.utf8.count + value.utf8.count + 4
-        }
-        if bytes > limits.maxHeaderBytes {
-            return "request target and header fields over \(limits.maxHeaderBytes) bytes"
-        }
-        return nil
-    }
-
     /// Answers a request now if it is its turn, or queues it behind the ones before it.
     private func enqueue(_ request: Waiting, context: ChannelHandlerContext) {
         waiting.append(request)
@@ -313,7 +298,7 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Starts answering the next waiting request when nothing is being answered and the client
     /// is taking its answers.
-    private func answerNext(context: ChannelHandlerContext) {
+    func answerNext(context: ChannelHandlerContext) {
         guard waitingStart < waiting.count, machine.mayAnswer(writable: context.channel.isWritable) else { return }
         let next = waiting[waitingStart]
         waitingStart += 1
@@ -417,7 +402,7 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// The call's answer has come back (or the connection is gone): its body's budget is free.
-    private func finishCall() {
+    func finishCall() {
         guard let current = inFlight else { return }
         inFlight = nil
         server.bodyBudget.release(current.budget)
@@ -441,7 +426,7 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// A handler's answer HTTP cannot carry safely becomes a 500, with one line naming why.
-    private func refuseAnswer(
+    func refuseAnswer(
         context: ChannelHandlerContext, head: HTTPRequestHead, invocation: Invocation, problem: String
     ) {
         server.logger.error(
@@ -458,237 +443,17 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Adds `Access-Control-Allow-Origin: *` to a function's answer where the runtime answers
     /// CORS and the handler did not say otherwise.
-    private func withCORS(_ headers: [(String, String)]) -> [(String, String)] {
+    func withCORS(_ headers: [(String, String)]) -> [(String, String)] {
         guard server.configuration.answersCORS,
             !headers.contains(where: { $0.0.equalsIgnoringASCIICase("access-control-allow-origin") })
         else { return headers }
         return headers + [("Access-Control-Allow-Origin", "*")]
     }
 
-    // MARK: - Streamed answers
-
-    /// Writes the head and first bytes of a streamed answer: chunked over HTTP/1.1; over
-    /// HTTP/1.0 the end of the answer is the end of the connection.
-    func startStream(
-        context: ChannelHandlerContext, head: HTTPRequestHead, invocation: Invocation, result: InvocationResult,
-        stream: ResponseStream
-    ) {
-        finishCall()
-        guard machine.writing != .closed else {
-            stream.detach()
-            return
-        }
-        if let problem = Self.answerProblem(status: result.status, headers: result.headers) {
-            stream.detach()
-            refuseAnswer(context: context, head: head, invocation: invocation, problem: problem)
-            return
-        }
-        let bodiless = Self.forbidsBody(status: result.status)
-        let chunked = head.version.major == 1 && head.version.minor >= 1 && !bodiless
-        let keepAlive = head.isKeepAlive && (chunked || bodiless) && !server.isDraining
-        var headers = HTTPHeaders()
-        for (name, value) in withCORS(result.headers) where !Self.isFraming(name) {
-            headers.add(name: name, value: value)
-        }
-        if chunked { headers.add(name: "Transfer-Encoding", value: "chunked") }
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        let response = HTTPResponseHead(
-            version: head.version, status: HTTPResponseStatus(statusCode: result.status), headers: headers)
-        context.write(wrapOutboundOut(.head(response)), promise: nil)
-        streaming = (stream, head, result.status, keepAlive, 0, invocation.submittedAt)
-        // The first bytes came with the result, not through the stream: nothing to report sent.
-        continueStream(context: context, events: [.bytes(result.body)], stream: stream, counted: false)
-    }
-
-    /// Sends streamed events taken from `stream`, and ends the answer when they say so. `counted`:
-    /// the bytes were written through the stream, which must hear when they have been sent.
-    func continueStream(
-        context: ChannelHandlerContext, events: [ResponseStream.Event], stream: ResponseStream, counted: Bool = true
-    ) {
-        guard let current = streaming, current.stream === stream else { return }
-        let dropsBody = current.head.method == .HEAD || Self.forbidsBody(status: current.status)
-        for event in events {
-            switch event {
-            case .bytes(let bytes):
-                guard !bytes.isEmpty else { continue }
-                if dropsBody {
-                    // HEAD, 204 and 304 carry no body: the writer is told its bytes went.
-                    if counted { stream.sent(bytes.count) }
-                    continue
-                }
-                streaming?.bytes += bytes.count
-                var buffer = context.channel.allocator.buffer(capacity: bytes.count)
-                buffer.writeBytes(bytes)
-                let count = counted ? bytes.count : 0
-                context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer)))).whenComplete { outcome in
-                    if case .success = outcome, count > 0 { stream.sent(count) }
-                }
-            case .end:
-                endStream(context: context, broken: nil)
-                return
-            case .abort(let reason):
-                endStream(context: context, broken: reason)
-                return
-            }
-        }
-        context.flush()
-    }
-
-    private func endStream(context: ChannelHandlerContext, broken reason: String?) {
-        guard let current = streaming else { return }
-        streaming = nil
-        lane.accessLog.record(
-            remote: remote, head: current.head, status: current.status, bytes: current.bytes,
-            nanoseconds: MonotonicClock.nanoseconds() &- current.started)
-        if let reason {
-            // A chunked answer without its last chunk is how HTTP says "broken".
-            if reason != "timeout" {
-                server.logger.error("streamed answer broke off", metadata: [LogKeys.error: "\(reason)"])
-            }
-            context.flush()
-            closeNow()
-            return
-        }
-        let after = machine.answered(now: MonotonicClock.nanoseconds(), keepAlive: current.keepAlive)
-        finish(context: context, after: after, end: context.writeAndFlush(wrapOutboundOut(.end(nil))))
-    }
-
-    // MARK: - Writing answers
-
-    private func write(
-        context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus,
-        headers: [(String, String)], body: [UInt8], keepAlive: Bool, started: UInt64
-    ) {
-        let keepAlive = keepAlive && !server.isDraining
-        let code = Int(status.code)
-        let carriesBody = head.method != .HEAD && !Self.forbidsBody(status: code)
-        var responseHeaders = HTTPHeaders()
-        responseHeaders.reserveCapacity(headers.count + 2)
-        for (name, value) in headers where !Self.isFraming(name) {
-            responseHeaders.add(name: name, value: value)
-        }
-        if !Self.forbidsBody(status: code) {
-            responseHeaders.add(name: "Content-Length", value: String(body.count))
-        }
-        if !keepAlive { responseHeaders.add(name: "Connection", value: "close") }
-        var response = HTTPResponseHead(version: head.version, status: status, headers: responseHeaders)
-        if head.version.major == 1 && head.version.minor == 0 && keepAlive {
-            response.headers.add(name: "Connection", value: "keep-alive")
-        }
-        context.write(wrapOutboundOut(.head(response)), promise: nil)
-        if carriesBody && !body.isEmpty {
-            var buffer = context.channel.allocator.buffer(capacity: body.count)
-            buffer.writeBytes(body)
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-        }
-        lane.accessLog.record(
-            remote: remote, head: head, status: code, bytes: carriesBody ? body.count : 0,
-            nanoseconds: MonotonicClock.nanoseconds() &- started)
-        let after = machine.answered(now: MonotonicClock.nanoseconds(), keepAlive: keepAlive)
-        if after == .next {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-            finish(context: context, after: after, end: nil)
-        } else {
-            finish(context: context, after: after, end: context.writeAndFlush(wrapOutboundOut(.end(nil))))
-        }
-    }
-
-    /// After an answer: the next request, or the connection's end once `end` (the answer's
-    /// last write) has gone out.
-    private func finish(context: ChannelHandlerContext, after: ConnectionStateMachine.AfterAnswer, end: EventLoopFuture<Void>?) {
-        switch after {
-        case .next:
-            answerNext(context: context)
-            resumeReadingIfAllowed(context: context)
-        case .close:
-            waiting.removeAll()
-            waitingStart = 0
-            let channel = context.channel
-            if let end {
-                end.whenComplete { _ in channel.close(promise: nil) }
-            } else {
-                channel.close(promise: nil)
-            }
-        case .linger:
-            waiting.removeAll()
-            waitingStart = 0
-            startLingering(context: context, after: end)
-        }
-    }
-
-    /// Shuts our sending side once the answer is out and drops whatever the client still sends
-    /// until it closes or the linger timeout passes (as nginx's `lingering_close`): closing with
-    /// unread bytes would make the kernel send a reset, which can reach the client before it has
-    /// read the answer.
-    private func startLingering(context: ChannelHandlerContext, after end: EventLoopFuture<Void>?) {
-        connectionGuard.dropsInput = true
-        // Nothing more is parsed, and a refused body's missing end is no error to answer: NIO's
-        // error handler would write a 400 after our answer.
-        let pipeline = context.pipeline.syncOperations
-        if let errors = try? pipeline.context(handlerType: HTTPServerProtocolErrorHandler.self) {
-            pipeline.removeHandler(context: errors, promise: nil)
-        }
-        if let decoder = try? pipeline.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self) {
-            pipeline.removeHandler(context: decoder, promise: nil)
-        }
-        machine.lingerStarted(now: MonotonicClock.nanoseconds())
-        let channel = context.channel
-        let shut: @Sendable () -> Void = {
-            channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
-        }
-        if let end { end.whenComplete { _ in shut() } } else { shut() }
-        resumeReadingIfAllowed(context: context)
-        context.read()
-    }
-
-    // MARK: - Rules
-
-    /// 1xx, 204 and 304 answers have no body (RFC 9110 §6.4.1); writing one anyway would be read
-    /// by the client as the start of the next answer.
-    static func forbidsBody(status: Int) -> Bool {
-        status < 200 || status == 204 || status == 304
-    }
-
-    /// Why a handler's answer cannot go out as it is, if it cannot: a final status outside
-    /// 200...599, a header name that is not a token, or a value with a control byte (CR, LF and
-    /// NUL would split the head). Node's `http` refuses the same.
-    static func answerProblem(status: Int, headers: [(String, String)]) -> String? {
-        guard (200...599).contains(status) else { return "status \(status) is not a final HTTP status" }
-        for (name, value) in headers {
-            if name.isEmpty || !name.utf8.allSatisfy(Self.isTokenByte) {
-                return "header name \(String(reflecting: name)) is not an HTTP token"
-            }
-            if value.utf8.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) {
-                return "header \(name) has a control character in its value \(String(reflecting: value))"
-            }
-        }
-        return nil
-    }
-
-    private static func isTokenByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-            UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        default:
-            return "!#$%&'*+-.^_`|~".utf8.contains(byte)
-        }
-    }
-
-    /// `funcd-kafka-*` carries a Kafka message's facts to the glue; a client cannot send them.
-    static func isKafkaField(_ name: String) -> Bool {
-        name.utf8.count > 12 && (name.utf8.first == UInt8(ascii: "f") || name.utf8.first == UInt8(ascii: "F"))
-            && name.utf8.prefix(12).elementsEqual("funcd-kafka-".utf8, by: { ($0 | 0x20) == $1 })
-    }
-
-    /// Headers that frame the message: the server's to set, dropped from a handler's answer.
-    static func isFraming(_ name: String) -> Bool {
-        switch name.utf8.count {
-        case 10: return name.equalsIgnoringASCIICase("connection")
-        case 14: return name.equalsIgnoringASCIICase("content-length")
-        case 17: return name.equalsIgnoringASCIICase("transfer-encoding")
-        default: return false
-        }
+    /// Drops the requests still waiting: the connection is closing after this answer.
+    func dropWaiting() {
+        waiting.removeAll()
+        waitingStart = 0
     }
 
     /// Closes the connection if no request is in flight (used when draining).
