@@ -121,9 +121,9 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         waiting.removeAll()
         waitingStart = 0
-        if let inFlight {
-            // A call that has not started is taken back: its client is gone.
-            server.invoker.abandon(inFlight.invocation)
+        if let inFlight, server.invoker.abandon(inFlight.invocation) {
+            // A call that has not started is taken back: its client is gone. One that runs still
+            // holds its body, and its budget, until its answer (or 408) comes back to nobody.
             server.bodyBudget.release(inFlight.budget)
             self.inFlight = nil
         }

@@ -32,6 +32,25 @@ import Testing
         }
     }
 
+    /// Starts every call and answers it only when told: a handler that is still running.
+    final class HeldHost: FunctionHost, @unchecked Sendable {
+        private var invoker: Invoker?
+        private(set) var running: [Invocation] = []
+
+        var versionDescription: String { "held" }
+        func attach(_ invoker: Invoker) { self.invoker = invoker }
+        func interrupt(_ invocation: Invocation) {}
+        func submit(_ batch: [Invocation]) {
+            running += batch.filter { $0.tryStart() }
+        }
+
+        func finishAll() {
+            for invocation in running { invocation.complete(with: InvocationResult(status: 200)) }
+            invoker?.finished(running)
+            running = []
+        }
+    }
+
     /// A channel with funcd's HTTP pipeline on an embedded loop.
     struct Connection {
         let channel: EmbeddedChannel
@@ -43,12 +62,16 @@ import Testing
                 InvocationResult(status: 200, body: Array("hello".utf8))
             }
         ) throws {
+            try self.init(environment: environment, host: ClosureHost(answer))
+        }
+
+        init(environment: [String: String] = [:], host: any FunctionHost) throws {
             var env = ["MOD_NAME": "app", "FUNC_HANDLER": "handler", "FUNC_RUNTIME": "python3.11"]
             env.merge(environment) { _, new in new }
             let configuration = try Configuration(environment: env, fileExists: { _ in false })
             let logger = Logger(label: "test")
             let invoker = Invoker(
-                host: ClosureHost(answer), timeoutSeconds: 60, graceSeconds: 1,
+                host: host, timeoutSeconds: 60, graceSeconds: 1,
                 metrics: FunctionMetrics(registry: PrometheusCollectorRegistry()), logger: logger, onStuck: { _ in })
             server = ServerState(configuration: configuration, invoker: invoker, logger: logger, extraMetrics: nil)
             channel = EmbeddedChannel()
@@ -135,6 +158,20 @@ import Testing
         first.server.bodyBudget.release(200)
         _ = try first.channel.finish()
         #expect(first.server.bodyBudget.inUse == 0, "a closed connection gives its body's budget back")
+    }
+
+    @Test("a running call keeps its body's budget after its client leaves, until its answer comes back")
+    func budgetOfARunningCall() throws {
+        let host = HeldHost()
+        let connection = try Connection(host: host)
+        _ = try connection.exchange("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        #expect(host.running.count == 1)
+        #expect(connection.server.bodyBudget.inUse == 5)
+        _ = try? connection.channel.finish()
+        #expect(connection.server.bodyBudget.inUse == 5, "the handler still holds the body")
+        host.finishAll()
+        connection.channel.embeddedEventLoop.run()
+        #expect(connection.server.bodyBudget.inUse == 0, "the answer went nowhere, the budget came back")
     }
 
     @Test("Expect: 100-continue is answered before the body, the answer follows it")
