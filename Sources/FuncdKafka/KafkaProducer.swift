@@ -27,12 +27,14 @@ final class KafkaProducer: @unchecked Sendable {
             }
         }
         rd_kafka_conf_set(conf, "enable.idempotence", "true", &error, error.count)
-        // Each send learns its own outcome through the delivery report.
+        // Each send learns its own outcome through the delivery report, served by whichever
+        // thread's flush (or poll) runs it. The report owns the reference `send` retained for it:
+        // a message still queued when its sender gave up keeps its outcome alive until then.
         rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
             guard let message, let opaque = message.pointee._private else { return }
-            let outcome = Unmanaged<Outcome>.fromOpaque(opaque).takeUnretainedValue()
-            outcome.error = message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : String(cString: rd_kafka_err2str(message.pointee.err))
-            outcome.done = true
+            let outcome = Unmanaged<Outcome>.fromOpaque(opaque).takeRetainedValue()
+            let error = message.pointee.err
+            outcome.report(error == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : String(cString: rd_kafka_err2str(error)))
         }
         guard let handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &error, error.count) else {
             throw FuncdError(.configuration, "cannot create the Kafka producer: \(text(error))")
@@ -45,11 +47,31 @@ final class KafkaProducer: @unchecked Sendable {
             || property.hasPrefix("ssl.") || property == "client.id"
     }
 
-    /// What the delivery report said about one send (written by librdkafka's thread inside
-    /// `rd_kafka_flush`, read after it returns).
+    /// What the delivery report said about one send. Written by whichever thread serves the
+    /// report, read by the sender: under a lock, and waited for, since another sender's flush
+    /// may serve this one's report after this one's flush returned.
     final class Outcome: @unchecked Sendable {
-        var done = false
-        var error: String?
+        private let lock = ConditionLock()
+        private var done = false
+        private var error: String?
+
+        func report(_ error: String?) {
+            lock.withLock {
+                self.error = error
+                done = true
+            }
+            lock.broadcast()
+        }
+
+        /// The report's error (nil: acknowledged), or nil and false if none came by `deadline`.
+        func wait(untilNanoseconds deadline: UInt64) -> (reported: Bool, error: String?) {
+            lock.lock()
+            defer { lock.unlock() }
+            while !done && MonotonicClock.nanoseconds() < deadline {
+                lock.wait(untilNanoseconds: deadline)
+            }
+            return (done, error)
+        }
     }
 
     /// Sends one message and waits for it to be acknowledged; nil when it was, else the error.
@@ -60,8 +82,9 @@ final class KafkaProducer: @unchecked Sendable {
             rd_kafka_header_add(list, name, -1, &bytes, bytes.count)
         }
         let outcome = Outcome()
+        let deadline = MonotonicClock.nanoseconds() + UInt64(Self.timeoutMilliseconds) * 1_000_000
+        // Released by the delivery report (or below, if librdkafka never took the message).
         let opaque = Unmanaged.passRetained(outcome).toOpaque()
-        defer { Unmanaged<Outcome>.fromOpaque(opaque).release() }
         let produced: OpaquePointer? = topic.withCString { topicName in
             value.withUnsafeBytes { payload in
                 (key ?? []).withUnsafeBytes { keyBytes in
@@ -91,11 +114,14 @@ final class KafkaProducer: @unchecked Sendable {
             let message = String(cString: rd_kafka_error_string(produced))
             rd_kafka_error_destroy(produced)
             rd_kafka_headers_destroy(list)
+            Unmanaged<Outcome>.fromOpaque(opaque).release()
             return message
         }
-        let flushed = rd_kafka_flush(handle, Self.timeoutMilliseconds)
-        if flushed != RD_KAFKA_RESP_ERR_NO_ERROR { return String(cString: rd_kafka_err2str(flushed)) }
-        return outcome.done ? outcome.error : "no delivery report"
+        // Serve delivery reports until this message's has come (another sender's flush may serve
+        // it instead, which the outcome's wait covers) or the time is up.
+        rd_kafka_flush(handle, Self.timeoutMilliseconds)
+        let (reported, error) = outcome.wait(untilNanoseconds: deadline)
+        return reported ? error : "no delivery report within \(Self.timeoutMilliseconds) ms"
     }
 
     deinit {
