@@ -117,11 +117,17 @@ final class KafkaProducer: @unchecked Sendable {
             Unmanaged<Outcome>.fromOpaque(opaque).release()
             return message
         }
-        // Serve delivery reports until this message's has come (another sender's flush may serve
-        // it instead, which the outcome's wait covers) or the time is up.
-        rd_kafka_flush(handle, Self.timeoutMilliseconds)
-        let (reported, error) = outcome.wait(untilNanoseconds: deadline)
-        return reported ? error : "no delivery report within \(Self.timeoutMilliseconds) ms"
+        // Serve delivery reports until this message's has come (another sender's poll may serve
+        // it instead) or the time is up. Not rd_kafka_flush: that waits for every queued message,
+        // so one stuck message (a reply-to topic that does not exist waits for its metadata) would
+        // hold every later send for the whole timeout.
+        while true {
+            let (reported, error) = outcome.wait(untilNanoseconds: MonotonicClock.nanoseconds())
+            if reported { return error }
+            if MonotonicClock.nanoseconds() >= deadline { break }
+            rd_kafka_poll(handle, 20)
+        }
+        return "no delivery report within \(Self.timeoutMilliseconds) ms"
     }
 
     deinit {
