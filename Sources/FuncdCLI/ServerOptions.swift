@@ -91,6 +91,12 @@ public struct ServerOptions: ParsableArguments, Sendable {
     var kafkaDlqTopic: String?
 
     @Option(
+        help:
+            "Topics a message's reply-to may name, comma-separated, * and ? globs. (KAFKA_REPLY_TOPICS, default any but those consumed, the DLQ and __*)"
+    )
+    var kafkaReplyTopics: String?
+
+    @Option(
         name: .customLong("kafka-conf"),
         help: "A librdkafka property, name=value; repeatable. (KAFKA_CONF_<name with dots as underscores>)")
     var kafkaConf: [String] = []
@@ -131,6 +137,7 @@ public struct ServerOptions: ParsableArguments, Sendable {
         values["KAFKA_TOPICS"] = kafkaTopics
         values["KAFKA_GROUP"] = kafkaGroup
         values["KAFKA_DLQ_TOPIC"] = kafkaDlqTopic
+        values["KAFKA_REPLY_TOPICS"] = kafkaReplyTopics
         for property in kafkaConf {
             guard let equals = property.firstIndex(of: "=") else { continue }
             let name = String(property[..<equals].map { $0 == "." ? "_" : $0 })

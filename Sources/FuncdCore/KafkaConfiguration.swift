@@ -8,6 +8,7 @@
 /// | `KAFKA_OFFSET_RESET` | `earliest` or `latest`, for a group with no committed offset | earliest |
 /// | `KAFKA_MAX_RETRIES` | tries after the first for a message whose handler failed | 3 |
 /// | `KAFKA_DLQ_TOPIC` | where a message goes after its last failed try, the error in its headers | — (logged and passed over) |
+/// | `KAFKA_REPLY_TOPICS` | topics a `reply-to` header may name, comma list, `*` and `?` globs | any but those consumed, the DLQ and `__*` |
 /// | `KAFKA_SASL_MECHANISM`, `KAFKA_USERNAME`, `KAFKA_PASSWORD` | SASL (`PLAIN`, `SCRAM-SHA-256`, ...) | — |
 /// | `KAFKA_TLS`, `KAFKA_CA_FILE` | TLS to the brokers, and its CA bundle | off |
 /// | `KAFKA_CONF_<property>` | any librdkafka property, dots written as underscores | — |
@@ -17,6 +18,10 @@ public struct KafkaConfiguration: Sendable, Equatable {
     public var group: String
     public var maxRetries: Int
     public var deadLetterTopic: String?
+    /// The topics a message's `reply-to` may name (globs); nil: any but the consumed ones, the
+    /// dead-letter topic and internal `__*` topics. Whoever can produce to the input topic picks
+    /// the reply's topic, and funcd writes there with the function's credentials.
+    public var replyTopics: [String]?
     /// librdkafka properties, in the order they are applied (later ones win).
     public var properties: [(String, String)]
     /// funcd's own defaults that an older librdkafka may not know; skipped there.
@@ -24,7 +29,8 @@ public struct KafkaConfiguration: Sendable, Equatable {
 
     public static func == (lhs: KafkaConfiguration, rhs: KafkaConfiguration) -> Bool {
         lhs.brokers == rhs.brokers && lhs.topics == rhs.topics && lhs.group == rhs.group
-            && lhs.maxRetries == rhs.maxRetries && lhs.deadLetterTopic == rhs.deadLetterTopic && lhs.properties.map { "\($0.0)=\($0.1)" } == rhs.properties.map { "\($0.0)=\($0.1)" }
+            && lhs.maxRetries == rhs.maxRetries && lhs.deadLetterTopic == rhs.deadLetterTopic
+            && lhs.replyTopics == rhs.replyTopics && lhs.properties.map { "\($0.0)=\($0.1)" } == rhs.properties.map { "\($0.0)=\($0.1)" }
     }
 
     /// nil when `KAFKA_BROKERS` is not set: no consumer.
@@ -55,6 +61,9 @@ public struct KafkaConfiguration: Sendable, Equatable {
         }
 
         self.deadLetterTopic = value("KAFKA_DLQ_TOPIC")
+        self.replyTopics = value("KAFKA_REPLY_TOPICS").map {
+            $0.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+        }
 
         var properties: [(String, String)] = [
             ("bootstrap.servers", brokers),
@@ -88,6 +97,44 @@ public struct KafkaConfiguration: Sendable, Equatable {
             properties.append((property, text))
         }
         self.properties = properties
+    }
+
+    /// Why a `reply-to` naming `topic` is refused, or nil when it may go there.
+    public func replyRefusal(_ topic: String) -> String? {
+        if let replyTopics {
+            return replyTopics.contains { Self.glob($0, matches: topic) }
+                ? nil : "reply-to \(topic) is not among KAFKA_REPLY_TOPICS"
+        }
+        if topics.contains(topic) { return "reply-to \(topic) names a topic this function consumes" }
+        if topic == deadLetterTopic { return "reply-to \(topic) names the dead-letter topic" }
+        if topic.hasPrefix("__") { return "reply-to \(topic) names an internal topic" }
+        return nil
+    }
+
+    /// `*` any run of characters, `?` any one; everything else itself.
+    static func glob(_ pattern: String, matches text: String) -> Bool {
+        let pattern = Array(pattern.unicodeScalars)
+        let text = Array(text.unicodeScalars)
+        var p = 0
+        var t = 0
+        var star: (pattern: Int, text: Int)?
+        while t < text.count {
+            if p < pattern.count, pattern[p] == "?" || pattern[p] == text[t] {
+                p += 1
+                t += 1
+            } else if p < pattern.count, pattern[p] == "*" {
+                star = (p, t)
+                p += 1
+            } else if let last = star {
+                p = last.pattern + 1
+                t = last.text + 1
+                star = (last.pattern, last.text + 1)
+            } else {
+                return false
+            }
+        }
+        while p < pattern.count, pattern[p] == "*" { p += 1 }
+        return p == pattern.count
     }
 }
 

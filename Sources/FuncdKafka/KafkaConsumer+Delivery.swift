@@ -101,7 +101,16 @@ extension KafkaConsumer {
             var failed = result.map { $0.isFailure || $0.status >= 400 } ?? true
             var reason = result?.error ?? "status \(result?.status ?? 0)"
             var resend = false
-            if !failed, !message.headers.isEmpty, let replyTo = message.headers.first(where: { $0.0.equalsIgnoringASCIICase("reply-to") })?.1 {
+            // A reply that may not go where it asks is final: trying the handler again would not
+            // change where it asks to go.
+            var refused = false
+            if !failed, !message.headers.isEmpty, let replyTo = message.headers.first(where: { $0.0.equalsIgnoringASCIICase("reply-to") })?.1,
+                let refusal = settings.replyRefusal(replyTo)
+            {
+                failed = true
+                refused = true
+                reason = refusal
+            } else if !failed, !message.headers.isEmpty, let replyTo = message.headers.first(where: { $0.0.equalsIgnoringASCIICase("reply-to") })?.1 {
                 let correlation = message.headers.first { $0.0.equalsIgnoringASCIICase("correlation-id") }?.1
                     ?? "\(message.topic)/\(message.record.partition)/\(message.offset)"
                 if let error = producer.send(
@@ -112,8 +121,9 @@ extension KafkaConsumer {
                 }
             }
             var deadLettered = false
-            if failed, message.attempts >= settings.maxRetries, let deadLetters = settings.deadLetterTopic {
-                let headers = message.headers + [
+            if failed, refused || message.attempts >= settings.maxRetries, let deadLetters = settings.deadLetterTopic {
+                // The message's own `funcd-*` headers are dropped: the origin recorded is funcd's.
+                let headers = message.headers.filter { !Self.isFuncdHeader($0.0) } + [
                     ("funcd-error", String(reason.prefix(4000))), ("funcd-source-topic", message.topic),
                     ("funcd-source-partition", String(message.record.partition)), ("funcd-source-offset", String(message.offset)),
                     ("funcd-attempts", String(message.attempts + 1)),
@@ -131,6 +141,10 @@ extension KafkaConsumer {
                     deadLettered = true
                 }
             }
+            if refused && !deadLettered {
+                // No retries for a refused reply: passed over now.
+                message.attempts = max(message.attempts, settings.maxRetries)
+            }
             outcomes.append((message, failed, reason, resend, deadLettered))
         }
         let starts: [KafkaMessage] = lock.withLock {
@@ -142,6 +156,11 @@ extension KafkaConsumer {
             return takeReady()
         }
         if !starts.isEmpty { submit(starts) }
+    }
+
+    /// `funcd-…`: the names funcd gives its own facts in a dead letter.
+    static func isFuncdHeader(_ name: String) -> Bool {
+        name.utf8.count >= 6 && name.utf8.prefix(6).elementsEqual("funcd-".utf8, by: { ($0 | 0x20) == $1 })
     }
 
     static func place(_ message: KafkaMessage, _ extra: Logger.Metadata = [:]) -> Logger.Metadata {

@@ -97,3 +97,43 @@ struct ConfigurationTests {
         #expect(try Configuration(environment: environment).timeoutSeconds == 180)
     }
 }
+
+/// Where a message's `reply-to` may send the handler's result.
+@Suite struct KafkaReplyTopicTests {
+    private func settings(_ extra: [String: String] = [:]) throws -> KafkaConfiguration {
+        let environment = ["KAFKA_BROKERS": "b:9092", "KAFKA_TOPICS": "orders,refunds", "KAFKA_DLQ_TOPIC": "dead"]
+            .merging(extra) { _, new in new }
+        return try #require(try KafkaConfiguration(environment: environment, functionName: "f"))
+    }
+
+    @Test("without KAFKA_REPLY_TOPICS: any topic but the consumed ones, the DLQ and internal ones")
+    func defaults() throws {
+        let kafka = try settings()
+        #expect(kafka.replyRefusal("answers") == nil)
+        #expect(kafka.replyRefusal("orders") != nil)
+        #expect(kafka.replyRefusal("refunds") != nil)
+        #expect(kafka.replyRefusal("dead") != nil)
+        #expect(kafka.replyRefusal("__consumer_offsets") != nil)
+    }
+
+    @Test("KAFKA_REPLY_TOPICS admits only what its names and globs match")
+    func allowList() throws {
+        let kafka = try settings(["KAFKA_REPLY_TOPICS": "replies-*, audit, r?"])
+        #expect(kafka.replyRefusal("replies-eu") == nil)
+        #expect(kafka.replyRefusal("replies-") == nil)
+        #expect(kafka.replyRefusal("audit") == nil)
+        #expect(kafka.replyRefusal("r1") == nil)
+        #expect(kafka.replyRefusal("r12") != nil)
+        #expect(kafka.replyRefusal("audit2") != nil)
+        #expect(kafka.replyRefusal("answers") != nil)
+    }
+
+    @Test("globs: * any run, ? one character")
+    func globs() {
+        #expect(KafkaConfiguration.glob("*", matches: ""))
+        #expect(KafkaConfiguration.glob("a*b*c", matches: "aXXbYYc"))
+        #expect(!KafkaConfiguration.glob("a*b*c", matches: "aXXbYY"))
+        #expect(KafkaConfiguration.glob("??", matches: "ab"))
+        #expect(!KafkaConfiguration.glob("??", matches: "abc"))
+    }
+}

@@ -61,11 +61,13 @@ struct KafkaTests {
     }
 
     static func produce(
-        _ environment: Environment, _ broker: String, _ topic: String, first: Int, count: Int, replyTo: String? = nil
+        _ environment: Environment, _ broker: String, _ topic: String, first: Int, count: Int, replyTo: String? = nil,
+        extraHeader: String? = nil
     ) throws {
         let outcome = try FuncdProcess(
             executableURL: environment.python,
-            arguments: [TestPaths.fixture("kafka/produce.py").path, broker, topic, "\(first)", "\(count)"] + (replyTo.map { [$0] } ?? [])
+            arguments: [TestPaths.fixture("kafka/produce.py").path, broker, topic, "\(first)", "\(count)"]
+                + (replyTo.map { [$0] } ?? []) + (extraHeader.map { [$0] } ?? [])
         ).finish(timeout: 120)
         #expect(outcome.exitCode == 0, "produce: \(outcome)")
     }
@@ -254,6 +256,35 @@ struct KafkaTests {
             let metrics = try funcd.get("/metrics").text
             #expect(metrics.contains(#"funcd_kafka_messages_total{topic="doomed",outcome="dead_lettered"} 3"#), "\(metrics)")
             #expect(metrics.contains(#"funcd_kafka_messages_total{topic="doomed",outcome="retried"} 3"#), "\(metrics)")
+        }
+    }
+
+    @Test("reply-to naming the consumed topic is refused: a dead letter with the reason, no retry, and a forged funcd-source-topic is dropped")
+    func replyToRefused() throws {
+        try Self.withBroker { environment, broker in
+            try Self.createTopic(environment, broker, "loop", partitions: 1)
+            try Self.createTopic(environment, broker, "dead-loop", partitions: 1)
+            try Self.produce(
+                environment, broker, "loop", first: 1, count: 2, replyTo: "loop", extraHeader: "funcd-source-topic=forged")
+            let code = try Self.code()
+            defer { code.remove() }
+            let funcd = try Self.startFuncd(
+                environment, broker, topic: "loop", group: "g-loop", handler: "answer", code: code,
+                env: ["KAFKA_DLQ_TOPIC": "dead-loop", "FUNC_WORKERS": "0"])
+            defer { funcd.stop() }
+            let letters = try Self.consume(environment, broker, "dead-loop", count: 2)
+            #expect(letters.count == 2, "\(letters)\n\(funcd.diagnostics)")
+            for letter in letters {
+                let pairs = (letter["header_list"] as? [[String]]) ?? []
+                let sources = pairs.filter { $0.first == "funcd-source-topic" }.map { $0.last ?? "" }
+                #expect(sources == ["loop"], "the dead letter's origin: \(pairs)")
+                let error = pairs.first { $0.first == "funcd-error" }?.last ?? ""
+                #expect(error.contains("names a topic this function consumes"), "\(pairs)")
+                #expect(pairs.contains(["funcd-attempts", "1"]), "a refused reply is not tried again: \(pairs)")
+            }
+            let metrics = try funcd.get("/metrics").text
+            #expect(!metrics.contains(#"topic="loop",outcome="retried""#), "\(metrics)")
+            #expect(metrics.contains(#"funcd_kafka_messages_total{topic="loop",outcome="dead_lettered"} 2"#), "\(metrics)")
         }
     }
 

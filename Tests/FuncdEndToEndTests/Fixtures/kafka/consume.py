@@ -1,5 +1,6 @@
 """Reads COUNT messages from TOPIC (from the beginning) and prints each as a JSON line with its
-value, key and headers: python3 consume.py BROKER TOPIC COUNT"""
+value, key and headers (as a map, and as the list of pairs in order):
+python3 consume.py BROKER TOPIC COUNT"""
 
 import json
 import sys
@@ -17,9 +18,9 @@ while seen < count and time.monotonic() < deadline:
     message = consumer.poll(0.5)
     if message is None or message.error():
         continue
-    headers = {name: (value or b"").decode() for name, value in (message.headers() or [])}
+    pairs = [[name, (value or b"").decode()] for name, value in (message.headers() or [])]
     print(json.dumps({"value": message.value().decode(), "key": (message.key() or b"").decode(),
-                      "headers": headers}), flush=True)
+                      "headers": dict(pairs), "header_list": pairs}), flush=True)
     seen += 1
 consumer.close()
 sys.exit(0 if seen >= count else f"consume: {seen} of {count} messages")
