@@ -72,6 +72,10 @@ public struct KafkaConfiguration: Sendable, Equatable {
             // its partition) has been handled; librdkafka commits what is stored.
             ("enable.auto.offset.store", "false"),
             ("enable.auto.commit", "true"),
+            // What was handled is committed within a second (librdkafka's default is 5 s): after a
+            // kill -9 only about the last second's messages run again. One commit request a
+            // second per consumer, made by librdkafka's own thread.
+            ("auto.commit.interval.ms", "1000"),
             // librdkafka ≥ 2 otherwise stops fetching a partition for a second whenever its local
             // queue is full, and a consumer faster than the fetcher idles (KAFKA-NOTES.md).
             ("fetch.queue.backoff.ms", "10"),
