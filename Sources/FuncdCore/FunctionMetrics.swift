@@ -70,22 +70,27 @@ public final class FunctionMetrics: Sendable {
             descriptor: MetricNameDescriptor(
                 metricName: "funcd_abandoned_calls", unitName: "total",
                 helpText: "Calls dropped before they ran because their client disconnected"))
-        let closed = MetricNameDescriptor(
-            metricName: "funcd_http_connections_closed", unitName: "total",
-            helpText: "Connections funcd closed to keep a bound (timeouts, the connection cap)")
-        var closedConnections: [ConnectionClose: Counter] = [:]
-        for reason in ConnectionClose.allCases {
-            closedConnections[reason] = registry.makeCounter(descriptor: closed, labels: [("reason", reason.rawValue)])
+        self.closedConnections = Self.counters(
+            registry,
+            MetricNameDescriptor(
+                metricName: "funcd_http_connections_closed", unitName: "total",
+                helpText: "Connections funcd closed to keep a bound (timeouts, the connection cap)"))
+        self.refusedRequests = Self.counters(
+            registry,
+            MetricNameDescriptor(
+                metricName: "funcd_http_refused_requests", unitName: "total",
+                helpText: "Requests refused from their head, before their body was read"))
+    }
+
+    /// One counter per `reason` label value, all of `descriptor`.
+    private static func counters<Reason: CaseIterable & RawRepresentable<String> & Hashable>(
+        _ registry: PrometheusCollectorRegistry, _ descriptor: MetricNameDescriptor
+    ) -> [Reason: Counter] {
+        var counters: [Reason: Counter] = [:]
+        for reason in Reason.allCases {
+            counters[reason] = registry.makeCounter(descriptor: descriptor, labels: [("reason", reason.rawValue)])
         }
-        self.closedConnections = closedConnections
-        let refused = MetricNameDescriptor(
-            metricName: "funcd_http_refused_requests", unitName: "total",
-            helpText: "Requests refused from their head, before their body was read")
-        var refusedRequests: [RequestRefusal: Counter] = [:]
-        for reason in RequestRefusal.allCases {
-            refusedRequests[reason] = registry.makeCounter(descriptor: refused, labels: [("reason", reason.rawValue)])
-        }
-        self.refusedRequests = refusedRequests
+        return counters
     }
 
     /// Records one finished call.

@@ -292,8 +292,13 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Answers a request now if it is its turn, or queues it behind the ones before it.
     private func enqueue(_ request: Waiting, context: ChannelHandlerContext) {
-        waiting.append(request)
-        answerNext(context: context)
+        if waitingStart == waiting.count && machine.mayAnswer(writable: context.channel.isWritable) {
+            // Nothing before it (the usual case): no trip through the queue.
+            start(request, context: context)
+        } else {
+            waiting.append(request)
+            answerNext(context: context)
+        }
     }
 
     /// Starts answering the next waiting request when nothing is being answered and the client
@@ -306,8 +311,12 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             waiting.removeAll(keepingCapacity: true)
             waitingStart = 0
         }
+        start(next, context: context)
+    }
+
+    private func start(_ request: Waiting, context: ChannelHandlerContext) {
         machine.answerStarted()
-        switch next {
+        switch request {
         case .request(let head, let body, let budget):
             dispatch(context: context, head: head, body: body, budget: budget)
         case .refused(let head, let refusal):

@@ -352,7 +352,7 @@ struct KafkaTests {
         try Self.withBroker { environment, broker in
             try Self.createTopic(environment, broker, "binary", partitions: 1)
             let produced = try FuncdProcess(
-                executableURL: environment.python, arguments: [TestPaths.fixture("kafka/produce_binary.py").path, broker, "binary"]
+                executableURL: environment.python, arguments: [TestPaths.fixture("kafka/produce_mixed.py").path, broker, "binary", "binary"]
             ).finish(timeout: 120)
             #expect(produced.exitCode == 0, "produce: \(produced)")
             for (runtime, file) in [("nodejs18", "kafka_app.js"), ("ruby3.1", "kafka_app.rb")] {
