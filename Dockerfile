@@ -1,16 +1,21 @@
 # syntax=docker/dockerfile:1
 #
-# funcd's build stage and base image. The language images build on both:
+# funcd's build stage, runtime stage and base image. The language images build on the first two,
+# so build those under the names the language Dockerfiles expect, from the repository root:
 #
 #   docker build --target build -t funcd-build .
+#   docker build --target runtime -t funcd-runtime .
 #   docker build -t funcd-base .
 #   docker build -t funcd-python images/python     # likewise images/node, images/ruby
 #
-# The base holds the funcd command (supervisor and dispatcher: it links no interpreter) and every
-# language's glue; a language image adds that language's shared library and standard library
-# and its funcd-<language> executable. Images run as uid 1000 with a read-only root file system.
+# (`buildah bud` takes the same arguments.) The base holds the funcd command (supervisor and
+# dispatcher: it links no interpreter) and every language's glue; a language image adds that
+# language's shared library and standard library and its funcd-<language> executable. Images run
+# as uid 1000 with a read-only root file system. SWIFT_IMAGE and DEBIAN_IMAGE name the two images
+# everything starts from (images/stand-in/make builds local ones where no registry is reachable).
 
 ARG SWIFT_IMAGE=swift:6.3-bookworm
+ARG DEBIAN_IMAGE=debian:bookworm-slim
 
 # ---- build: release binaries with the Swift standard library linked statically ----
 FROM ${SWIFT_IMAGE} AS build
@@ -18,12 +23,16 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends pkg-config python3 libpython3-dev libnode-dev ruby-dev librdkafka-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# Dependencies resolve in a layer of their own: source changes do not fetch them again.
-COPY Package.swift ./
-RUN swift package resolve
+# The whole package: SwiftPM refuses a manifest whose test targets have no sources, even to build
+# one product. Package.resolved pins every dependency's version.
+COPY Package.swift Package.resolved ./
 COPY Sources Sources
+COPY Tests Tests
 COPY runtimes runtimes
-RUN swift build -c release --static-swift-stdlib \
+# .build is a cache kept between builds (fetched dependencies, objects): a source change rebuilds
+# what it touches, not the world. It is not part of any layer, so the results are copied out.
+RUN --mount=type=cache,target=/src/.build,id=funcd-swiftpm-build,sharing=locked \
+    swift build -c release --static-swift-stdlib \
  && mkdir -p /out/bin /out/share/funcd \
  && bin="$(swift build -c release --static-swift-stdlib --show-bin-path)" \
  && for product in funcd funcd-python funcd-node funcd-ruby; do cp "$bin/$product" /out/bin/; done \
@@ -31,11 +40,12 @@ RUN swift build -c release --static-swift-stdlib \
  && strip /out/bin/* \
  && cp -r runtimes /out/share/funcd/runtimes \
  && rm -rf /out/share/funcd/runtimes/*/test /out/share/funcd/runtimes/*/tests \
+ && find /out/share/funcd/runtimes -name __pycache__ -prune -exec rm -rf {} + \
  # The glue is compiled here: a read-only root file system cannot cache bytecode.
  && python3 -m compileall -q /out/share/funcd/runtimes/python/funcd
 
 # ---- base: funcd and the glue on Debian bookworm, no interpreter ----
-FROM debian:bookworm-slim AS runtime
+FROM ${DEBIAN_IMAGE} AS runtime
 COPY images/base/packages.txt /tmp/packages.txt
 RUN apt-get update \
  && sed -e 's/#.*//' /tmp/packages.txt | xargs apt-get install -y --no-install-recommends \
