@@ -89,73 +89,167 @@ extension KafkaConsumer {
 
     // MARK: - Finished calls (InvocationSink)
 
-    /// On the host's hand-back thread. Replies and dead letters are sent here, before the offset
-    /// is stored; their partition stays busy meanwhile, so order holds. Then the partitions'
-    /// next messages are submitted from this same thread: a busy host goes straight on to them.
+    /// On the host's hand-back thread (or the Invoker's watchdog, for a call that timed out):
+    /// decides each message's fate under the lock and never waits on the broker. A reply or a
+    /// dead letter is queued with the producer; its partition stays busy (order holds) but its
+    /// slot is free, and its offset is stored when the broker acknowledges it (`sent`). Then the
+    /// partitions' next messages are submitted from this same thread: a busy host goes straight
+    /// on to them.
     public func deliver(_ batch: [Invocation]) {
-        var outcomes: [(message: KafkaMessage, failed: Bool, reason: String, resend: Bool, deadLettered: Bool)] = []
-        outcomes.reserveCapacity(batch.count)
-        for invocation in batch {
-            let message = unsafeDowncast(invocation.reply!, to: KafkaMessage.self)
-            let result = invocation.result
-            var failed = result.map { $0.isFailure || $0.status >= 400 } ?? true
-            var reason = result?.error ?? "status \(result?.status ?? 0)"
-            var resend = false
-            // A reply that may not go where it asks is final: trying the handler again would not
-            // change where it asks to go.
-            var refused = false
-            if !failed, !message.headers.isEmpty, let replyTo = message.headers.first(where: { $0.0.equalsIgnoringASCIICase("reply-to") })?.1,
-                let refusal = settings.replyRefusal(replyTo)
-            {
-                failed = true
-                refused = true
-                reason = refusal
-            } else if !failed, !message.headers.isEmpty, let replyTo = message.headers.first(where: { $0.0.equalsIgnoringASCIICase("reply-to") })?.1 {
-                let correlation = message.headers.first { $0.0.equalsIgnoringASCIICase("correlation-id") }?.1
-                    ?? "\(message.topic)/\(message.record.partition)/\(message.offset)"
-                if let error = producer.send(
-                    topic: replyTo, key: message.key, value: result?.body ?? [], headers: [("correlation-id", correlation)])
-                {
-                    failed = true
-                    reason = "the reply to \(replyTo) was not delivered: \(error)"
-                }
-            }
-            var deadLettered = false
-            if failed, refused || message.attempts >= settings.maxRetries, let deadLetters = settings.deadLetterTopic {
-                // The message's own `funcd-*` headers are dropped: the origin recorded is funcd's.
-                let headers = message.headers.filter { !Self.isFuncdHeader($0.0) } + [
-                    ("funcd-error", String(reason.prefix(4000))), ("funcd-source-topic", message.topic),
-                    ("funcd-source-partition", String(message.record.partition)), ("funcd-source-offset", String(message.offset)),
-                    ("funcd-attempts", String(message.attempts + 1)),
-                ]
-                if let error = producer.send(topic: deadLetters, key: message.key, value: message.value, headers: headers) {
-                    // Not stored: tried again (handler included) until the dead letter goes out.
-                    resend = true
-                    reason = "dead letter to \(deadLetters) not delivered: \(error)"
-                } else {
-                    metrics.count(.deadLettered, topic: message.topic)
-                    logger.error(
-                        "Kafka message failed after its retries; sent to the dead-letter topic",
-                        metadata: Self.place(message, ["funcd.kafka.dlq": "\(deadLetters)", LogKeys.error: "\(reason)"]))
-                    failed = false
-                    deadLettered = true
-                }
-            }
-            if refused && !deadLettered {
-                // No retries for a refused reply: passed over now.
-                message.attempts = max(message.attempts, settings.maxRetries)
-            }
-            outcomes.append((message, failed, reason, resend, deadLettered))
-        }
+        var sends: [Outgoing] = []
         let starts: [KafkaMessage] = lock.withLock {
-            for outcome in outcomes {
-                finish(outcome.message, failed: outcome.failed, reason: outcome.reason, resend: outcome.resend,
-                       deadLettered: outcome.deadLettered)
+            for invocation in batch {
+                let message = unsafeDowncast(invocation.reply!, to: KafkaMessage.self)
+                inFlight -= 1
+                let result = invocation.result
+                var failed = result.map { $0.isFailure || $0.status >= 400 } ?? true
+                var reason = result?.error ?? "status \(result?.status ?? 0)"
+                let replyTo = failed || message.headers.isEmpty
+                    ? nil : message.headers.first(where: { $0.0.equalsIgnoringASCIICase("reply-to") })?.1
+                // A reply that may not go where it asks is final: trying the handler again would
+                // not change where it asks to go.
+                var refused = false
+                if let replyTo, let refusal = settings.replyRefusal(replyTo) {
+                    failed = true
+                    refused = true
+                    reason = refusal
+                } else if let replyTo {
+                    let correlation = message.headers.first { $0.0.equalsIgnoringASCIICase("correlation-id") }?.1
+                        ?? "\(message.topic)/\(message.record.partition)/\(message.offset)"
+                    sends.append(
+                        Outgoing(message: message, topic: replyTo, isReply: true, value: result?.body ?? [],
+                                 headers: [("correlation-id", correlation)], reason: ""))
+                    sending += 1
+                    continue
+                }
+                if failed, refused || message.attempts >= settings.maxRetries, let letter = deadLetter(message, reason) {
+                    sends.append(letter)
+                    sending += 1
+                    continue
+                }
+                if refused {
+                    // No retries for a refused reply: passed over now.
+                    message.attempts = max(message.attempts, settings.maxRetries)
+                }
+                finish(message, failed: failed, reason: reason)
             }
             if drainWaiters > 0 { lock.broadcast() }
             return takeReady()
         }
+        for outgoing in sends { transmit(outgoing) }
         if !starts.isEmpty { submit(starts) }
+    }
+
+    /// A reply or a dead letter for one consumed message, kept until the broker has it.
+    struct Outgoing {
+        let message: KafkaMessage
+        let topic: String
+        let isReply: Bool
+        let value: [UInt8]
+        let headers: [(String, String)]
+        /// Why the message is dead-lettered (empty for a reply).
+        let reason: String
+        /// Failed sends so far.
+        var failures = 0
+    }
+
+    /// The dead letter of `message` (nil without a dead-letter topic): the message with its own
+    /// `funcd-*` headers dropped, so that the origin recorded is funcd's.
+    func deadLetter(_ message: KafkaMessage, _ reason: String) -> Outgoing? {
+        guard let topic = settings.deadLetterTopic else { return nil }
+        let headers = message.headers.filter { !Self.isFuncdHeader($0.0) } + [
+            ("funcd-error", String(reason.prefix(4000))), ("funcd-source-topic", message.topic),
+            ("funcd-source-partition", String(message.record.partition)), ("funcd-source-offset", String(message.offset)),
+            ("funcd-attempts", String(message.attempts + 1)),
+        ]
+        return Outgoing(message: message, topic: topic, isReply: false, value: message.value, headers: headers, reason: reason)
+    }
+
+    /// Queues `outgoing` with the producer; its outcome arrives in `sent`.
+    func transmit(_ outgoing: Outgoing) {
+        let refused = producer.send(
+            topic: outgoing.topic, key: outgoing.message.key, value: outgoing.value, headers: outgoing.headers
+        ) { [self] failure in sent(outgoing, failure) }
+        if let refused { sent(outgoing, refused) }
+    }
+
+    /// The broker's answer to a reply or a dead letter (on the producer's report thread). Sent:
+    /// the message is done and its offset stored. A reply that can never be delivered (no such
+    /// topic, not allowed) makes the message a dead letter; any other failure sends the same
+    /// thing again after a backoff, without running the handler again, until it goes through
+    /// or the partition is taken away.
+    func sent(_ outgoing: Outgoing, _ failure: KafkaProducer.Failure?) {
+        var next: Outgoing?
+        let starts: [KafkaMessage] = lock.withLock {
+            if closed { return [] }
+            let message = outgoing.message
+            let partition = message.partition!
+            if let failure {
+                let what = outgoing.isReply ? "the reply to \(outgoing.topic)" : "the dead letter to \(outgoing.topic)"
+                let reason = "\(what) was not delivered: \(failure.description)"
+                if outgoing.isReply && failure.permanent {
+                    if let letter = deadLetter(message, reason) {
+                        next = letter
+                        return []
+                    }
+                    sending -= 1
+                    message.attempts = max(message.attempts, settings.maxRetries)
+                    finish(message, failed: true, reason: reason)
+                } else if stopping || partition.revoked {
+                    // Not stored: whoever consumes the partition next handles the message again.
+                    sending -= 1
+                    partition.busy = false
+                    logger.warning("Kafka send abandoned", metadata: Self.place(message, [LogKeys.error: "\(reason)"]))
+                } else {
+                    var again = outgoing
+                    again.failures += 1
+                    let backoff = UInt64(100_000_000) << UInt64(min(again.failures - 1, 6))
+                    resends.append((MonotonicClock.nanoseconds() &+ backoff, again))
+                    logger.warning(
+                        "Kafka send failed; sending it again",
+                        metadata: Self.place(message, ["funcd.kafka.send_failures": "\(again.failures)", LogKeys.error: "\(reason)"]))
+                }
+            } else {
+                sending -= 1
+                if outgoing.isReply {
+                    finish(message, failed: false, reason: "")
+                } else {
+                    metrics.count(.deadLettered, topic: message.topic)
+                    logger.error(
+                        "Kafka message failed after its retries; sent to the dead-letter topic",
+                        metadata: Self.place(message, ["funcd.kafka.dlq": "\(outgoing.topic)", LogKeys.error: "\(outgoing.reason)"]))
+                    finish(message, failed: false, reason: "", deadLettered: true)
+                }
+            }
+            if drainWaiters > 0 { lock.broadcast() }
+            return takeReady()
+        }
+        if let next { transmit(next) }
+        if !starts.isEmpty { submit(starts) }
+    }
+
+    /// Sends whose backoff is over, taken out of `resends`. Called with `lock` held.
+    func takeDueResends(now: UInt64) -> [Outgoing] {
+        guard !resends.isEmpty else { return [] }
+        var due: [Outgoing] = []
+        resends.removeAll { entry in
+            guard entry.due <= now else { return false }
+            due.append(entry.outgoing)
+            return true
+        }
+        return due
+    }
+
+    /// Drops the waiting resends of revoked partitions (or all, when stopping): their messages
+    /// are not stored and will be consumed again. Called with `lock` held.
+    func dropResends(all: Bool) {
+        resends.removeAll { entry in
+            let partition = entry.outgoing.message.partition!
+            guard all || partition.revoked else { return false }
+            sending -= 1
+            partition.busy = false
+            return true
+        }
     }
 
     /// `funcd-…`: the names funcd gives its own facts in a dead letter.
@@ -173,13 +267,12 @@ extension KafkaConsumer {
     }
 
     /// The books for one finished message: store its offset, or queue it again after a backoff.
-    /// Called with `lock` held.
-    private func finish(_ message: KafkaMessage, failed: Bool, reason: String, resend: Bool, deadLettered: Bool) {
+    /// Its slot or send is already accounted for. Called with `lock` held.
+    private func finish(_ message: KafkaMessage, failed: Bool, reason: String, deadLettered: Bool = false) {
         let partition = message.partition!
         partition.busy = false
-        inFlight -= 1
-        if (resend || (failed && message.attempts < settings.maxRetries)) && !stopping && !partition.revoked {
-            if !resend { message.attempts += 1 }
+        if failed && message.attempts < settings.maxRetries && !stopping && !partition.revoked {
+            message.attempts += 1
             metrics.count(.retried, topic: message.topic)
             partition.pending.putBack(message)
             buffered += 1

@@ -20,6 +20,8 @@ extension KafkaConsumer {
         messages.reserveCapacity(Self.pollBatch)
         while let step = nextPoll() {
             if step != .poll { setPaused(step == .pauseAndPoll) }
+            let due = lock.withLock { takeDueResends(now: MonotonicClock.nanoseconds()) }
+            for outgoing in due { transmit(outgoing) }
             startReady()
             measureLag()
 
@@ -175,11 +177,13 @@ extension KafkaConsumer {
             }
             ready.removeAll { $0.revoked }
             retries.removeAll { $0.partition.revoked }
+            dropResends(all: false)
             drainWaiters += 1
             while keys.contains(where: { partitions[$0]?.busy == true }) && MonotonicClock.nanoseconds() < deadline {
                 lock.wait(untilNanoseconds: min(deadline, MonotonicClock.nanoseconds() &+ 50_000_000))
             }
             drainWaiters -= 1
+            // A send of a revoked partition answered late finds it marked revoked: not stored.
             for key in keys { partitions[key] = nil }
         }
         let committed = rd_kafka_commit(handle, nil, 0)

@@ -24,7 +24,8 @@ import Glibc
 /// from librdkafka a batch at a time into a bounded backlog (see `KafkaConsumer+Polling`).
 ///
 /// Threads: a poll thread owns the librdkafka handle's consumer calls; the Invoker hands
-/// finished calls back on the host's threads (`deliver`). `@unchecked Sendable`: the partition
+/// finished calls back on the host's threads (`deliver`); the producer's report thread answers
+/// replies and dead letters (`sent`). None of them waits on the broker but the poll thread. `@unchecked Sendable`: the partition
 /// table and counters are guarded by `lock`; librdkafka's handle is thread-safe for the calls
 /// made outside the poll thread (`rd_kafka_offsets_store`, `rd_kafka_queue_yield`).
 public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
@@ -71,6 +72,8 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
     /// Sends replies (`reply-to`) and dead letters.
     let producer: KafkaProducer
     let metrics: KafkaMetrics
+    /// The rebalance callback's reference to `RebalanceLink`, released with the handle.
+    let linkReference: Unmanaged<RebalanceLink>
     var lagMeasuredAt: UInt64 = 0
 
     let lock = ConditionLock()
@@ -78,7 +81,12 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
     /// Partitions with pending messages and no message in flight, waiting for a slot.
     var ready: [Partition] = []
     var retries: [(due: UInt64, partition: Partition)] = []
+    /// Messages with the handler (at most `concurrency`).
     var inFlight = 0
+    /// Replies and dead letters queued with the producer or waiting to be sent again; their
+    /// partitions stay busy until the broker has them.
+    var sending = 0
+    var resends: [(due: UInt64, outgoing: Outgoing)] = []
     /// Messages fetched and not yet started, and their bytes.
     var buffered = 0
     var bufferedBytes = 0
@@ -113,7 +121,9 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
 
         let conf = rd_kafka_conf_new()
         let link = RebalanceLink()
-        rd_kafka_conf_set_opaque(conf, Unmanaged.passRetained(link).toOpaque())
+        // Released when the handle is destroyed, or below when it is never made.
+        let linkReference = Unmanaged.passRetained(link)
+        rd_kafka_conf_set_opaque(conf, linkReference.toOpaque())
         rd_kafka_conf_set_rebalance_cb(conf) { handle, error, list, opaque in
             let link = Unmanaged<RebalanceLink>.fromOpaque(opaque!).takeUnretainedValue()
             link.consumer?.rebalance(error, list, handle: handle)
@@ -130,15 +140,30 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
             }
             if result != RD_KAFKA_CONF_OK {
                 rd_kafka_conf_destroy(conf)
+                linkReference.release()
                 throw FuncdError(.configuration, "Kafka property \(name)=\(value): \(text(error))")
             }
         }
         guard let handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &error, error.count) else {
+            // rd_kafka_new takes the configuration only when it succeeds.
+            rd_kafka_conf_destroy(conf)
+            linkReference.release()
             throw FuncdError(.configuration, "cannot create the Kafka consumer: \(text(error))")
         }
+        let queue = rd_kafka_queue_get_consumer(handle)!
+        let producer: KafkaProducer
+        do {
+            producer = try KafkaProducer(settings: settings)
+        } catch {
+            rd_kafka_queue_destroy(queue)
+            rd_kafka_destroy(handle)
+            linkReference.release()
+            throw error
+        }
         self.handle = handle
-        self.queue = rd_kafka_queue_get_consumer(handle)
-        self.producer = try KafkaProducer(settings: settings)
+        self.queue = queue
+        self.producer = producer
+        self.linkReference = linkReference
         link.consumer = self
         rd_kafka_poll_set_consumer(handle)
         let topics = rd_kafka_topic_partition_list_new(Int32(settings.topics.count))
@@ -148,6 +173,7 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
         let result = rd_kafka_subscribe(handle, topics)
         rd_kafka_topic_partition_list_destroy(topics)
         if result != RD_KAFKA_RESP_ERR_NO_ERROR {
+            close()
             throw FuncdError(.configuration, "cannot subscribe to \(settings.topics): \(String(cString: rd_kafka_err2str(result)))")
         }
     }
@@ -167,33 +193,54 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
             "consuming", metadata: ["funcd.kafka.topics": "\(settings.topics)", "funcd.kafka.group": "\(settings.group)"])
         NativeThread.start(stackSize: 1024 * 1024) { [self] in poll() }
         try? await gracefulShutdown()
-        stop()
+        await stop()
     }
 
-    /// SIGTERM: no new message starts; those in flight finish (up to SHUTDOWN_TIMEOUT); what was
-    /// handled is committed; the group is left. What was fetched and not started is consumed
-    /// again by whoever gets the partition.
-    func stop() {
+    /// SIGTERM: no new message starts; those in flight finish, and their replies and dead
+    /// letters already queued are acknowledged (up to SHUTDOWN_TIMEOUT); what was handled is
+    /// committed; the group is left. What was fetched and not started, or whose send failed and
+    /// waited to go again, is consumed again by whoever gets the partition.
+    ///
+    /// Called from the Service's task once shutdown is requested: the waiting happens on a
+    /// thread of its own, not on the cooperative pool.
+    func stop() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            NativeThread.start(stackSize: 256 * 1024) { [self] in
+                drainAndClose()
+                done.resume()
+            }
+        }
+    }
+
+    private func drainAndClose() {
         let deadline = MonotonicClock.nanoseconds() &+ shutdownNanoseconds
         lock.withLock {
             stopping = true
+            dropResends(all: true)
             rd_kafka_queue_yield(queue)
             drainWaiters += 1
-            while inFlight > 0 && MonotonicClock.nanoseconds() < deadline {
+            while (inFlight > 0 || sending > 0) && MonotonicClock.nanoseconds() < deadline {
                 lock.wait(untilNanoseconds: min(deadline, MonotonicClock.nanoseconds() &+ 50_000_000))
             }
             while !pollExited { lock.wait(untilNanoseconds: MonotonicClock.nanoseconds() &+ 50_000_000) }
             drainWaiters -= 1
         }
-        // Late answers (past SHUTDOWN_TIMEOUT) must not touch the handle from here on.
+        close()
+        logger.info("consumer closed")
+    }
+
+    /// Commits what was stored and frees the handles. Late answers (past SHUTDOWN_TIMEOUT) and
+    /// late delivery reports do nothing from here on.
+    private func close() {
         lock.withLock { closed = true }
         let committed = rd_kafka_commit(handle, nil, 0)
         if committed != RD_KAFKA_RESP_ERR_NO_ERROR && committed != RD_KAFKA_RESP_ERR__NO_OFFSET {
             logger.warning("final commit failed", metadata: [LogKeys.error: "\(String(cString: rd_kafka_err2str(committed)))"])
         }
+        producer.close(timeoutMilliseconds: 0)
         rd_kafka_queue_destroy(queue)
         rd_kafka_consumer_close(handle)
         rd_kafka_destroy(handle)
-        logger.info("consumer closed")
+        linkReference.release()
     }
 }

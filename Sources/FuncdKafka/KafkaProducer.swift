@@ -2,16 +2,42 @@ internal import CRdKafka
 import FuncdCore
 
 /// Produces the few messages the trigger itself sends: a handler's result to a `reply-to` topic
-/// and a message that failed all its tries to the dead-letter topic. Each send waits for the
-/// broker's acknowledgement, because the consumed message's offset is stored only after it: a
-/// reply or a dead letter is never lost to a crash in between (at worst sent twice).
+/// and a message that failed all its tries to the dead-letter topic.
 ///
-/// `@unchecked Sendable`: librdkafka's producer handle is thread-safe.
+/// Sending never waits for the broker: `send` queues the message and returns, and its delivery
+/// report (acknowledged, or failed once librdkafka gave up after `message.timeout.ms`) is handed
+/// to the sender's completion on the producer's own thread, which does nothing but serve those
+/// reports. So no interpreter thread, host hand-back or Invoker watchdog ever waits on a slow or
+/// frozen broker; the consumer stores the consumed message's offset from the completion.
+///
+/// `@unchecked Sendable`: librdkafka's producer handle is thread-safe; `stopping` is under `lock`.
 final class KafkaProducer: @unchecked Sendable {
     let handle: OpaquePointer
 
-    /// Sends time out after this long; the consumed message is then tried again.
-    static let timeoutMilliseconds: Int32 = 10_000
+    /// How long librdkafka keeps trying one message (connection losses and leader changes
+    /// included) before reporting it failed. Longer than a broker restart; the consumer sends
+    /// again after that anyway.
+    static let messageTimeoutMilliseconds = 30_000
+
+    /// Why a send failed.
+    struct Failure: Error {
+        var description: String
+        /// Sending the same message again cannot succeed: the topic does not exist or may not be
+        /// written, or the message is too large. Anything else (a timeout, a broker away) may
+        /// pass on a later try.
+        var permanent: Bool
+    }
+
+    /// One send's completion, owned by librdkafka's copy of the message (its opaque) until the
+    /// delivery report runs it, exactly once.
+    final class Delivery {
+        let completion: (Failure?) -> Void
+        init(_ completion: @escaping (Failure?) -> Void) { self.completion = completion }
+    }
+
+    private let lock = ConditionLock()
+    private var stopping = false
+    private var reportThreadExited = false
 
     init(settings: KafkaConfiguration) throws(FuncdError) {
         let conf = rd_kafka_conf_new()
@@ -27,19 +53,22 @@ final class KafkaProducer: @unchecked Sendable {
             }
         }
         rd_kafka_conf_set(conf, "enable.idempotence", "true", &error, error.count)
-        // Each send learns its own outcome through the delivery report, served by whichever
-        // thread's flush (or poll) runs it. The report owns the reference `send` retained for it:
-        // a message still queued when its sender gave up keeps its outcome alive until then.
+        rd_kafka_conf_set(conf, "message.timeout.ms", "\(Self.messageTimeoutMilliseconds)", &error, error.count)
+        // Replies are sent as they come: one at a time, not lingering for a batch.
+        rd_kafka_conf_set(conf, "linger.ms", "1", &error, error.count)
         rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
             guard let message, let opaque = message.pointee._private else { return }
-            let outcome = Unmanaged<Outcome>.fromOpaque(opaque).takeRetainedValue()
+            let delivery = Unmanaged<Delivery>.fromOpaque(opaque).takeRetainedValue()
             let error = message.pointee.err
-            outcome.report(error == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : String(cString: rd_kafka_err2str(error)))
+            delivery.completion(error == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaProducer.failure(error))
         }
         guard let handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &error, error.count) else {
+            // rd_kafka_new frees the configuration only when it succeeds.
+            rd_kafka_conf_destroy(conf)
             throw FuncdError(.configuration, "cannot create the Kafka producer: \(text(error))")
         }
         self.handle = handle
+        NativeThread.start(stackSize: 256 * 1024) { [self] in serveReports() }
     }
 
     static func shared(_ property: String) -> Bool {
@@ -47,44 +76,38 @@ final class KafkaProducer: @unchecked Sendable {
             || property.hasPrefix("ssl.") || property == "client.id"
     }
 
-    /// What the delivery report said about one send. Written by whichever thread serves the
-    /// report, read by the sender: under a lock, and waited for, since another sender's flush
-    /// may serve this one's report after this one's flush returned.
-    final class Outcome: @unchecked Sendable {
-        private let lock = ConditionLock()
-        private var done = false
-        private var error: String?
+    static func failure(_ error: rd_kafka_resp_err_t) -> Failure {
+        Failure(
+            description: "\(String(cString: rd_kafka_err2str(error))) (\(String(cString: rd_kafka_err2name(error))))",
+            permanent: isPermanent(error))
+    }
 
-        func report(_ error: String?) {
-            lock.withLock {
-                self.error = error
-                done = true
-            }
-            lock.broadcast()
-        }
-
-        /// The report's error (nil: acknowledged), or nil and false if none came by `deadline`.
-        func wait(untilNanoseconds deadline: UInt64) -> (reported: Bool, error: String?) {
-            lock.lock()
-            defer { lock.unlock() }
-            while !done && MonotonicClock.nanoseconds() < deadline {
-                lock.wait(untilNanoseconds: deadline)
-            }
-            return (done, error)
+    static func isPermanent(_ error: rd_kafka_resp_err_t) -> Bool {
+        switch error {
+        case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
+            RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION,
+            RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
+            RD_KAFKA_RESP_ERR_INVALID_RECORD, RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+            return true
+        default:
+            return false
         }
     }
 
-    /// Sends one message and waits for it to be acknowledged; nil when it was, else the error.
-    func send(topic: String, key: [UInt8]?, value: [UInt8], headers: [(String, String)]) -> String? {
+    /// Queues one message. Returns nil when queued: `completion` then runs exactly once, on the
+    /// producer's report thread, with nil (acknowledged) or the failure. Returns the failure when
+    /// librdkafka did not take the message (its queue full, say): `completion` never runs.
+    func send(
+        topic: String, key: [UInt8]?, value: [UInt8], headers: [(String, String)],
+        completion: @escaping (Failure?) -> Void
+    ) -> Failure? {
         let list = rd_kafka_headers_new(headers.count)
         for (name, content) in headers {
             var bytes = Array(content.utf8)
             rd_kafka_header_add(list, name, -1, &bytes, bytes.count)
         }
-        let outcome = Outcome()
-        let deadline = MonotonicClock.nanoseconds() + UInt64(Self.timeoutMilliseconds) * 1_000_000
         // Released by the delivery report (or below, if librdkafka never took the message).
-        let opaque = Unmanaged.passRetained(outcome).toOpaque()
+        let opaque = Unmanaged.passRetained(Delivery(completion)).toOpaque()
         let produced: OpaquePointer? = topic.withCString { topicName in
             value.withUnsafeBytes { payload in
                 (key ?? []).withUnsafeBytes { keyBytes in
@@ -110,28 +133,38 @@ final class KafkaProducer: @unchecked Sendable {
                 }
             }
         }
-        if let produced {
-            let message = String(cString: rd_kafka_error_string(produced))
-            rd_kafka_error_destroy(produced)
-            rd_kafka_headers_destroy(list)
-            Unmanaged<Outcome>.fromOpaque(opaque).release()
-            return message
-        }
-        // Serve delivery reports until this message's has come (another sender's poll may serve
-        // it instead) or the time is up. Not rd_kafka_flush: that waits for every queued message,
-        // so one stuck message (a reply-to topic that does not exist waits for its metadata) would
-        // hold every later send for the whole timeout.
-        while true {
-            let (reported, error) = outcome.wait(untilNanoseconds: MonotonicClock.nanoseconds())
-            if reported { return error }
-            if MonotonicClock.nanoseconds() >= deadline { break }
-            rd_kafka_poll(handle, 20)
-        }
-        return "no delivery report within \(Self.timeoutMilliseconds) ms"
+        guard let produced else { return nil }
+        let failure = Self.failure(rd_kafka_error_code(produced))
+        rd_kafka_error_destroy(produced)
+        rd_kafka_headers_destroy(list)
+        Unmanaged<Delivery>.fromOpaque(opaque).release()
+        return failure
     }
 
-    deinit {
-        rd_kafka_flush(handle, Self.timeoutMilliseconds)
+    /// The report thread: serves delivery reports until the producer closes.
+    private func serveReports() {
+        while !lock.withLock({ stopping }) {
+            rd_kafka_poll(handle, 100)
+        }
+        lock.withLock {
+            reportThreadExited = true
+            lock.broadcast()
+        }
+    }
+
+    /// Waits up to `timeoutMilliseconds` for what is queued to be delivered (their completions
+    /// run), then stops the report thread and destroys the handle. Reports that come later are
+    /// never run. Call once, after no more sends.
+    func close(timeoutMilliseconds: Int32) {
+        rd_kafka_flush(handle, timeoutMilliseconds)
+        lock.withLock {
+            stopping = true
+            while !reportThreadExited { lock.wait(untilNanoseconds: MonotonicClock.nanoseconds() &+ 200_000_000) }
+        }
+        // Messages still queued are purged: their reports (run by destroy) release their
+        // completions' owners without anything else happening.
+        rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+        rd_kafka_poll(handle, 0)
         rd_kafka_destroy(handle)
     }
 }

@@ -288,6 +288,106 @@ struct KafkaTests {
         }
     }
 
+    @Test("broker frozen (SIGSTOP) for 15 s with replies queued: HTTP calls answered within a second, 408s on time, every reply delivered after the thaw")
+    func frozenBroker() throws {
+        let environment = try Environment.find()
+        let port = try Self.freePort()
+        let tansu = try Self.startBroker(environment, port: port)
+        defer { tansu.stop() }
+        let broker = "127.0.0.1:\(port)"
+        do {
+            try Self.createTopic(environment, broker, "asks")
+            try Self.createTopic(environment, broker, "answers", partitions: 1)
+            let code = try Self.code()
+            defer { code.remove() }
+            let funcd = try Self.startFuncd(
+                environment, broker, topic: "asks", group: "g-frozen", handler: "answer_or_wait", code: code,
+                env: ["FUNC_WORKERS": "0", "FUNC_TIMEOUT": "1"])
+            defer { funcd.stop() }
+            try Self.produce(environment, broker, "asks", first: 1, count: 30, replyTo: "answers")
+            #expect(Self.waitForHandled(funcd, atLeast: 30), "\(funcd.diagnostics)")
+            // The second half is fetched and handled, then the broker stops answering: their
+            // replies wait in the producer while HTTP calls go on.
+            try Self.produce(environment, broker, "asks", first: 31, count: 30, replyTo: "answers")
+            #expect(Self.waitForHandled(funcd, atLeast: 33), "\(funcd.diagnostics)")
+            let frozenBroker = tansu.pid
+            kill(frozenBroker, SIGSTOP)
+            var thawed = false
+            defer { if !thawed { kill(frozenBroker, SIGCONT) } }
+            let frozenAt = Date()
+            var slowest = 0.0
+            var answered = 0
+            var timeouts: [Double] = []
+            while Date().timeIntervalSince(frozenAt) < 15 {
+                let started = Date()
+                let response = try funcd.request(
+                    "POST", "/", headers: ["Content-Type": "application/json"], body: #"{"n": 21}"#, timeout: 20)
+                let took = Date().timeIntervalSince(started)
+                #expect(response.status == 200 && response.text == #"{"double": 42}"#, "\(response)")
+                slowest = max(slowest, took)
+                answered += 1
+                if answered % 10 == 0 {
+                    let sleeper = Date()
+                    let late = try funcd.request(
+                        "POST", "/", headers: ["Content-Type": "application/json"], body: #"{"sleep": 5}"#, timeout: 20)
+                    #expect(late.status == 408, "\(late)")
+                    timeouts.append(Date().timeIntervalSince(sleeper))
+                }
+                usleep(100_000)
+            }
+            kill(frozenBroker, SIGCONT)
+            thawed = true
+            #expect(answered >= 50, "HTTP calls answered while the broker was frozen: \(answered)")
+            #expect(slowest < 1, "the slowest HTTP call while the broker was frozen took \(slowest) s\n\(funcd.diagnostics)")
+            #expect(!timeouts.isEmpty && timeouts.allSatisfy { $0 < 2 }, "408s after FUNC_TIMEOUT=1: \(timeouts)")
+            // A message counts as handled once its reply is acknowledged. The freeze outlasts the
+            // group session, so the thaw brings a rebalance, and messages handled but not yet
+            // committed may run (and answer) twice: at least once, never lost.
+            var handled = 0
+            let allHandled = Deadline.poll(timeout: 90) {
+                let metrics = (try? funcd.get("/metrics").text) ?? ""
+                handled = Self.metric(metrics, #"funcd_kafka_messages_total{topic="asks",outcome="handled"}"#) ?? 0
+                return handled >= 60
+            }
+            #expect(allHandled, "handled after the thaw: \(handled)\n\(funcd.diagnostics)")
+            let answers = try Self.consume(environment, broker, "answers", count: max(handled, 60))
+            let correlations = Set(answers.compactMap { ($0["headers"] as? [String: String])?["correlation-id"] })
+            let missing = Set((1...60).map { "c-\($0)" }).subtracting(correlations)
+            #expect(missing.isEmpty && answers.count == handled, "replies missing: \(missing.sorted()); \(answers.count) replies for \(handled) handled\n\(funcd.diagnostics)")
+        }
+    }
+
+    @Test("a reply that can never be delivered (2 MB, over message.max.bytes) is a dead letter with the reason; the other replies go out")
+    func undeliverableReply() throws {
+        try Self.withBroker { environment, broker in
+            try Self.createTopic(environment, broker, "sizes", partitions: 1)
+            try Self.createTopic(environment, broker, "sized", partitions: 1)
+            try Self.createTopic(environment, broker, "dead-sizes", partitions: 1)
+            try Self.produce(environment, broker, "sizes", first: 1, count: 5, replyTo: "sized")
+            let code = try Self.code()
+            defer { code.remove() }
+            let funcd = try Self.startFuncd(
+                environment, broker, topic: "sizes", group: "g-sizes", handler: "answer_or_huge", code: code,
+                env: ["KAFKA_DLQ_TOPIC": "dead-sizes", "FUNC_WORKERS": "0"])
+            defer { funcd.stop() }
+            let answers = try Self.consume(environment, broker, "sized", count: 4)
+            #expect(answers.map { $0["key"] as? String } == ["1", "2", "4", "5"], "\(answers)\n\(funcd.diagnostics)")
+            let letters = try Self.consume(environment, broker, "dead-sizes", count: 1)
+            let pairs = (letters.first?["header_list"] as? [[String]]) ?? []
+            let error = pairs.first { $0.first == "funcd-error" }?.last ?? ""
+            #expect(letters.first?["key"] as? String == "3" && error.contains("the reply to sized was not delivered"), "\(letters)")
+            #expect(pairs.contains(["funcd-attempts", "1"]), "the handler is not run again for a reply that cannot go: \(pairs)")
+        }
+    }
+
+    /// The value of the sample named exactly `series` in a Prometheus text page.
+    static func metric(_ page: String, _ series: String) -> Int? {
+        for line in page.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1)).map { Int($0) }
+        }
+        return nil
+    }
+
     @Test("a message with a reply-to header gets the handler's result on that topic, same key, with its correlation-id")
     func replyTo() throws {
         try Self.withBroker { environment, broker in

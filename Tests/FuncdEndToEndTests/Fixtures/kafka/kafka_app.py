@@ -65,3 +65,21 @@ def describe(event, context):
 async def describe_async(event, context):
     """The same from an async handler (whose event the glue builds, not the host)."""
     say("event " + _described(event))
+
+
+def answer_or_wait(event, context):
+    """answer() with a `handled` line; {"sleep": s} (over HTTP) outlives FUNC_TIMEOUT instead."""
+    data = event["data"]
+    if isinstance(data, dict) and "sleep" in data:
+        time.sleep(data["sleep"])
+        return "slept"
+    if isinstance(data, dict) and "n" in data and event["extensions"].get("topic"):
+        say(f"handled {data['n']}")
+    return answer(event, context) if isinstance(data, dict) and "n" in data else "ok"
+
+
+def answer_or_huge(event, context):
+    """answer(), but 2 MB for n == 3: a reply no broker takes (message.max.bytes is 1 MB)."""
+    if event["data"]["n"] == 3:
+        return "x" * 2_000_000
+    return answer(event, context)
