@@ -10,11 +10,14 @@ import Glibc
 /// from (`FUNCD_LISTEN_FD`), and one end of a socket pair (`FUNCD_CONTROL_FD`). Over the pair
 /// the worker says `ready` (serving) and `stuck` (a handler cannot be interrupted: replace me),
 /// and the supervisor sends its own counters as Prometheus text so that any worker's /metrics
-/// shows them. Protocol: one message per line; counters arrive as `m <line>` lines closed by
-/// `end`.
+/// shows them, and `kafka-death <count> <partition> <offset> <topic>` when a worker died while
+/// running a Kafka message (see `KafkaWorkerDeaths`). Protocol: one message per line; counters
+/// arrive as `m <line>` lines closed by `end`.
 public final class SupervisorLink: Sendable {
     public let listenDescriptor: Int32
     private let controlDescriptor: Int32
+    /// The Kafka messages workers died running, as the supervisor counts them.
+    public let kafkaDeaths: KafkaWorkerDeaths
     private let counters = Mutex<[UInt8]>([])
 
     /// The link when this process is a supervised worker, else nil.
@@ -22,12 +25,13 @@ public final class SupervisorLink: Sendable {
         guard let listen = environment["FUNCD_LISTEN_FD"].flatMap(Int32.init),
             let control = environment["FUNCD_CONTROL_FD"].flatMap(Int32.init)
         else { return nil }
-        return SupervisorLink(listen: listen, control: control)
+        return SupervisorLink(listen: listen, control: control, kafkaDeaths: KafkaWorkerDeaths.inherited(environment))
     }
 
-    private init(listen: Int32, control: Int32) {
+    private init(listen: Int32, control: Int32, kafkaDeaths: KafkaWorkerDeaths) {
         self.listenDescriptor = listen
         self.controlDescriptor = control
+        self.kafkaDeaths = kafkaDeaths
         // Close-on-exec: a handler's subprocess must not keep the pod's socket or the pair open.
         _ = fcntl(listen, F_SETFD, FD_CLOEXEC)
         _ = fcntl(control, F_SETFD, FD_CLOEXEC)
@@ -71,6 +75,8 @@ public final class SupervisorLink: Sendable {
                         let complete = metrics
                         counters.withLock { $0 = complete }
                         metrics.removeAll()
+                    } else if line.starts(with: Array("kafka-death ".utf8)) {
+                        kafkaDeaths.learn(Substring(decoding: line.dropFirst("kafka-death ".utf8.count), as: UTF8.self))
                     }
                     pending.removeSubrange(...newline)
                 }

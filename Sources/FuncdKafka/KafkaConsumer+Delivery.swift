@@ -18,9 +18,12 @@ extension KafkaConsumer {
                 }
                 let partition = current!
                 message.partition = partition
-                if !partition.busy && partition.pending.isEmpty && !partition.backingOff && inFlight < concurrency && !stopping {
+                if !partition.busy && partition.pending.isEmpty && !partition.backingOff && inFlight < concurrency && !stopping
+                    && runningAlone == nil && solitary.isEmpty
+                {
                     partition.busy = true
                     inFlight += 1
+                    began(message)
                     starts.append(message)
                     continue
                 }
@@ -51,7 +54,26 @@ extension KafkaConsumer {
     /// The first waiting message of each ready partition, while there are slots, marked started.
     /// Called with `lock` held.
     private func takeReady() -> [KafkaMessage] {
-        if stopping || ready.isEmpty || inFlight >= concurrency { return [] }
+        if stopping { return [] }
+        if !solitary.isEmpty || runningAlone != nil {
+            // A suspect runs once nothing else does, and nothing starts beside it.
+            guard runningAlone == nil, inFlight == 0, sending == 0 else { return [] }
+            guard soloCommitDone else {
+                if !soloCommitWanted {
+                    soloCommitWanted = true
+                    rd_kafka_queue_yield(queue)
+                    if pollWaiting { lock.broadcast() }
+                }
+                return []
+            }
+            soloCommitDone = false
+            let message = solitary.removeFirst()
+            runningAlone = message
+            inFlight += 1
+            began(message)
+            return [message]
+        }
+        if ready.isEmpty || inFlight >= concurrency { return [] }
         let half = backlogLimit / 2
         let wasAboveHalf = buffered > half
         var starts: [KafkaMessage] = []
@@ -64,6 +86,7 @@ extension KafkaConsumer {
             let message = partition.pending.takeFirst()
             partition.busy = true
             inFlight += 1
+            began(message)
             buffered -= 1
             bufferedBytes -= message.size
             starts.append(message)
@@ -77,7 +100,77 @@ extension KafkaConsumer {
         return starts
     }
 
+    /// The handler has `message` from now on: so says the in-flight table the supervisor reads
+    /// if this worker dies. Called with `lock` held.
+    private func began(_ message: KafkaMessage) {
+        guard let inFlightTable, let entry = freeInFlightEntries.popLast() else { return }
+        message.inFlightEntry = entry
+        inFlightTable.record(entry, KafkaPlace(topic: message.topic, partition: message.record.partition, offset: message.offset))
+    }
+
+    /// The handler gave `message` back. Called with `lock` held.
+    private func ended(_ message: KafkaMessage) {
+        guard message.inFlightEntry >= 0, let inFlightTable else { return }
+        inFlightTable.clear(message.inFlightEntry)
+        freeInFlightEntries.append(message.inFlightEntry)
+        message.inFlightEntry = -1
+    }
+
+    /// Sets aside, instead of running, the messages that killed KAFKA_MAX_RETRIES workers (a
+    /// segfault, the OOM killer, a stuck handler): dead-lettered, or passed over. Those that were
+    /// running when a worker died but not yet convicted run alone (`solitary`), so that a death
+    /// while they run is theirs. The rest run as usual. Only when the supervisor knows of any.
+    private func setAsidePoison(_ messages: [KafkaMessage], _ workerDeaths: KafkaWorkerDeaths) -> [KafkaMessage] {
+        var runnable: [KafkaMessage] = []
+        var letters: [Outgoing] = []
+        var setAside = 0
+        let starts: [KafkaMessage] = lock.withLock {
+            for message in messages {
+                guard
+                    let deaths = workerDeaths.deaths(
+                        KafkaPlace(topic: message.topic, partition: message.record.partition, offset: message.offset))
+                else {
+                    runnable.append(message)
+                    continue
+                }
+                message.attempts = max(message.attempts, deaths)
+                if deaths == 0 || deaths < settings.maxRetries {
+                    if message === runningAlone {
+                        runnable.append(message)
+                    } else {
+                        // Its partition stays busy while it waits: order holds.
+                        ended(message)
+                        inFlight -= 1
+                        solitary.append(message)
+                        setAside += 1
+                    }
+                    continue
+                }
+                setAside += 1
+                ended(message)
+                inFlight -= 1
+                if message === runningAlone { runningAlone = nil }
+                let reason = "a worker process died \(deaths) times while running it (crashed, killed, or stuck and replaced)"
+                if let letter = deadLetter(message, reason) {
+                    letters.append(letter)
+                    sending += 1
+                } else {
+                    finish(message, failed: true, reason: reason)
+                }
+            }
+            return setAside > 0 ? takeReady() : []
+        }
+        for letter in letters { transmit(letter) }
+        if !starts.isEmpty { submit(starts) }
+        return runnable
+    }
+
     private func submit(_ messages: [KafkaMessage]) {
+        var messages = messages
+        if let workerDeaths, !workerDeaths.isEmpty {
+            messages = setAsidePoison(messages, workerDeaths)
+            if messages.isEmpty { return }
+        }
         let direct = invoker.host.buildsKafkaEvents
         invoker.submit(
             messages.map { message in
@@ -100,7 +193,9 @@ extension KafkaConsumer {
         let starts: [KafkaMessage] = lock.withLock {
             for invocation in batch {
                 let message = unsafeDowncast(invocation.reply!, to: KafkaMessage.self)
+                ended(message)
                 inFlight -= 1
+                if message === runningAlone { runningAlone = nil }
                 let result = invocation.result
                 var failed = result.map { $0.isFailure || $0.status >= 400 } ?? true
                 var reason = result?.error ?? "status \(result?.status ?? 0)"
@@ -238,6 +333,16 @@ extension KafkaConsumer {
             return true
         }
         return due
+    }
+
+    /// Drops the suspects waiting to run alone of revoked partitions (or all, when stopping):
+    /// not stored, consumed again by the partition's next owner. Called with `lock` held.
+    func dropSolitary(all: Bool) {
+        solitary.removeAll { message in
+            guard all || message.partition!.revoked else { return false }
+            message.partition!.busy = false
+            return true
+        }
     }
 
     /// Drops the waiting resends of revoked partitions (or all, when stopping): their messages

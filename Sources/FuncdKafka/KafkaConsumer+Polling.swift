@@ -22,6 +22,7 @@ extension KafkaConsumer {
             if step != .poll { setPaused(step == .pauseAndPoll) }
             let due = lock.withLock { takeDueResends(now: MonotonicClock.nanoseconds()) }
             for outgoing in due { transmit(outgoing) }
+            if lock.withLock({ soloCommitWanted }) { commitBeforeSolo() }
             startReady()
             measureLag()
 
@@ -74,6 +75,7 @@ extension KafkaConsumer {
         defer { lock.unlock() }
         while true {
             if stopping { return nil }
+            if soloCommitWanted { return .poll }
             let now = MonotonicClock.nanoseconds()
             var nextDue = UInt64.max
             retries.removeAll { entry in
@@ -105,6 +107,19 @@ extension KafkaConsumer {
             pollWaiting = true
             lock.wait(untilNanoseconds: min(nextDue, now &+ 50_000_000))
             pollWaiting = false
+        }
+    }
+
+    /// Commits the stored offsets and waits for the broker, then lets the waiting suspect run
+    /// alone (see `KafkaConsumer.solitary`).
+    private func commitBeforeSolo() {
+        let committed = rd_kafka_commit(handle, nil, 0)
+        if committed != RD_KAFKA_RESP_ERR_NO_ERROR && committed != RD_KAFKA_RESP_ERR__NO_OFFSET {
+            logger.warning("commit before a suspect message failed", metadata: [LogKeys.error: "\(String(cString: rd_kafka_err2str(committed)))"])
+        }
+        lock.withLock {
+            soloCommitWanted = false
+            soloCommitDone = true
         }
     }
 
@@ -178,6 +193,7 @@ extension KafkaConsumer {
             ready.removeAll { $0.revoked }
             retries.removeAll { $0.partition.revoked }
             dropResends(all: false)
+            dropSolitary(all: false)
             drainWaiters += 1
             while keys.contains(where: { partitions[$0]?.busy == true }) && MonotonicClock.nanoseconds() < deadline {
                 lock.wait(untilNanoseconds: min(deadline, MonotonicClock.nanoseconds() &+ 50_000_000))

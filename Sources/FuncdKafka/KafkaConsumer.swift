@@ -72,6 +72,11 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
     /// Sends replies (`reply-to`) and dead letters.
     let producer: KafkaProducer
     let metrics: KafkaMetrics
+    /// What this worker has with its handler, shared with the supervisor (nil unsupervised).
+    let inFlightTable: KafkaInFlightTable?
+    var freeInFlightEntries: [Int]
+    /// The messages workers died running, as the supervisor counts them (nil unsupervised).
+    let workerDeaths: KafkaWorkerDeaths?
     /// The rebalance callback's reference to `RebalanceLink`, released with the handle.
     let linkReference: Unmanaged<RebalanceLink>
     var lagMeasuredAt: UInt64 = 0
@@ -87,6 +92,14 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
     /// partitions stay busy until the broker has them.
     var sending = 0
     var resends: [(due: UInt64, outgoing: Outgoing)] = []
+    /// Messages that were running beside others when a worker died, waiting to run alone.
+    var solitary: [KafkaMessage] = []
+    /// The message running alone: nothing else starts until it is back.
+    var runningAlone: KafkaMessage?
+    /// Before a suspect runs alone, the poll thread commits what the other partitions handled
+    /// (and waits for the broker): if the suspect kills this worker too, only it runs again.
+    var soloCommitWanted = false
+    var soloCommitDone = false
     /// Messages fetched and not yet started, and their bytes.
     var buffered = 0
     var bufferedBytes = 0
@@ -108,7 +121,10 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
     var backlogLimit: Int { max(512, 8 * concurrency) }
     static let backlogByteLimit = 32 * 1024 * 1024
 
-    public init(configuration: Configuration, invoker: Invoker, logger: Logger) throws(FuncdError) {
+    public init(
+        configuration: Configuration, invoker: Invoker, logger: Logger, inFlight: KafkaInFlightTable? = nil,
+        workerDeaths: KafkaWorkerDeaths? = nil
+    ) throws(FuncdError) {
         guard let settings = configuration.kafka else {
             throw FuncdError(.configuration, "no Kafka configuration")
         }
@@ -118,6 +134,9 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
         self.concurrency = configuration.concurrency
         self.shutdownNanoseconds = UInt64(configuration.shutdownTimeoutSeconds * 1e9)
         self.metrics = KafkaMetrics(registry: invoker.metrics.registry)
+        self.inFlightTable = inFlight
+        self.freeInFlightEntries = Array((0..<(inFlight?.capacity ?? 0)).reversed())
+        self.workerDeaths = workerDeaths
 
         let conf = rd_kafka_conf_new()
         let link = RebalanceLink()
@@ -217,6 +236,7 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
         lock.withLock {
             stopping = true
             dropResends(all: true)
+            dropSolitary(all: true)
             rd_kafka_queue_yield(queue)
             drainWaiters += 1
             while (inFlight > 0 || sending > 0) && MonotonicClock.nanoseconds() < deadline {

@@ -13,6 +13,8 @@ final class KafkaMessage: @unchecked Sendable {
     let size: Int
     var partition: KafkaConsumer.Partition?
     var attempts = 0
+    /// Its entry in the worker's in-flight table while the handler has it (-1: none).
+    var inFlightEntry = -1
 
     init(record: KafkaRecord) {
         self.record = record

@@ -42,6 +42,8 @@ public final class Supervisor {
     private var reloadQueue: [Int] = []
     private var nextWatch: UInt64 = 0
     private var counters = Counters()
+    /// The Kafka messages workers died running (workers learn of them: see `KafkaWorkerDeaths`).
+    private let kafkaDeaths = KafkaWorkerDeaths()
 
     static let startTimeoutNanoseconds: UInt64 = 60_000_000_000
     static let minimumBackoff: UInt64 = 100_000_000
@@ -153,9 +155,16 @@ public final class Supervisor {
     private func start(slot: Int, replacing: WorkerProcess?) -> Bool {
         guard let listening else { return false }
         do {
+            var environment = environment
+            var inFlight: KafkaInFlightTable?
+            if configuration.kafka != nil {
+                inFlight = KafkaInFlightTable.create(capacity: configuration.concurrency)
+                if inFlight == nil { logger.warning("no memfd: a Kafka message that kills its worker will not be caught") }
+                if !kafkaDeaths.isEmpty { environment["FUNCD_KAFKA_DEATHS"] = kafkaDeaths.encoded() }
+            }
             let worker = try WorkerProcess.spawn(
                 executable: executable, arguments: arguments, environment: environment, listen: listening.descriptor,
-                slot: slot, generation: generation, replaces: replacing?.pid)
+                slot: slot, generation: generation, replaces: replacing?.pid, inFlight: inFlight)
             worker.codeVersion = watcher.version()
             workers.append(worker)
             return true
@@ -215,6 +224,7 @@ public final class Supervisor {
             close(worker.control)
             if worker.state == .ready { counters.readyWorkers -= 1 }
             guard !draining else { continue }
+            countKafkaDeaths(worker, status: status)
             let reason = Self.describe(status: status)
             switch worker.state {
             case .draining:
@@ -241,6 +251,27 @@ public final class Supervisor {
                 }
             }
             broadcastCounters()
+        }
+    }
+
+    /// The Kafka messages `worker` was running when it ended (none for a clean exit): a lone one
+    /// counts one death, several become suspects that run alone from then on. Every worker hears
+    /// of it, so that whichever fetches the message again can set it aside once it has killed
+    /// KAFKA_MAX_RETRIES workers.
+    private func countKafkaDeaths(_ worker: WorkerProcess, status: Int32) {
+        guard let running = worker.inFlight?.running(), !running.isEmpty else { return }
+        for place in running {
+            let count = kafkaDeaths.record(place, alone: running.count == 1)
+            logger.error(
+                "a worker ended while running a Kafka message",
+                metadata: [
+                    "funcd.pid": "\(worker.pid)", "funcd.reason": "\(Self.describe(status: status))",
+                    "funcd.kafka.topic": "\(place.topic)", "funcd.kafka.partition": "\(place.partition)",
+                    "funcd.kafka.offset": "\(place.offset)", "funcd.kafka.worker_deaths": "\(count)",
+                    "funcd.kafka.running_beside": "\(running.count - 1)",
+                ])
+            let line = "kafka-death \(KafkaWorkerDeaths.encode(place, count))\n"
+            for other in workers { other.send(line) }
         }
     }
 

@@ -26,6 +26,8 @@ final class WorkerProcess {
     var drainDeadline: UInt64 = 0
     var description = ""
     var pending: [UInt8] = []
+    /// The Kafka messages it has with its handler (when it consumes Kafka).
+    var inFlight: KafkaInFlightTable?
 
     init(pid: pid_t, control: Int32, slot: Int, generation: Int, replaces: pid_t?) {
         self.pid = pid
@@ -37,11 +39,12 @@ final class WorkerProcess {
     }
 
     /// Starts `executable arguments` with the listening socket as fd 3 and its end of a fresh
-    /// socket pair as fd 4, the signals the supervisor handles back at their defaults, and
-    /// `FUNCD_LISTEN_FD`/`FUNCD_CONTROL_FD`/`FUNCD_WORKER` added to the environment.
+    /// socket pair as fd 4 (and `inFlight`'s memfd as fd 5), the signals the supervisor handles
+    /// back at their defaults, and `FUNCD_LISTEN_FD`/`FUNCD_CONTROL_FD`/`FUNCD_WORKER` (and
+    /// `FUNCD_KAFKA_INFLIGHT_FD`) added to the environment.
     static func spawn(
         executable: String, arguments: [String], environment: [String: String], listen: Int32,
-        slot: Int, generation: Int, replaces: pid_t?
+        slot: Int, generation: Int, replaces: pid_t?, inFlight: KafkaInFlightTable? = nil
     ) throws -> WorkerProcess {
         var pair: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
@@ -52,6 +55,7 @@ final class WorkerProcess {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, listen, 3)
         posix_spawn_file_actions_adddup2(&actions, pair[1], 4)
+        if let inFlight { posix_spawn_file_actions_adddup2(&actions, inFlight.descriptor, 5) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -69,6 +73,7 @@ final class WorkerProcess {
         environment["FUNCD_LISTEN_FD"] = "3"
         environment["FUNCD_CONTROL_FD"] = "4"
         environment["FUNCD_WORKER"] = String(slot)
+        if inFlight != nil { environment["FUNCD_KAFKA_INFLIGHT_FD"] = "5" }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
@@ -78,12 +83,15 @@ final class WorkerProcess {
         var pid: pid_t = 0
         let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
         close(pair[1])
+        inFlight?.closeDescriptor()
         guard status == 0 else {
             close(pair[0])
             throw FuncdError(.interpreter, "cannot start \(executable): \(String(cString: strerror(status)))")
         }
         _ = fcntl(pair[0], F_SETFL, fcntl(pair[0], F_GETFL) | O_NONBLOCK)
-        return WorkerProcess(pid: pid, control: pair[0], slot: slot, generation: generation, replaces: replaces)
+        let worker = WorkerProcess(pid: pid, control: pair[0], slot: slot, generation: generation, replaces: replaces)
+        worker.inFlight = inFlight
+        return worker
     }
 
     /// Sends one message line; a worker that cannot take it is gone or about to be.

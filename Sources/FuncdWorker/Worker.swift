@@ -128,7 +128,11 @@ public enum Worker {
         if configuration.kafka != nil {
             // Every worker is one consumer of the group: Kafka spreads the partitions.
             do {
-                services.append(.init(service: try KafkaConsumer(configuration: configuration, invoker: invoker, logger: logger)))
+                services.append(
+                    .init(
+                        service: try KafkaConsumer(
+                            configuration: configuration, invoker: invoker, logger: logger,
+                            inFlight: KafkaInFlightTable.inherited(launch.environment), workerDeaths: link?.kafkaDeaths)))
             } catch {
                 ProcessEnvironment.printError("funcd: error: \(error.message)")
                 terminate(1)

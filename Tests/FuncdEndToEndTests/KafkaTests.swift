@@ -380,6 +380,44 @@ struct KafkaTests {
         }
     }
 
+    @Test("a message that crashes its worker (SIGSEGV) goes to the DLQ after KAFKA_MAX_RETRIES worker deaths; the other 299 are handled, its partition goes on")
+    func poisonMessageKillsWorkers() throws {
+        try Self.withBroker { environment, broker in
+            try Self.createTopic(environment, broker, "poison")
+            try Self.createTopic(environment, broker, "dead-poison", partitions: 1)
+            try Self.produce(environment, broker, "poison", first: 1, count: 300)
+            let code = try Self.code()
+            defer { code.remove() }
+            let started = Date()
+            let funcd = try Self.startFuncd(
+                environment, broker, topic: "poison", group: "g-poison", handler: "segfault_on_150", code: code,
+                env: ["KAFKA_DLQ_TOPIC": "dead-poison", "KAFKA_MAX_RETRIES": "2", "FUNC_WORKERS": "1"])
+            defer { funcd.stop() }
+            let letters = try Self.consume(environment, broker, "dead-poison", count: 1)
+            let pairs = (letters.first?["header_list"] as? [[String]]) ?? []
+            let error = pairs.first { $0.first == "funcd-error" }?.last ?? ""
+            #expect(letters.first?["key"] as? String == "150", "\(letters)\n\(funcd.diagnostics)")
+            #expect(error.contains("died 2 times"), "\(pairs)")
+            let others = Set(1...300).subtracting([150])
+            var seen = Set<Int>()
+            let allHandled = Deadline.poll(timeout: 90) {
+                seen = Set(Self.handled(funcd).compactMap { Int($0[4]) })
+                return seen.isSuperset(of: others)
+            }
+            let handledLines = Self.handled(funcd).count
+            #expect(allHandled, "not handled: \(others.subtracting(seen).sorted())\n\(funcd.diagnostics)")
+            #expect(!seen.contains(150))
+            // Messages running beside it when a worker died are suspects that then run alone:
+            // none of them is dead-lettered.
+            let deaths = funcd.stderrText.components(separatedBy: "a worker ended while running a Kafka message").count - 1
+            let metrics = try funcd.get("/metrics").text
+            #expect(Self.metric(metrics, #"funcd_kafka_messages_total{topic="poison",outcome="dead_lettered"}"#) == 1, "\(metrics)\n\(funcd.diagnostics)")
+            // Each death redoes what the other partitions had handled and not yet committed.
+            print("poison: \(handledLines) calls for 299 messages, \(deaths) worker deaths, in \(Int(Date().timeIntervalSince(started))) s")
+            #expect(handledLines < 299 + 300, "\(handledLines) calls for 299 messages")
+        }
+    }
+
     /// The value of the sample named exactly `series` in a Prometheus text page.
     static func metric(_ page: String, _ series: String) -> Int? {
         for line in page.split(separator: "\n") where line.hasPrefix(series + " ") {

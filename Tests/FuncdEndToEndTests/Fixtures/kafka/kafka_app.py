@@ -83,3 +83,12 @@ def answer_or_huge(event, context):
     if event["data"]["n"] == 3:
         return "x" * 2_000_000
     return answer(event, context)
+
+
+def segfault_on_150(event, context):
+    """record(), but message 150 crashes the whole process (a real SIGSEGV, as a broken C
+    extension would)."""
+    if event["data"]["n"] == 150:
+        import ctypes
+        ctypes.string_at(0)
+    return record(event, context)
