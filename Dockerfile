@@ -44,13 +44,9 @@ RUN --mount=type=cache,target=/src/.build,id=funcd-swiftpm-build,sharing=locked 
  # The glue is compiled here: a read-only root file system cannot cache bytecode.
  && python3 -m compileall -q /out/share/funcd/runtimes/python/funcd
 
-# ---- base: funcd and the glue on Debian bookworm, no interpreter ----
-FROM ${DEBIAN_IMAGE} AS runtime
-COPY images/base/packages.txt /tmp/packages.txt
-RUN apt-get update \
- && sed -e 's/#.*//' /tmp/packages.txt | xargs apt-get install -y --no-install-recommends \
- && rm -rf /var/lib/apt/lists/* /tmp/packages.txt \
- && useradd --uid 1000 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin funcd \
+# ---- shared: the glue, user 1000 and the pod's conventions on Debian bookworm ----
+FROM ${DEBIAN_IMAGE} AS shared
+RUN useradd --uid 1000 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin funcd \
  && mkdir -p /kubeless
 COPY --from=build /out/share/funcd /usr/local/share/funcd
 ENV FUNC_PORT=8080 \
@@ -60,10 +56,21 @@ USER 1000:1000
 ENTRYPOINT ["/usr/local/bin/funcd"]
 CMD ["serve"]
 
-# The base image: the runtime and the front door alone (`funcd`, no interpreter). The language
-# images start from `runtime`, not from here: each installs its one executable and links `funcd`
-# to it (it acts as the front door under that name), so that it does not carry both.
-FROM runtime AS base
+# ---- runtime: what the language images start from: the shared stage plus what every language
+# executable links besides its interpreter (images/runtime/packages.txt: TLS and librdkafka) ----
+FROM shared AS runtime
+USER root
+COPY images/runtime/packages.txt /tmp/packages.txt
+RUN apt-get update \
+ && sed -e 's/#.*//' /tmp/packages.txt | xargs apt-get install -y --no-install-recommends \
+ && rm -rf /var/lib/apt/lists/* /tmp/packages.txt
+USER 1000:1000
+
+# The base image: the front door alone (`funcd`, no interpreter; it links only the C and C++
+# runtimes, which Debian always has). The language images start from `runtime`, not from here:
+# each installs its one executable and links `funcd` to it (it acts as the front door under that
+# name), so that it does not carry both.
+FROM shared AS base
 COPY --from=build /out/bin/funcd /usr/local/bin/funcd
 LABEL org.opencontainers.image.title="funcd-base" \
       org.opencontainers.image.description="funcd, the in-pod function server, without a language"
