@@ -97,6 +97,12 @@ public struct ServerOptions: ParsableArguments, Sendable {
     var kafkaReplyTopics: String?
 
     @Option(
+        help:
+            "Seconds one reply or dead letter may take to reach the broker before it is sent again (the partition waits). (KAFKA_SEND_TIMEOUT, default 30)"
+    )
+    var kafkaSendTimeout: String?
+
+    @Option(
         name: .customLong("kafka-conf"),
         help: "A librdkafka property, name=value; repeatable. (KAFKA_CONF_<name with dots as underscores>)")
     var kafkaConf: [String] = []
@@ -138,6 +144,7 @@ public struct ServerOptions: ParsableArguments, Sendable {
         values["KAFKA_GROUP"] = kafkaGroup
         values["KAFKA_DLQ_TOPIC"] = kafkaDlqTopic
         values["KAFKA_REPLY_TOPICS"] = kafkaReplyTopics
+        values["KAFKA_SEND_TIMEOUT"] = kafkaSendTimeout
         for property in kafkaConf {
             guard let equals = property.firstIndex(of: "=") else { continue }
             let name = String(property[..<equals].map { $0 == "." ? "_" : $0 })

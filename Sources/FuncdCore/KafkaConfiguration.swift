@@ -9,6 +9,7 @@
 /// | `KAFKA_MAX_RETRIES` | tries after the first for a message whose handler failed | 3 |
 /// | `KAFKA_DLQ_TOPIC` | where a message goes after its last failed try, the error in its headers | — (logged and passed over) |
 /// | `KAFKA_REPLY_TOPICS` | topics a `reply-to` header may name, comma list, `*` and `?` globs | any but those consumed, the DLQ and `__*` |
+/// | `KAFKA_SEND_TIMEOUT` | seconds librdkafka tries one reply or dead letter before funcd sends it again | 30 |
 /// | `KAFKA_SASL_MECHANISM`, `KAFKA_USERNAME`, `KAFKA_PASSWORD` | SASL (`PLAIN`, `SCRAM-SHA-256`, ...) | — |
 /// | `KAFKA_TLS`, `KAFKA_CA_FILE` | TLS to the brokers, and its CA bundle | off |
 /// | `KAFKA_CONF_<property>` | any librdkafka property, dots written as underscores | — |
@@ -22,6 +23,9 @@ public struct KafkaConfiguration: Sendable, Equatable {
     /// dead-letter topic and internal `__*` topics. Whoever can produce to the input topic picks
     /// the reply's topic, and funcd writes there with the function's credentials.
     public var replyTopics: [String]?
+    /// How long one send of a reply or a dead letter may take (librdkafka's `message.timeout.ms`)
+    /// before funcd gives it up and sends it again after a backoff; the partition waits meanwhile.
+    public var sendTimeoutMilliseconds: Int
     /// librdkafka properties, in the order they are applied (later ones win).
     public var properties: [(String, String)]
     /// funcd's own defaults that an older librdkafka may not know; skipped there.
@@ -30,7 +34,8 @@ public struct KafkaConfiguration: Sendable, Equatable {
     public static func == (lhs: KafkaConfiguration, rhs: KafkaConfiguration) -> Bool {
         lhs.brokers == rhs.brokers && lhs.topics == rhs.topics && lhs.group == rhs.group
             && lhs.maxRetries == rhs.maxRetries && lhs.deadLetterTopic == rhs.deadLetterTopic
-            && lhs.replyTopics == rhs.replyTopics && lhs.properties.map { "\($0.0)=\($0.1)" } == rhs.properties.map { "\($0.0)=\($0.1)" }
+            && lhs.replyTopics == rhs.replyTopics && lhs.sendTimeoutMilliseconds == rhs.sendTimeoutMilliseconds
+            && lhs.properties.map { "\($0.0)=\($0.1)" } == rhs.properties.map { "\($0.0)=\($0.1)" }
     }
 
     /// nil when `KAFKA_BROKERS` is not set: no consumer.
@@ -61,6 +66,14 @@ public struct KafkaConfiguration: Sendable, Equatable {
         }
 
         self.deadLetterTopic = value("KAFKA_DLQ_TOPIC")
+        if let text = value("KAFKA_SEND_TIMEOUT") {
+            guard let seconds = Double(text), seconds >= 1, seconds <= 3600 else {
+                throw FuncdError(.configuration, "KAFKA_SEND_TIMEOUT=\(text) is not a number of seconds in 1...3600")
+            }
+            self.sendTimeoutMilliseconds = Int(seconds * 1000)
+        } else {
+            self.sendTimeoutMilliseconds = 30_000
+        }
         self.replyTopics = value("KAFKA_REPLY_TOPICS").map {
             $0.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
         }

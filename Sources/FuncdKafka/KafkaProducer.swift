@@ -14,11 +14,6 @@ import FuncdCore
 final class KafkaProducer: @unchecked Sendable {
     let handle: OpaquePointer
 
-    /// How long librdkafka keeps trying one message (connection losses and leader changes
-    /// included) before reporting it failed. Longer than a broker restart; the consumer sends
-    /// again after that anyway.
-    static let messageTimeoutMilliseconds = 30_000
-
     /// Why a send failed.
     struct Failure: Error {
         var description: String
@@ -52,8 +47,12 @@ final class KafkaProducer: @unchecked Sendable {
                 throw FuncdError(.configuration, "Kafka property \(name)=\(value): \(text(error))")
             }
         }
-        rd_kafka_conf_set(conf, "enable.idempotence", "true", &error, error.count)
-        rd_kafka_conf_set(conf, "message.timeout.ms", "\(Self.messageTimeoutMilliseconds)", &error, error.count)
+        // How long librdkafka keeps trying one message (connection losses and leader changes
+        // included) before reporting it failed (KAFKA_SEND_TIMEOUT); the consumer then sends it
+        // again. Not idempotent: each reply or dead letter is one message that funcd itself sends
+        // again, so idempotence would save nothing, and an idempotent producer whose send timed
+        // out is fenced by the broker and refuses every later message (seen with tansu).
+        rd_kafka_conf_set(conf, "message.timeout.ms", "\(settings.sendTimeoutMilliseconds)", &error, error.count)
         // Replies are sent as they come: one at a time, not lingering for a batch.
         rd_kafka_conf_set(conf, "linger.ms", "1", &error, error.count)
         rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in

@@ -73,9 +73,13 @@ struct KafkaTests {
     }
 
     /// The first `count` messages of `topic`, each as its JSON line from consume.py.
-    static func consume(_ environment: Environment, _ broker: String, _ topic: String, count: Int) throws -> [[String: Any]] {
+    /// The first `count` messages of `topic` (with `linger`, all there are: see consume.py).
+    static func consume(
+        _ environment: Environment, _ broker: String, _ topic: String, count: Int, linger: Double = 0
+    ) throws -> [[String: Any]] {
         let outcome = try FuncdProcess(
-            executableURL: environment.python, arguments: [TestPaths.fixture("kafka/consume.py").path, broker, topic, "\(count)"]
+            executableURL: environment.python,
+            arguments: [TestPaths.fixture("kafka/consume.py").path, broker, topic, "\(count)", "\(linger)"]
         ).finish(timeout: 150)
         #expect(outcome.exitCode == 0, "consume \(topic): \(outcome)")
         return outcome.stdout.split(separator: "\n").compactMap {
@@ -416,6 +420,42 @@ struct KafkaTests {
             print("poison: \(handledLines) calls for 299 messages, \(deaths) worker deaths, in \(Int(Date().timeIntervalSince(started))) s")
             #expect(handledLines < 299 + 300, "\(handledLines) calls for 299 messages")
         }
+    }
+
+    @Test("dead-letter topic unreachable (broker frozen, KAFKA_SEND_TIMEOUT=1): the dead letters are sent again, the handler is not run again")
+    func deadLetterOutage() throws {
+        let environment = try Environment.find()
+        let port = try Self.freePort()
+        let tansu = try Self.startBroker(environment, port: port)
+        defer { tansu.stop() }
+        let broker = "127.0.0.1:\(port)"
+        try Self.createTopic(environment, broker, "wares", partitions: 1)
+        try Self.createTopic(environment, broker, "dead-wares", partitions: 1)
+        let code = try Self.code()
+        defer { code.remove() }
+        let funcd = try Self.startFuncd(
+            environment, broker, topic: "wares", group: "g-wares", handler: "fails_loudly", code: code,
+            env: ["KAFKA_DLQ_TOPIC": "dead-wares", "KAFKA_MAX_RETRIES": "1", "KAFKA_SEND_TIMEOUT": "1", "FUNC_WORKERS": "0"])
+        defer { funcd.stop() }
+        try Self.produce(environment, broker, "wares", first: 1, count: 3)
+        // The first try fails; the broker freezes before the retry (100 ms later) and its dead letter.
+        #expect(funcd.waitForStdout(containing: "failing 1", timeout: 60), "\(funcd.diagnostics)")
+        kill(tansu.pid, SIGSTOP)
+        usleep(4_000_000)  // under the group's 6 s session: no rebalance to muddy the count
+        kill(tansu.pid, SIGCONT)
+        // A dead letter whose send timed out may still reach the broker after the thaw, beside
+        // the one sent again: at least once.
+        let lettered = Deadline.poll(timeout: 60) {
+            let metrics = (try? funcd.get("/metrics").text) ?? ""
+            return Self.metric(metrics, #"funcd_kafka_messages_total{topic="wares",outcome="dead_lettered"}"#) == 3
+        }
+        #expect(lettered, "\(funcd.diagnostics)")
+        let letters = try Self.consume(environment, broker, "dead-wares", count: 3, linger: 3)
+        #expect(Set(letters.compactMap { $0["key"] as? String }) == ["1", "2", "3"], "\(letters)\n\(funcd.diagnostics)")
+        let tries = funcd.stdoutText.split(separator: "\n").filter { $0.hasPrefix("failing ") }
+        #expect(tries.sorted() == ["failing 1", "failing 1", "failing 2", "failing 2", "failing 3", "failing 3"],
+                "the handler runs 1 + KAFKA_MAX_RETRIES times, not again for a dead letter that failed: \(tries)")
+        #expect(funcd.stderrText.contains("Kafka send failed; sending it again"), "\(funcd.diagnostics)")
     }
 
     /// The value of the sample named exactly `series` in a Prometheus text page.

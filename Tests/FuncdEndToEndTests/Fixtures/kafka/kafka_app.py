@@ -92,3 +92,9 @@ def segfault_on_150(event, context):
         import ctypes
         ctypes.string_at(0)
     return record(event, context)
+
+
+def fails_loudly(event, context):
+    """Always fails, with a line per try: the tests count how often the handler ran."""
+    say(f"failing {event['data']['n']}")
+    raise ValueError(f"cannot take order {event['data']['n']}")
