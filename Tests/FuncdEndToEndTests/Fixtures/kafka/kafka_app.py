@@ -98,3 +98,9 @@ def fails_loudly(event, context):
     """Always fails, with a line per try: the tests count how often the handler ran."""
     say(f"failing {event['data']['n']}")
     raise ValueError(f"cannot take order {event['data']['n']}")
+
+
+def slower(event, context):
+    """record() after 20 ms: 600 messages over 3 partitions take about 4 s."""
+    time.sleep(0.02)
+    return record(event, context)
