@@ -179,6 +179,14 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "FuncdKafkaTests",
+            dependencies: [
+                "FuncdCore",
+                "FuncdKafka",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .testTarget(
             name: "FuncdEndToEndTests",
             dependencies: ["FuncdCore"],
             exclude: ["Fixtures"]

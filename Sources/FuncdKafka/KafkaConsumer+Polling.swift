@@ -20,9 +20,9 @@ extension KafkaConsumer {
         messages.reserveCapacity(Self.pollBatch)
         while let step = nextPoll() {
             if step != .poll { setPaused(step == .pauseAndPoll) }
-            let due = lock.withLock { takeDueResends(now: MonotonicClock.nanoseconds()) }
+            let due = lock.withLock { scheduler.dueResends(now: MonotonicClock.nanoseconds()) }
             for outgoing in due { transmit(outgoing) }
-            if lock.withLock({ soloCommitWanted }) { commitBeforeSolo() }
+            if lock.withLock({ scheduler.wantsSoloCommit }) { commitBeforeSolo() }
             startReady()
             measureLag()
 
@@ -74,24 +74,13 @@ extension KafkaConsumer {
         lock.lock()
         defer { lock.unlock() }
         while true {
-            if stopping { return nil }
-            if soloCommitWanted { return .poll }
+            if scheduler.stopping { return nil }
+            if scheduler.wantsSoloCommit { return .poll }
             let now = MonotonicClock.nanoseconds()
-            var nextDue = UInt64.max
-            retries.removeAll { entry in
-                guard entry.due <= now else {
-                    nextDue = min(nextDue, entry.due)
-                    return false
-                }
-                entry.partition.backingOff = false
-                makeReady(entry.partition)
-                return true
-            }
-            let full = buffered >= backlogLimit || bufferedBytes >= Self.backlogByteLimit
-            if !full {
+            let nextDue = scheduler.readyRetries(now: now)
+            if !scheduler.backlogFull {
                 fullSince = 0
-                let drained = buffered <= backlogLimit / 2 && bufferedBytes <= Self.backlogByteLimit / 2
-                if paused && drained {
+                if paused && scheduler.backlogAtMostHalf {
                     paused = false
                     return .resumeAndPoll
                 }
@@ -111,16 +100,13 @@ extension KafkaConsumer {
     }
 
     /// Commits the stored offsets and waits for the broker, then lets the waiting suspect run
-    /// alone (see `KafkaConsumer.solitary`).
+    /// alone (see `PartitionScheduler.takeReady`).
     private func commitBeforeSolo() {
         let committed = rd_kafka_commit(handle, nil, 0)
         if committed != RD_KAFKA_RESP_ERR_NO_ERROR && committed != RD_KAFKA_RESP_ERR__NO_OFFSET {
             logger.warning("commit before a suspect message failed", metadata: [LogKeys.error: "\(String(cString: rd_kafka_err2str(committed)))"])
         }
-        lock.withLock {
-            soloCommitWanted = false
-            soloCommitDone = true
-        }
+        lock.withLock { scheduler.soloCommitted() }
     }
 
     /// Every few seconds: each assigned partition's lag, from librdkafka's cached watermarks.
@@ -167,10 +153,7 @@ extension KafkaConsumer {
         }
         if error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
             lock.withLock {
-                for key in keys {
-                    partitions[key] = nil
-                    _ = partition(key)
-                }
+                scheduler.assign(keys)
                 // A new assignment fetches unpaused; the backlog check starts over.
                 paused = false
                 fullSince = 0
@@ -184,23 +167,14 @@ extension KafkaConsumer {
         // committed before the partitions go.
         let deadline = MonotonicClock.nanoseconds() &+ shutdownNanoseconds
         lock.withLock {
-            for key in keys {
-                guard let partition = partitions[key] else { continue }
-                partition.revoked = true
-                buffered -= partition.pending.count
-                bufferedBytes -= partition.pending.removeAll()
-            }
-            ready.removeAll { $0.revoked }
-            retries.removeAll { $0.partition.revoked }
-            dropResends(all: false)
-            dropSolitary(all: false)
+            scheduler.revoke(keys)
             drainWaiters += 1
-            while keys.contains(where: { partitions[$0]?.busy == true }) && MonotonicClock.nanoseconds() < deadline {
+            while scheduler.busy(keys) && MonotonicClock.nanoseconds() < deadline {
                 lock.wait(untilNanoseconds: min(deadline, MonotonicClock.nanoseconds() &+ 50_000_000))
             }
             drainWaiters -= 1
             // A send of a revoked partition answered late finds it marked revoked: not stored.
-            for key in keys { partitions[key] = nil }
+            scheduler.forget(keys)
         }
         let committed = rd_kafka_commit(handle, nil, 0)
         if committed != RD_KAFKA_RESP_ERR_NO_ERROR && committed != RD_KAFKA_RESP_ERR__NO_OFFSET {

@@ -29,33 +29,6 @@ import Glibc
 /// table and counters are guarded by `lock`; librdkafka's handle is thread-safe for the calls
 /// made outside the poll thread (`rd_kafka_offsets_store`, `rd_kafka_queue_yield`).
 public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
-    struct PartitionKey: Hashable {
-        var topic: String
-        var partition: Int32
-    }
-
-    /// One assigned partition: its backlog and whether a message of it is with the handler.
-    /// Guarded by the consumer's lock.
-    final class Partition {
-        let key: PartitionKey
-        /// `funcd_kafka_messages_total{outcome="handled"}` of its topic, looked up once.
-        let handled: Counter
-        /// A message of it is with the handler.
-        var busy = false
-        var pending = PendingMessages()
-        /// In `ready`: waiting for a free slot (FUNC_CONCURRENCY).
-        var queued = false
-        /// Its first pending message failed and waits out its backoff (in `retries`).
-        var backingOff = false
-        /// Taken away by a rebalance: its message in flight may finish, nothing more starts.
-        var revoked = false
-
-        init(key: PartitionKey, handled: Counter) {
-            self.key = key
-            self.handled = handled
-        }
-    }
-
     /// Lets librdkafka's rebalance callback, set up before the consumer exists, reach it.
     final class RebalanceLink: @unchecked Sendable {
         weak var consumer: KafkaConsumer?
@@ -82,27 +55,8 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
     var lagMeasuredAt: UInt64 = 0
 
     let lock = ConditionLock()
-    var partitions: [PartitionKey: Partition] = [:]
-    /// Partitions with pending messages and no message in flight, waiting for a slot.
-    var ready: [Partition] = []
-    var retries: [(due: UInt64, partition: Partition)] = []
-    /// Messages with the handler (at most `concurrency`).
-    var inFlight = 0
-    /// Replies and dead letters queued with the producer or waiting to be sent again; their
-    /// partitions stay busy until the broker has them.
-    var sending = 0
-    var resends: [(due: UInt64, outgoing: Outgoing)] = []
-    /// Messages that were running beside others when a worker died, waiting to run alone.
-    var solitary: [KafkaMessage] = []
-    /// The message running alone: nothing else starts until it is back.
-    var runningAlone: KafkaMessage?
-    /// Before a suspect runs alone, the poll thread commits what the other partitions handled
-    /// (and waits for the broker): if the suspect kills this worker too, only it runs again.
-    var soloCommitWanted = false
-    var soloCommitDone = false
-    /// Messages fetched and not yet started, and their bytes.
-    var buffered = 0
-    var bufferedBytes = 0
+    /// Which message runs next, retries, dead letters, offsets: see PartitionScheduler.
+    var scheduler: PartitionScheduler
     /// Since when the backlog has been full (0: it is not).
     var fullSince: UInt64 = 0
     var paused = false
@@ -110,7 +64,6 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
     var pollWaiting = false
     /// Threads waiting for calls in flight to finish (SIGTERM, a rebalance): each finish wakes them.
     var drainWaiters = 0
-    var stopping = false
     var pollExited = false
     /// Set once the handle is destroyed: late answers store nothing.
     var closed = false
@@ -118,7 +71,7 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
     /// Messages held beyond those in flight; above it the poll thread stops taking more. Small on
     /// purpose: a message is cold in the cache by the time it leaves a long backlog (2,048 ran
     /// ~15 % slower than 512), and librdkafka keeps prefetching behind it anyway.
-    var backlogLimit: Int { max(512, 8 * concurrency) }
+    static func backlogLimit(concurrency: Int) -> Int { max(512, 8 * concurrency) }
     static let backlogByteLimit = 32 * 1024 * 1024
 
     public init(
@@ -133,7 +86,12 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
         self.logger = logger
         self.concurrency = configuration.concurrency
         self.shutdownNanoseconds = UInt64(configuration.shutdownTimeoutSeconds * 1e9)
-        self.metrics = KafkaMetrics(registry: invoker.metrics.registry)
+        let metrics = KafkaMetrics(registry: invoker.metrics.registry)
+        self.metrics = metrics
+        self.scheduler = PartitionScheduler(
+            concurrency: configuration.concurrency, maxRetries: settings.maxRetries, deadLetterTopic: settings.deadLetterTopic,
+            backlogLimit: Self.backlogLimit(concurrency: configuration.concurrency), backlogByteLimit: Self.backlogByteLimit,
+            handledCounter: { metrics.counter(.handled, topic: $0) })
         self.inFlightTable = inFlight
         self.freeInFlightEntries = Array((0..<(inFlight?.capacity ?? 0)).reversed())
         self.workerDeaths = workerDeaths
@@ -197,14 +155,6 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
         }
     }
 
-    /// The partition `key`, made on first sight. Called with `lock` held.
-    func partition(_ key: PartitionKey) -> Partition {
-        if let known = partitions[key] { return known }
-        let created = Partition(key: key, handled: metrics.counter(.handled, topic: key.topic))
-        partitions[key] = created
-        return created
-    }
-
     // MARK: - Service
 
     public func run() async throws {
@@ -234,12 +184,10 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
     private func drainAndClose() {
         let deadline = MonotonicClock.nanoseconds() &+ shutdownNanoseconds
         lock.withLock {
-            stopping = true
-            dropResends(all: true)
-            dropSolitary(all: true)
+            scheduler.stop()
             rd_kafka_queue_yield(queue)
             drainWaiters += 1
-            while (inFlight > 0 || sending > 0) && MonotonicClock.nanoseconds() < deadline {
+            while !scheduler.drained && MonotonicClock.nanoseconds() < deadline {
                 lock.wait(untilNanoseconds: min(deadline, MonotonicClock.nanoseconds() &+ 50_000_000))
             }
             while !pollExited { lock.wait(untilNanoseconds: MonotonicClock.nanoseconds() &+ 50_000_000) }

@@ -11,7 +11,7 @@ final class KafkaMessage: @unchecked Sendable {
     /// What the message holds in memory, for the backlog's byte bound (kept here: the record is
     /// cold in the cache by the time its message leaves the backlog).
     let size: Int
-    var partition: KafkaConsumer.Partition?
+    var partition: KafkaPartition?
     var attempts = 0
     /// Its entry in the worker's in-flight table while the handler has it (-1: none).
     var inFlightEntry = -1
