@@ -16,6 +16,7 @@
 #include <ruby/thread.h>
 #include <ruby/version.h>
 
+#include <locale.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -431,6 +432,10 @@ static void report_failure(const char *fallback) {
 void funcd_ruby_run(const char *glue, const char *config_json, int workers, funcd_ruby_callbacks callbacks) {
     host = callbacks;
     start_monitor();
+    // As the ruby command's main does: the C library's character type from the environment, so
+    // that ruby_options below derives Encoding.default_external from LANG/LC_ALL (UTF-8 under
+    // C.UTF-8) instead of the C locale's US-ASCII.
+    setlocale(LC_CTYPE, "");
     RUBY_INIT_STACK;
     ruby_init();
     // As the ruby command does: load path, encodings, RubyGems. The script itself never runs.

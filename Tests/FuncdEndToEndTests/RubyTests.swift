@@ -28,6 +28,19 @@ struct RubyTests {
         }
     }
 
+    @Test("Encoding.default_external follows the locale as the ruby command's does: UTF-8 under LANG=C.UTF-8, US-ASCII under C")
+    func defaultExternalEncoding() throws {
+        try Self.withRubyServer(env: ["LANG": "C.UTF-8"]) { server in
+            let answer = try #require(try server.get("/encodings").jsonObject)
+            #expect(answer["external"] as? String == "UTF-8", "\(answer)")
+            #expect(answer["literal"] as? String == "UTF-8", "\(answer)")
+        }
+        try Self.withRubyServer(env: ["LANG": "C", "LC_ALL": "C"]) { server in
+            let answer = try #require(try server.get("/encodings").jsonObject)
+            #expect(answer["external"] as? String == "US-ASCII", "\(answer)")
+        }
+    }
+
     @Test("extensions[:request]: request_method, path_info, query_string, params, env, get_header, body.read")
     func rackRequest() throws {
         try Self.withRubyServer { server in

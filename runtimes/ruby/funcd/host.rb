@@ -100,7 +100,10 @@ module Funcd
 
       namespace = Module.new
       begin
-        namespace.module_eval(File.read(path), path, 1)
+        # Read as UTF-8, the encoding Ruby gives every source file (a magic comment still
+        # overrides it): read in the locale's, a handler with a non-ASCII literal failed to load
+        # under the C locale.
+        namespace.module_eval(File.read(path, encoding: Encoding::UTF_8), path, 1)
       rescue SyntaxError => e
         raise LoadFailure, "#{path}: SyntaxError: #{e.message.lines.first.to_s.strip.sub(/\A#{Regexp.escape(path)}:/, 'line ')}"
       rescue ScriptError, StandardError => e

@@ -106,3 +106,8 @@ def route(event, context)
 
   send(name, event, context)
 end
+
+def encodings(event, context)
+  { external: Encoding.default_external.name, internal: Encoding.default_internal&.name,
+    literal: 'é'.encoding.name }
+end
