@@ -11,32 +11,124 @@ from ._lazy import std
 
 
 class MultiDict(dict):
-    """A dict of the last value per key that also keeps every value (bottle's FormsDict calls)."""
+    """bottle's FormsDict: a dict of the last value per key that keeps every value, with all of
+    bottle's MultiDict and FormsDict calls (``getall``/``getlist``, ``get(key, default, index,
+    type)``, ``allitems``, ``append``, ``replace``, ``decode``, ``getunicode``, attribute access
+    answering ``''`` when missing). A dict subclass, so ``json.dumps`` and ``dict()`` take it
+    (bottle's is not a dict: a superset). Values are text decoded as UTF-8, where bottle's item
+    access gives WSGI's latin-1 "native strings" (mojibake for non-ASCII, which its attribute
+    access and ``getunicode`` undo): here every access gives the decoded text."""
 
-    def __init__(self, pairs=()):
+    input_encoding = "utf8"
+    recode_unicode = True
+
+    def __init__(self, *args, **kwargs):
         super().__init__()
         self._all = {}
+        pairs = args[0] if args else ()
+        if hasattr(pairs, "items") and not isinstance(pairs, MultiDict):
+            pairs = pairs.items()
+        elif isinstance(pairs, MultiDict):
+            pairs = pairs.allitems()
         for key, value in pairs:
+            self.append(key, value)
+        for key, value in kwargs.items():
             self.append(key, value)
 
     def append(self, key, value):
+        """Adds a value for `key` (bottle: so does ``d[key] = value``)."""
         self._all.setdefault(key, []).append(value)
         dict.__setitem__(self, key, value)
 
-    def getall(self, key):
-        return list(self._all.get(key, ()))
+    __setitem__ = append
 
-    def getone(self, key, default=None):
-        return self.get(key, default)
+    def __delitem__(self, key):
+        del self._all[key]
+        dict.__delitem__(self, key)
+
+    def replace(self, key, value):
+        """Replaces every value of `key` with `value`."""
+        self._all[key] = [value]
+        dict.__setitem__(self, key, value)
+
+    def get(self, key, default=None, index=-1, type=None):
+        """A value of `key` (the last by default, else the one at `index`), passed through
+        `type` when given; `default` when there is none or `type` raises."""
+        try:
+            value = self._all[key][index]
+            return type(value) if type else value
+        except Exception:
+            return default
+
+    getone = get
+
+    def getall(self, key):
+        return list(self._all.get(key) or ())
+
+    getlist = getall
+
+    def allitems(self):
+        """Every (key, value) pair, each key's values in order."""
+        return ((key, value) for key, values in self._all.items() for value in values)
+
+    iterallitems = allitems
+
+    def iterkeys(self):
+        return iter(self.keys())
+
+    def itervalues(self):
+        return iter(self.values())
+
+    def iteritems(self):
+        return iter(self.items())
 
     def getunicode(self, key, default=None, encoding=None):
-        return self.get(key, default)
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def decode(self, encoding=None):
+        """A copy (the values are already text)."""
+        copy = MultiDict(self.allitems())
+        copy.input_encoding = encoding or self.input_encoding
+        copy.recode_unicode = False
+        return copy
+
+    def copy(self):
+        return MultiDict(self.allitems())
+
+    # The dict calls that change it keep every value in step (bottle's are MutableMapping's).
+    def update(self, *args, **kwargs):
+        for key, value in MultiDict(*args, **kwargs).allitems():
+            self.append(key, value)
+
+    def setdefault(self, key, default=None):
+        if key not in self:
+            self.append(key, default)
+        return self[key]
+
+    def pop(self, key, *default):
+        self._all.pop(key, None)
+        return dict.pop(self, key, *default)
+
+    def popitem(self):
+        key, value = dict.popitem(self)
+        del self._all[key]
+        return key, value
+
+    def clear(self):
+        self._all.clear()
+        dict.clear(self)
 
     def __getattr__(self, key):
         # bottle's FormsDict answers missing attributes with ''.
-        if key.startswith("__"):
+        if key.startswith("__") and key.endswith("__"):
             raise AttributeError(key)
-        return self.get(key, "")
+        return self.getunicode(key, default="")
+
+
+FormsDict = MultiDict
 
 
 class Headers:
@@ -127,7 +219,9 @@ class Request:
 
     @property
     def fullpath(self):
-        return self._target.partition("?")[0]
+        """The path joined to the root as bottle does (empty segments folded: ``/a//b`` is
+        ``/a/b``), decoded like ``path``."""
+        return std("urllib.parse").urljoin("/", self.path.lstrip("/"))
 
     @property
     def path(self):
@@ -214,7 +308,14 @@ class Request:
         self._parse_form()
         return self._forms
 
-    POST = forms
+    @property
+    def POST(self):
+        """The form fields and the files together, as bottle's ``request.POST``."""
+        self._parse_form()
+        both = MultiDict(self._forms.allitems())
+        for key, value in self._files.allitems():
+            both.append(key, value)
+        return both
 
     @property
     def files(self):
