@@ -199,15 +199,20 @@ class Host {
       extensions: new Extensions(call),
     };
     let contentType;
+    let hasBody = false;
     // The server lower-cases header names.
     for (let index = 0; index + 1 < headers.length; index += 2) {
       const name = headers[index];
       if (name === 'content-type') contentType = headers[index + 1];
+      else if (name === 'content-length' || name === 'transfer-encoding') hasBody = true;
       else if (name.startsWith('event-') && name in event) event[name] = headers[index + 1];
     }
-    if (event['event-namespace'] === KAFKA_NAMESPACE) Object.assign(event.extensions, kafkaExtensions(headers));
+    if (event['event-namespace'] === KAFKA_NAMESPACE) {
+      Object.assign(event.extensions, kafkaExtensions(headers));
+      hasBody = true; // the kafka-trigger POSTed every message with its length
+    }
     try {
-      event.data = decodeData(request.body, contentType);
+      event.data = decodeData(request.body, contentType, hasBody);
     } catch (error) {
       call.complete(400, TEXT, `Request body is not valid JSON: ${error.message}\n`, `invalid JSON body: ${error.message}`);
       return;
@@ -263,14 +268,18 @@ function kafkaExtensions(headers) {
   return found;
 }
 
-/** `data` as kubeless gave it: parsed JSON for application/json, else the body as a string. */
-function decodeData(body, contentType) {
-  if (contentType !== undefined) {
-    const type = mediaType(contentType);
-    if (type === 'application/json') return body.length === 0 ? '' : JSON.parse(body.toString('utf8'));
-    if (type.startsWith('multipart/')) return body;
-  }
-  return body.length === 0 ? '' : body.toString('utf8');
+/**
+ * `data` as kubeless's express runtime gave it (body-parser's raw parser, then its own decoding):
+ * `{}` for a request without a body (no Content-Length, no Transfer-Encoding) and for
+ * multipart/form-data (left to the handler, which reads the request); an empty Buffer for an
+ * empty body; parsed JSON for application/json; else the body as a UTF-8 string.
+ */
+function decodeData(body, contentType, hasBody = true) {
+  const type = contentType === undefined ? '' : mediaType(contentType);
+  if (type === 'multipart/form-data' || (!hasBody && body.length === 0)) return {};
+  if (body.length === 0) return body;
+  if (type === 'application/json') return JSON.parse(body.toString('utf8'));
+  return body.toString('utf8');
 }
 
 /** Keeps an error outside any call from ending the process: it is logged and serving goes on. */

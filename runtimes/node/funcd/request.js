@@ -64,21 +64,17 @@ class Request {
     return colon < 0 ? host : host.slice(0, colon);
   }
 
-  /** The query string as an object; a repeated key gives an array, like express's parser. */
+  /**
+   * The query string as express's default ("extended") parser gives it: the qs library itself
+   * (Debian's node-qs, loaded on first use), so `a[b]=c` nests, `x[]=1&x[]=2` is an array and
+   * qs's bounds hold (depth 5, 1,000 parameters, arrays up to index 20).
+   */
   get query() {
     if (this._query !== undefined) return this._query;
-    const query = {};
     const mark = this.url.indexOf('?');
-    if (mark >= 0) {
-      for (const [key, value] of new URLSearchParams(this.url.slice(mark + 1))) {
-        const seen = query[key];
-        if (seen === undefined) query[key] = value;
-        else if (Array.isArray(seen)) seen.push(value);
-        else query[key] = [seen, value];
-      }
-    }
-    this._query = query;
-    return query;
+    const text = mark < 0 ? '' : this.url.slice(mark + 1);
+    this._query = text === '' ? {} : queryParser()(text, { allowPrototypes: true });
+    return this._query;
   }
 
   set query(value) {
@@ -103,7 +99,10 @@ class Request {
   is(...types) {
     const list = Array.isArray(types[0]) ? types[0] : types;
     const header = this.get('content-type');
-    if (this.body.length === 0 && this.get('transfer-encoding') === undefined && !header) return null;
+    // type-is: a request has a body when it says so (Transfer-Encoding, a Content-Length), even 0.
+    const length = this.get('content-length');
+    const hasBody = this.get('transfer-encoding') !== undefined || (length !== undefined && !Number.isNaN(Number(length)));
+    if (!hasBody && this.body.length === 0) return null;
     if (!header) return false;
     const actual = mediaType(header);
     if (list.length === 0) return actual;
@@ -117,6 +116,44 @@ class Request {
   pipe(destination, options) {
     return Readable.from([this.body]).pipe(destination, options);
   }
+}
+
+let parseQuery;
+
+/**
+ * qs's parse: the copy the image bundles beside the glue, else Debian's node-qs (its global
+ * folder is not on an embedded Node's path: Debian derives it from the executable's prefix), or,
+ * where neither is installed, a flat parse that says so once.
+ */
+function queryParser() {
+  if (parseQuery !== undefined) return parseQuery;
+  try {
+    parseQuery = requireFirst(['qs', '/usr/share/nodejs/qs']).parse;
+  } catch (error) {
+    process.stderr.write('funcd: node-qs is not installed: req.query is parsed flat (a[b]=c is not nested)\n');
+    parseQuery = (text) => {
+      const query = {};
+      for (const [key, value] of new URLSearchParams(text)) {
+        const seen = query[key];
+        if (seen === undefined) query[key] = value;
+        else if (Array.isArray(seen)) seen.push(value);
+        else query[key] = [seen, value];
+      }
+      return query;
+    };
+  }
+  return parseQuery;
+}
+
+function requireFirst(names) {
+  for (const name of names.slice(0, -1)) {
+    try {
+      return require(name);
+    } catch (error) {
+      if (error.code !== 'MODULE_NOT_FOUND') throw error;
+    }
+  }
+  return require(names[names.length - 1]);
 }
 
 function mediaType(header) {

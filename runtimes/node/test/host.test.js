@@ -33,7 +33,7 @@ test('JSON data is parsed and answered as JSON', async () => {
   assert.equal(answer.headers['content-type'], 'application/json; charset=utf-8');
 });
 
-test('a non-JSON body is a string, an empty one is empty, event headers and context pass through', async () => {
+test('a non-JSON body is a string, no body {} (as body-parser left it), event headers and context pass through', async () => {
   const { glue, native } = start('event');
   glue.call(1, 'POST', '/', ['event-id', 'e1', 'event-type', 't', 'content-type', 'text/plain'], Buffer.from('héllo'));
   glue.call(2, 'GET', '/', [], undefined);
@@ -42,7 +42,7 @@ test('a non-JSON body is a string, an empty one is empty, event headers and cont
   assert.equal(first.event['event-id'], 'e1');
   assert.equal(first.event['event-type'], 't');
   assert.deepEqual(first.context, CONTEXT);
-  assert.equal(JSON.parse(native.answer(2).body).event.data, '');
+  assert.deepEqual(JSON.parse(native.answer(2).body).event.data, {});
 });
 
 test('invalid JSON is a 400 that names the problem, not a handler failure', () => {
@@ -162,10 +162,14 @@ test('load: a module that is the handler, and one clear line for each way loadin
   assert.match(booted.error, /no such file/);
 });
 
-test('decodeData: JSON by media type only, multipart left as bytes', () => {
+test('decodeData: JSON by media type only; no body and multipart/form-data {}; an empty body an empty Buffer', () => {
   assert.deepEqual(decodeData(Buffer.from('[1]'), 'application/json'), [1]);
   assert.equal(decodeData(Buffer.from('[1]'), 'text/plain'), '[1]');
-  assert.ok(Buffer.isBuffer(decodeData(Buffer.from('--x'), 'multipart/form-data; boundary=x')));
+  assert.deepEqual(decodeData(Buffer.from('--x'), 'multipart/form-data; boundary=x'), {});
+  assert.deepEqual(decodeData(Buffer.alloc(0), undefined, false), {});
+  const empty = decodeData(Buffer.alloc(0), 'application/json', true);
+  assert.ok(Buffer.isBuffer(empty) && empty.length === 0);
+  assert.equal(decodeData(Buffer.from('--x'), 'multipart/mixed; boundary=x'), '--x');
 });
 
 test('a Kafka message gets topic, partition, offset, key, timestamp and headers under extensions', () => {
