@@ -25,9 +25,11 @@ import Glibc
 ///
 /// Threads: a poll thread owns the librdkafka handle's consumer calls; the Invoker hands
 /// finished calls back on the host's threads (`deliver`); the producer's report thread answers
-/// replies and dead letters (`sent`). None of them waits on the broker but the poll thread. `@unchecked Sendable`: the partition
-/// table and counters are guarded by `lock`; librdkafka's handle is thread-safe for the calls
-/// made outside the poll thread (`rd_kafka_offsets_store`, `rd_kafka_queue_yield`).
+/// replies and dead letters (`sent`). Only the poll thread ever waits on the broker.
+///
+/// `@unchecked Sendable`: the scheduler and the flags beside it are guarded by `lock`;
+/// librdkafka's handle is thread-safe for the calls made outside the poll thread
+/// (`rd_kafka_offsets_store`, `rd_kafka_queue_yield`).
 public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
     /// Lets librdkafka's rebalance callback, set up before the consumer exists, reach it.
     final class RebalanceLink: @unchecked Sendable {
@@ -37,7 +39,6 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
     let settings: KafkaConfiguration
     let invoker: Invoker
     let logger: Logger
-    let concurrency: Int
     let shutdownNanoseconds: UInt64
     let handle: OpaquePointer
     /// The consumer queue the poll thread reads (and a finished call may wake).
@@ -84,7 +85,6 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
         self.settings = settings
         self.invoker = invoker
         self.logger = logger
-        self.concurrency = configuration.concurrency
         self.shutdownNanoseconds = UInt64(configuration.shutdownTimeoutSeconds * 1e9)
         let metrics = KafkaMetrics(registry: invoker.metrics.registry)
         self.metrics = metrics

@@ -152,16 +152,16 @@ final class KafkaProducer: @unchecked Sendable {
     }
 
     /// Waits up to `timeoutMilliseconds` for what is queued to be delivered (their completions
-    /// run), then stops the report thread and destroys the handle. Reports that come later are
-    /// never run. Call once, after no more sends.
+    /// run), then stops the report thread and destroys the handle. What is still queued is
+    /// purged: its completions run with a failure, once, here. Call once, after no more sends.
     func close(timeoutMilliseconds: Int32) {
         rd_kafka_flush(handle, timeoutMilliseconds)
         lock.withLock {
             stopping = true
             while !reportThreadExited { lock.wait(untilNanoseconds: MonotonicClock.nanoseconds() &+ 200_000_000) }
         }
-        // Messages still queued are purged: their reports (run by destroy) release their
-        // completions' owners without anything else happening.
+        // Their reports release the completions' owners; the consumer, closed by now, does
+        // nothing else with them.
         rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
         rd_kafka_poll(handle, 0)
         rd_kafka_destroy(handle)

@@ -34,11 +34,20 @@ struct KafkaTests {
 
     /// A tansu broker on a free loopback port, stopped when the scope ends.
     static func withBroker(_ body: (Environment, String) throws -> Void) throws {
+        try withBrokerProcess { environment, broker, _ in try body(environment, broker) }
+    }
+
+    /// The same, with the broker's process (to freeze it with SIGSTOP; it is thawed before the
+    /// scope ends).
+    static func withBrokerProcess(_ body: (Environment, String, FuncdProcess) throws -> Void) throws {
         let environment = try Environment.find()
         let port = try Self.freePort()
         let broker = try startBroker(environment, port: port)
-        defer { broker.stop() }
-        try body(environment, "127.0.0.1:\(port)")
+        defer {
+            kill(broker.pid, SIGCONT)
+            broker.stop()
+        }
+        try body(environment, "127.0.0.1:\(port)", broker)
     }
 
     /// tansu listening on `port` (in memory: a restarted one has no topics).
@@ -166,20 +175,33 @@ struct KafkaTests {
         }
     }
 
-    /// 600 messages on a fresh `topic`; a funcd handles them slowly and gets `signal` once it
-    /// has handled 50. Returns it (exited) and a second funcd of the same group, started after;
-    /// the caller stops the second.
+    /// 600 messages on a fresh `topic`; a funcd handles them with `handler` and gets `signal`
+    /// once it has handled `after`. Returns it (exited) and a second funcd of the same group,
+    /// started after; the caller stops the second.
     static func interruptedMidStream(
-        _ environment: Environment, _ broker: String, topic: String, group: String, signal: Int32, code: CodeDirectory
+        _ environment: Environment, _ broker: String, topic: String, group: String, signal: Int32, code: CodeDirectory,
+        handler: String = "slow", after: Int = 50
     ) throws -> (first: FuncdProcess, exitCode: Int32, second: FuncdProcess) {
         try createTopic(environment, broker, topic)
         try produce(environment, broker, topic, first: 0, count: 600)
-        let first = try startFuncd(environment, broker, topic: topic, group: group, handler: "slow", code: code, env: ["FUNC_WORKERS": "0"])
-        #expect(waitForHandled(first, atLeast: 50), "\(first.diagnostics)")
+        let first = try startFuncd(environment, broker, topic: topic, group: group, handler: handler, code: code, env: ["FUNC_WORKERS": "0"])
+        #expect(waitForHandled(first, atLeast: after), "\(first.diagnostics)")
         kill(first.pid, signal)
         let exitCode = try first.waitForExit(timeout: 30)
-        let second = try startFuncd(environment, broker, topic: topic, group: group, handler: "slow", code: code, env: ["FUNC_WORKERS": "0"])
+        let second = try startFuncd(environment, broker, topic: topic, group: group, handler: handler, code: code, env: ["FUNC_WORKERS": "0"])
         return (first, exitCode, second)
+    }
+
+    /// After a SIGKILL mid-stream: waits until the two funcds together handled all 600 messages
+    /// and returns how many the second handled again.
+    static func repeatsAfterKill(first: FuncdProcess, second: FuncdProcess) -> (before: Int, duplicates: Int) {
+        let before = handled(first).compactMap { Int($0[4]) }
+        let complete = Deadline.poll(timeout: 120) {
+            Set(before + handled(second).compactMap { Int($0[4]) }) == Set(0..<600)
+        }
+        let after = handled(second).compactMap { Int($0[4]) }
+        #expect(complete, "missing after the restart: \(Set(0..<600).subtracting(before + after).sorted().prefix(10))\n\(second.diagnostics)")
+        return (before.count, before.count + after.count - 600)
     }
 
     @Test("SIGTERM mid-stream commits what was handled: the restarted consumer handles the rest and none of the finished ones again")
@@ -208,14 +230,8 @@ struct KafkaTests {
             let (first, _, second) = try Self.interruptedMidStream(
                 environment, broker, topic: "crash", group: "g-kill", signal: SIGKILL, code: code)
             defer { second.stop() }
-            let before = Self.handled(first).compactMap { Int($0[4]) }
-            let complete = Deadline.poll(timeout: 120) {
-                Set(before + Self.handled(second).compactMap { Int($0[4]) }) == Set(0..<600)
-            }
-            let after = Self.handled(second).compactMap { Int($0[4]) }
-            #expect(complete, "missing after the restart: \(Set(0..<600).subtracting(before + after).sorted().prefix(10))\n\(second.diagnostics)")
-            let duplicates = before.count + after.count - 600
-            print("KafkaTests: SIGKILL after \(before.count) messages; \(duplicates) handled twice")
+            let (before, duplicates) = Self.repeatsAfterKill(first: first, second: second)
+            print("KafkaTests: SIGKILL after \(before) messages; \(duplicates) handled twice")
         }
     }
 
@@ -224,27 +240,14 @@ struct KafkaTests {
         try Self.withBroker { environment, broker in
             let code = try Self.code()
             defer { code.remove() }
-            try Self.createTopic(environment, broker, "later")
-            try Self.produce(environment, broker, "later", first: 0, count: 600)
-            let first = try Self.startFuncd(
-                environment, broker, topic: "later", group: "g-later", handler: "slower", code: code, env: ["FUNC_WORKERS": "0"])
-            #expect(Self.waitForHandled(first, atLeast: 450), "\(first.diagnostics)")
-            kill(first.pid, SIGKILL)
-            _ = try first.waitForExit(timeout: 30)
-            let before = Self.handled(first).compactMap { Int($0[4]) }
-            let second = try Self.startFuncd(
-                environment, broker, topic: "later", group: "g-later", handler: "slower", code: code, env: ["FUNC_WORKERS": "0"])
+            let (first, _, second) = try Self.interruptedMidStream(
+                environment, broker, topic: "later", group: "g-later", signal: SIGKILL, code: code, handler: "slower", after: 450)
             defer { second.stop() }
-            let complete = Deadline.poll(timeout: 120) {
-                Set(before + Self.handled(second).compactMap { Int($0[4]) }) == Set(0..<600)
-            }
-            let after = Self.handled(second).compactMap { Int($0[4]) }
-            #expect(complete, "missing: \(Set(0..<600).subtracting(before + after).sorted().prefix(10))\n\(second.diagnostics)")
+            let (before, duplicates) = Self.repeatsAfterKill(first: first, second: second)
             // About 150 messages a second: offsets committed every second leave about that many
             // (at most two seconds' worth) to run again; librdkafka's 5 s default left all of them.
-            let duplicates = before.count + after.count - 600
-            print("KafkaTests: SIGKILL after \(before.count) messages in about 3 s; \(duplicates) handled twice")
-            #expect(duplicates < before.count * 2 / 3, "\(duplicates) of \(before.count) handled again")
+            print("KafkaTests: SIGKILL after \(before) messages in about 3 s; \(duplicates) handled twice")
+            #expect(duplicates < before * 2 / 3, "\(duplicates) of \(before) handled again")
         }
     }
 
@@ -323,12 +326,7 @@ struct KafkaTests {
 
     @Test("broker frozen (SIGSTOP) for 15 s with replies queued: HTTP calls answered within a second, 408s on time, every reply delivered after the thaw")
     func frozenBroker() throws {
-        let environment = try Environment.find()
-        let port = try Self.freePort()
-        let tansu = try Self.startBroker(environment, port: port)
-        defer { tansu.stop() }
-        let broker = "127.0.0.1:\(port)"
-        do {
+        try Self.withBrokerProcess { environment, broker, tansu in
             try Self.createTopic(environment, broker, "asks")
             try Self.createTopic(environment, broker, "answers", partitions: 1)
             let code = try Self.code()
@@ -343,10 +341,7 @@ struct KafkaTests {
             // replies wait in the producer while HTTP calls go on.
             try Self.produce(environment, broker, "asks", first: 31, count: 30, replyTo: "answers")
             #expect(Self.waitForHandled(funcd, atLeast: 33), "\(funcd.diagnostics)")
-            let frozenBroker = tansu.pid
-            kill(frozenBroker, SIGSTOP)
-            var thawed = false
-            defer { if !thawed { kill(frozenBroker, SIGCONT) } }
+            kill(tansu.pid, SIGSTOP)
             let frozenAt = Date()
             var slowest = 0.0
             var answered = 0
@@ -368,8 +363,7 @@ struct KafkaTests {
                 }
                 usleep(100_000)
             }
-            kill(frozenBroker, SIGCONT)
-            thawed = true
+            kill(tansu.pid, SIGCONT)
             #expect(answered >= 50, "HTTP calls answered while the broker was frozen: \(answered)")
             #expect(slowest < 1, "the slowest HTTP call while the broker was frozen took \(slowest) s\n\(funcd.diagnostics)")
             #expect(!timeouts.isEmpty && timeouts.allSatisfy { $0 < 2 }, "408s after FUNC_TIMEOUT=1: \(timeouts)")
@@ -461,38 +455,35 @@ struct KafkaTests {
 
     @Test("dead-letter topic unreachable (broker frozen, KAFKA_SEND_TIMEOUT=1): the dead letters are sent again, the handler is not run again")
     func deadLetterOutage() throws {
-        let environment = try Environment.find()
-        let port = try Self.freePort()
-        let tansu = try Self.startBroker(environment, port: port)
-        defer { tansu.stop() }
-        let broker = "127.0.0.1:\(port)"
-        try Self.createTopic(environment, broker, "wares", partitions: 1)
-        try Self.createTopic(environment, broker, "dead-wares", partitions: 1)
-        let code = try Self.code()
-        defer { code.remove() }
-        let funcd = try Self.startFuncd(
-            environment, broker, topic: "wares", group: "g-wares", handler: "fails_loudly", code: code,
-            env: ["KAFKA_DLQ_TOPIC": "dead-wares", "KAFKA_MAX_RETRIES": "1", "KAFKA_SEND_TIMEOUT": "1", "FUNC_WORKERS": "0"])
-        defer { funcd.stop() }
-        try Self.produce(environment, broker, "wares", first: 1, count: 3)
-        // The first try fails; the broker freezes before the retry (100 ms later) and its dead letter.
-        #expect(funcd.waitForStdout(containing: "failing 1", timeout: 60), "\(funcd.diagnostics)")
-        kill(tansu.pid, SIGSTOP)
-        usleep(4_000_000)  // under the group's 6 s session: no rebalance to muddy the count
-        kill(tansu.pid, SIGCONT)
-        // A dead letter whose send timed out may still reach the broker after the thaw, beside
-        // the one sent again: at least once.
-        let lettered = Deadline.poll(timeout: 60) {
-            let metrics = (try? funcd.get("/metrics").text) ?? ""
-            return Self.metric(metrics, #"funcd_kafka_messages_total{topic="wares",outcome="dead_lettered"}"#) == 3
+        try Self.withBrokerProcess { environment, broker, tansu in
+            try Self.createTopic(environment, broker, "wares", partitions: 1)
+            try Self.createTopic(environment, broker, "dead-wares", partitions: 1)
+            let code = try Self.code()
+            defer { code.remove() }
+            let funcd = try Self.startFuncd(
+                environment, broker, topic: "wares", group: "g-wares", handler: "fails_loudly", code: code,
+                env: ["KAFKA_DLQ_TOPIC": "dead-wares", "KAFKA_MAX_RETRIES": "1", "KAFKA_SEND_TIMEOUT": "1", "FUNC_WORKERS": "0"])
+            defer { funcd.stop() }
+            try Self.produce(environment, broker, "wares", first: 1, count: 3)
+            // The first try fails; the broker freezes before the retry (100 ms later) and its dead letter.
+            #expect(funcd.waitForStdout(containing: "failing 1", timeout: 60), "\(funcd.diagnostics)")
+            kill(tansu.pid, SIGSTOP)
+            usleep(4_000_000)  // under the group's 6 s session: no rebalance to muddy the count
+            kill(tansu.pid, SIGCONT)
+            // A dead letter whose send timed out may still reach the broker after the thaw, beside
+            // the one sent again: at least once.
+            let lettered = Deadline.poll(timeout: 60) {
+                let metrics = (try? funcd.get("/metrics").text) ?? ""
+                return Self.metric(metrics, #"funcd_kafka_messages_total{topic="wares",outcome="dead_lettered"}"#) == 3
+            }
+            #expect(lettered, "\(funcd.diagnostics)")
+            let letters = try Self.consume(environment, broker, "dead-wares", count: 3, linger: 3)
+            #expect(Set(letters.compactMap { $0["key"] as? String }) == ["1", "2", "3"], "\(letters)\n\(funcd.diagnostics)")
+            let tries = funcd.stdoutText.split(separator: "\n").filter { $0.hasPrefix("failing ") }
+            #expect(tries.sorted() == ["failing 1", "failing 1", "failing 2", "failing 2", "failing 3", "failing 3"],
+                    "the handler runs 1 + KAFKA_MAX_RETRIES times, not again for a dead letter that failed: \(tries)")
+            #expect(funcd.stderrText.contains("Kafka send failed; sending it again"), "\(funcd.diagnostics)")
         }
-        #expect(lettered, "\(funcd.diagnostics)")
-        let letters = try Self.consume(environment, broker, "dead-wares", count: 3, linger: 3)
-        #expect(Set(letters.compactMap { $0["key"] as? String }) == ["1", "2", "3"], "\(letters)\n\(funcd.diagnostics)")
-        let tries = funcd.stdoutText.split(separator: "\n").filter { $0.hasPrefix("failing ") }
-        #expect(tries.sorted() == ["failing 1", "failing 1", "failing 2", "failing 2", "failing 3", "failing 3"],
-                "the handler runs 1 + KAFKA_MAX_RETRIES times, not again for a dead letter that failed: \(tries)")
-        #expect(funcd.stderrText.contains("Kafka send failed; sending it again"), "\(funcd.diagnostics)")
     }
 
     /// The value of the sample named exactly `series` in a Prometheus text page.

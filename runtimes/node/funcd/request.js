@@ -127,33 +127,26 @@ let parseQuery;
  */
 function queryParser() {
   if (parseQuery !== undefined) return parseQuery;
-  try {
-    parseQuery = requireFirst(['qs', '/usr/share/nodejs/qs']).parse;
-  } catch (error) {
-    process.stderr.write('funcd: node-qs is not installed: req.query is parsed flat (a[b]=c is not nested)\n');
-    parseQuery = (text) => {
-      const query = {};
-      for (const [key, value] of new URLSearchParams(text)) {
-        const seen = query[key];
-        if (seen === undefined) query[key] = value;
-        else if (Array.isArray(seen)) seen.push(value);
-        else query[key] = [seen, value];
-      }
-      return query;
-    };
-  }
-  return parseQuery;
-}
-
-function requireFirst(names) {
-  for (const name of names.slice(0, -1)) {
+  for (const name of ['qs', '/usr/share/nodejs/qs']) {
     try {
-      return require(name);
+      parseQuery = require(name).parse;
+      return parseQuery;
     } catch (error) {
       if (error.code !== 'MODULE_NOT_FOUND') throw error;
     }
   }
-  return require(names[names.length - 1]);
+  process.stderr.write('funcd: node-qs is not installed: req.query is parsed flat (a[b]=c is not nested)\n');
+  parseQuery = (text) => {
+    const query = {};
+    for (const [key, value] of new URLSearchParams(text)) {
+      const seen = query[key];
+      if (seen === undefined) query[key] = value;
+      else if (Array.isArray(seen)) seen.push(value);
+      else query[key] = [seen, value];
+    }
+    return query;
+  };
+  return parseQuery;
 }
 
 function mediaType(header) {
