@@ -13,8 +13,19 @@ public enum HeaderPacking {
     /// The size of a length prefix.
     public static let lengthSize = 4
 
+    /// How a value's characters become bytes.
+    public enum ValueBytes: Sendable {
+        /// Its UTF-8 encoding: Kafka header values, which are UTF-8 text here.
+        case utf8
+        /// One byte per character up to U+00FF, UTF-8 beyond: an HTTP request's field values,
+        /// whose characters are the wire's bytes read as Latin-1 (see FuncdHTTP's
+        /// `ObsTextWidener`), so the glue gets the bytes the client sent, as node's `http` and
+        /// Rack servers hand them to their frameworks.
+        case latin1
+    }
+
     /// Appends `headers` to `buffer`, names lower-cased (ASCII only).
-    public static func pack(_ headers: [(String, String)], into buffer: inout [UInt8]) {
+    public static func pack(_ headers: [(String, String)], into buffer: inout [UInt8], values: ValueBytes = .utf8) {
         var needed = 0
         for (name, value) in headers { needed += 2 * lengthSize + name.utf8.count + value.utf8.count }
         buffer.reserveCapacity(buffer.count + needed)
@@ -23,8 +34,27 @@ public enum HeaderPacking {
             for byte in name.utf8 {
                 buffer.append(byte >= 65 && byte <= 90 ? byte | 0x20 : byte)
             }
-            appendLength(value.utf8.count, to: &buffer)
-            buffer.append(contentsOf: value.utf8)
+            if values == .latin1 && value.utf8.contains(where: { $0 >= 0x80 }) {
+                appendLatin1(value, to: &buffer)
+            } else {
+                appendLength(value.utf8.count, to: &buffer)
+                buffer.append(contentsOf: value.utf8)
+            }
+        }
+    }
+
+    /// Writes `value` one byte per character up to U+00FF and the rest as UTF-8. Only a value
+    /// the widening could not follow holds a character above U+00FF (the decoder's U+FFFD).
+    private static func appendLatin1(_ value: String, to buffer: inout [UInt8]) {
+        var count = 0
+        for scalar in value.unicodeScalars { count += scalar.value <= 0xFF ? 1 : UTF8.width(scalar) }
+        appendLength(count, to: &buffer)
+        for scalar in value.unicodeScalars {
+            if scalar.value <= 0xFF {
+                buffer.append(UInt8(scalar.value))
+            } else {
+                buffer.append(contentsOf: UTF8.encode(scalar)!)
+            }
         }
     }
 

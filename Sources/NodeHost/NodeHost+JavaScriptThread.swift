@@ -37,7 +37,7 @@ extension NodeHost {
         nextID += 1
         invocation.hostSlot = Int(id)
         calls[id] = invocation
-        packHeaders(invocation.headers)
+        packHeaders(invocation.headers, values: invocation.kafka == nil ? .latin1 : .utf8)
         var method = invocation.method
         var target = invocation.target
         let status = method.withUTF8 { method in
@@ -78,9 +78,9 @@ extension NodeHost {
         }
     }
 
-    private func packHeaders(_ headers: [(String, String)]) {
+    private func packHeaders(_ headers: [(String, String)], values: HeaderPacking.ValueBytes) {
         headerScratch.removeAll(keepingCapacity: true)
-        HeaderPacking.pack(headers, into: &headerScratch)
+        HeaderPacking.pack(headers, into: &headerScratch, values: values)
     }
 
     /// The glue answered (through `native.reply`). Returns 0 to pause a streamed answer.

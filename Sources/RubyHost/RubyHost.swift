@@ -99,7 +99,7 @@ public final class RubyHost: FunctionHost, @unchecked Sendable {
         var headers: [UInt8] = []
         for (invocation, id) in zip(batch, ids) {
             headers.removeAll(keepingCapacity: true)
-            HeaderPacking.pack(invocation.headers, into: &headers)
+            HeaderPacking.pack(invocation.headers, into: &headers, values: invocation.kafka == nil ? .latin1 : .utf8)
             var method = invocation.method
             var target = invocation.target
             method.withUTF8 { method in

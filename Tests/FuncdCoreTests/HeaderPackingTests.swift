@@ -112,6 +112,18 @@ struct HeaderPackingTests {
         HeaderPacking.pack([("a", "b")], into: &buffer)
         #expect(buffer == [9, 1, 0, 0, 0, 0x61, 1, 0, 0, 0, 0x62])
     }
+
+    @Test("Latin-1 values: a character up to U+00FF is one byte, beyond it UTF-8; names unchanged")
+    func latin1Values() {
+        var buffer: [UInt8] = []
+        HeaderPacking.pack([("X-\u{E9}", "caf\u{E9}\u{FF}"), ("y", "a\u{FFFD}"), ("z", "plain")], into: &buffer, values: .latin1)
+        let expected: [[UInt8]] = [
+            [0x78, 0x2D, 0xC3, 0xA9], [0x63, 0x61, 0x66, 0xE9, 0xFF],
+            [0x79], [0x61, 0xEF, 0xBF, 0xBD],
+            [0x7A], Array("plain".utf8),
+        ]
+        #expect(buffer == packRaw(expected))
+    }
 }
 
 /// A small seeded generator, so that a failure can be replayed.

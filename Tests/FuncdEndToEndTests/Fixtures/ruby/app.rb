@@ -111,3 +111,9 @@ def encodings(event, context)
   { external: Encoding.default_external.name, internal: Encoding.default_internal&.name,
     literal: 'é'.encoding.name }
 end
+
+# The bytes and encoding of the X-Custom header as the handler reads it.
+def header_bytes(event, context)
+  value = event[:extensions][:request].env['HTTP_X_CUSTOM']
+  { bytes: value.bytes, encoding: value.encoding.name }
+end
