@@ -173,9 +173,13 @@ class Headers:
     def values(self):
         return list(self._lookup().values())
 
-    def raw(self):
-        """The headers as received: a tuple of (name, value) pairs."""
-        return self._pairs
+    def raw(self, name=None, default=None):
+        """bottle's ``raw(name, default)``: the value of `name` as the WSGI environ holds it
+        (the same text here). Without a name, funcd's own: the headers as received, a tuple of
+        (name, value) pairs."""
+        if name is None:
+            return self._pairs
+        return self.get(name, default)
 
     def __repr__(self):
         return f"Headers({self.items()!r})"

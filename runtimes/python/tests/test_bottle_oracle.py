@@ -41,8 +41,11 @@ def random_request(rng):
     target = path + ("?" + encode_pairs(rng, pairs) if pairs or rng.random() < 0.2 else "")
     headers = [("Host", "fn.example:8080"), ("User-Agent", "oracle/1")]
     for name in rng.sample(["X-Request-Id", "x-custom", "Accept", "X-Requested-With", "Cookie", "Authorization"], rng.randint(0, 3)):
+        # Header bytes 0x80-0xFF reach both as WSGI gives them: each byte a Latin-1 character
+        # (a client's Latin-1 "café" and UTF-8 "né" alike), as funcd's front hands them over.
         value = {"Cookie": "sid=abc; theme=dark", "X-Requested-With": "XMLHttpRequest",
-                 "Accept": "application/json"}.get(name, f"v{rng.randint(0, 99)}")
+                 "Accept": "application/json", "x-custom": rng.choice(["caf\xe9", "n\xc3\xa9 \xff", "plain"]),
+                 }.get(name, f"v{rng.randint(0, 99)}")
         headers.append((name, value))
     body = b""
     kind = rng.choice(["none", "form", "multipart", "json", "text"])
@@ -141,6 +144,9 @@ class BottleOracleTest(unittest.TestCase):
                     self.assertEqual(ours.get_header(name), theirs.get_header(name), name)
                     self.assertEqual(ours.get_header(name.lower()), theirs.get_header(name.lower()), name)
                     self.assertEqual(ours.headers.get(name), theirs.headers.get(name), name)
+                    self.assertEqual(ours.headers.raw(name), theirs.headers.raw(name), name)
+                    self.assertEqual(ours.headers[name], theirs.headers[name], name)
+                self.assertEqual(sorted(ours.headers.keys()), sorted(theirs.headers.keys()))
                 self.assertEqual(ours.get_header("absent", "d"), theirs.get_header("absent", "d"))
                 self.assertEqual(ours.get_cookie("sid"), theirs.get_cookie("sid"))
                 self.assertEqual(ours.json, theirs.json)
