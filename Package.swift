@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "funcd-python", targets: ["funcd-python"]),
         .executable(name: "funcd-node", targets: ["funcd-node"]),
         .executable(name: "funcd-ruby", targets: ["funcd-ruby"]),
+        .executable(name: "funcd-exec", targets: ["funcd-exec"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
@@ -93,6 +94,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // posix_spawn with the flags Swift's Glibc module does not reach (a new session, closefrom)
+        // and pidfd_open, for the exec runtime only.
+        .target(name: "CExecSpawn"),
+        .target(
+            name: "ExecHost",
+            dependencies: [
+                "FuncdCore",
+                "CExecSpawn",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .systemLibrary(
             name: "CRdKafka",
             pkgConfig: "rdkafka",
@@ -156,6 +168,10 @@ let package = Package(
             name: "funcd-ruby",
             dependencies: ["FuncdCLI", "FuncdCore", "FuncdSupervisor", "FuncdWorker", "RubyHost"]
         ),
+        .executableTarget(
+            name: "funcd-exec",
+            dependencies: ["FuncdCore", "FuncdSupervisor", "FuncdWorker", "ExecHost"]
+        ),
         // The fuzz target over the request path (see Sources/funcd-fuzz and scripts/fuzz); built
         // plainly it replays a corpus.
         .executableTarget(
@@ -177,6 +193,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
+        ),
+        .testTarget(
+            name: "ExecHostTests",
+            dependencies: ["ExecHost", "FuncdCore"]
         ),
         .testTarget(
             name: "FuncdKafkaTests",

@@ -38,11 +38,12 @@ public struct InvokeRequest: Sendable {
 public struct FuncdCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "funcd",
-        abstract: "Runs a kubeless function in an embedded interpreter (Python, Node.js or Ruby).",
+        abstract: "Runs a kubeless function in an embedded interpreter (Python, Node.js or Ruby), or any program per call over stdin and stdout.",
         discussion: """
             In a function pod, `funcd serve` reads the kubeless environment (MOD_NAME, FUNC_HANDLER, \
             FUNC_TIMEOUT, FUNC_PORT, ...). On a laptop, `funcd run hello.py --handler hello` serves one \
-            file and `funcd invoke hello.py --handler hello --data '{"a":1}'` calls it once.
+            file and `funcd invoke hello.py --handler hello --data '{"a":1}'` calls it once; \
+            `funcd run ./hello.sh` serves a program (the request body on its stdin, its stdout the answer).
             """,
         subcommands: [Serve.self, Run.self, Invoke.self]
     )
@@ -78,7 +79,8 @@ public struct Serve: ParsableCommand {
         abstract: "Serve the function the kubeless environment describes (pod mode).",
         discussion: """
             Reads MOD_NAME and FUNC_HANDLER, the code from KUBELESS_INSTALL_VOLUME (or MOD_ROOT_PATH, \
-            default /kubeless), and the language from FUNC_RUNTIME or the module file that exists. \
+            default /kubeless), and the language from FUNC_RUNTIME or the module file that exists \
+            (FUNC_RUNTIME=exec runs the program <MOD_NAME>.<FUNC_HANDLER>, <MOD_NAME> or <FUNC_HANDLER>). \
             SIGTERM drains in-flight calls for up to SHUTDOWN_TIMEOUT seconds.
             """
     )
@@ -109,14 +111,18 @@ public struct Serve: ParsableCommand {
 public struct Run: ParsableCommand {
     public static let configuration = CommandConfiguration(
         abstract: "Serve one handler file over HTTP (local work).",
-        discussion: "The language comes from the file's extension; modules beside the file can be imported."
+        discussion: """
+            The language comes from the file's extension; modules beside the file can be imported. \
+            A file with no extension funcd embeds (hello.sh, a binary), or an executable one given no \
+            --handler, runs as a program per call (the exec runtime; --runtime exec forces it).
+            """
     )
 
-    @Argument(help: "The handler file, e.g. hello.py.")
+    @Argument(help: "The handler file, e.g. hello.py, or a program, e.g. ./hello.sh.")
     var file: String
 
-    @Option(help: "Function inside the file.")
-    var handler: String
+    @Option(help: "Function inside the file (not needed for a program).")
+    var handler: String?
 
     @Flag(help: "Reload (a fresh worker, no failed request) whenever a file in the handler's folder is saved.")
     var watch = false
@@ -126,7 +132,7 @@ public struct Run: ParsableCommand {
     public init() {}
 
     func configuration(environment: [String: String]) throws -> Configuration {
-        var overrides = try moduleOverrides(file: file)
+        var overrides = try moduleOverrides(file: file, handler: handler, runtime: server.runtime)
         overrides["FUNC_HANDLER"] = handler
         overrides["FUNC_HOST"] = "127.0.0.1"
         if watch { overrides["FUNC_WATCH"] = "true" }
@@ -147,11 +153,14 @@ public struct Invoke: ParsableCommand {
             """
     )
 
-    @Argument(help: "The handler file, e.g. hello.py.")
+    @Argument(help: "The handler file, e.g. hello.py, or a program, e.g. ./hello.sh.")
     var file: String
 
-    @Option(help: "Function inside the file.")
-    var handler: String
+    @Option(help: "Function inside the file (not needed for a program).")
+    var handler: String?
+
+    @Option(help: "Runtime name, e.g. exec to run a file in a language funcd embeds as a program. (FUNC_RUNTIME)")
+    var runtime: String?
 
     @Option(help: "The event data (the request body).")
     var data: String?
@@ -181,8 +190,9 @@ public struct Invoke: ParsableCommand {
     }
 
     func resolve(environment: [String: String]) throws -> (Configuration, Mode) {
-        var overrides = try moduleOverrides(file: file)
+        var overrides = try moduleOverrides(file: file, handler: handler, runtime: runtime)
         overrides["FUNC_HANDLER"] = handler
+        overrides["FUNC_RUNTIME"] = runtime
         overrides["FUNC_ACCESS_LOG"] = "off"
         overrides["FUNC_TIMEOUT"] = timeout.map { String($0) }
         var environment = environment

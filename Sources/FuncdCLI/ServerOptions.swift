@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 import FuncdCore
 
 /// The flags that mirror the kubeless environment; each wins over its variable.
@@ -39,8 +42,20 @@ public struct ServerOptions: ParsableArguments, Sendable {
     @Option(help: "Access log on stdout: off, combined or json. (FUNC_ACCESS_LOG, default combined)")
     public var accessLog: String?
 
-    @Option(help: "Runtime name passed to the handler, e.g. python3.11, nodejs18 or ruby3.1; picks the language. (FUNC_RUNTIME)")
+    @Option(help: "Runtime name passed to the handler, e.g. python3.11, nodejs18 or ruby3.1, or exec for a program; picks the language. (FUNC_RUNTIME)")
     public var runtime: String?
+
+    @Option(help: "exec runtime: serializing (the answer is all of stdout, once the program exits) or streaming (stdout goes out as written). (FUNC_EXEC_MODE, default serializing)")
+    public var execMode: String?
+
+    @Flag(help: "exec runtime: stdout begins with a CGI head (Status:, Content-Type:, other fields, a blank line). (FUNC_EXEC_CGI)")
+    public var execCgi = false
+
+    @Option(help: "exec runtime: the answer's Content-Type when the program sets none. (FUNC_EXEC_CONTENT_TYPE, default the request's, else application/octet-stream)")
+    public var execContentType: String?
+
+    @Option(help: "exec runtime: bytes of stdout a serializing call may buffer; beyond, the call is stopped and answered 500. (FUNC_EXEC_OUTPUT_LIMIT, default 104857600)")
+    public var execOutputLimit: Int?
 
     @Option(help: "Memory limit passed to the handler in its context. (FUNC_MEMORY_LIMIT)")
     public var memoryLimit: String?
@@ -129,6 +144,10 @@ public struct ServerOptions: ParsableArguments, Sendable {
         values["FUNC_ACCESS_LOG"] = accessLog
         values["FUNC_RUNTIME"] = runtime
         values["FUNC_MEMORY_LIMIT"] = memoryLimit
+        values["FUNC_EXEC_MODE"] = execMode
+        if execCgi { values["FUNC_EXEC_CGI"] = "true" }
+        values["FUNC_EXEC_CONTENT_TYPE"] = execContentType
+        values["FUNC_EXEC_OUTPUT_LIMIT"] = execOutputLimit.map(String.init)
         values["FUNC_HEADER_TIMEOUT"] = headerTimeout.map { String($0) }
         values["FUNC_BODY_TIMEOUT"] = bodyTimeout.map { String($0) }
         values["FUNC_IDLE_TIMEOUT"] = idleTimeout.map { String($0) }
@@ -154,21 +173,26 @@ public struct ServerOptions: ParsableArguments, Sendable {
     }
 }
 
-/// Splits a handler file path into the code directory, module name and language.
-func moduleOverrides(file: String) throws -> [String: String] {
+/// Splits a handler file path into the code directory, module name and language. A file in an
+/// embedded language with `handler` named is that language's module; a file with no extension
+/// funcd embeds, an executable one given no handler, or any file under `--runtime exec` is a
+/// program for the exec runtime (its whole name is the module).
+func moduleOverrides(file: String, handler: String?, runtime: String?) throws -> [String: String] {
     let slash = file.lastIndex(of: "/")
     let directory = slash.map { $0 == file.startIndex ? "/" : String(file[..<$0]) } ?? "."
     let name = slash.map { String(file[file.index(after: $0)...]) } ?? file
-    guard let dot = name.lastIndex(of: "."), dot != name.startIndex else {
-        throw FuncdError(.configuration, "\(file): the file needs an extension (.py, .js or .rb) to pick the language")
+    let dot = name.lastIndex(of: ".").flatMap { $0 == name.startIndex ? nil : $0 }
+    let language = dot.flatMap { Language(fileExtension: String(name[name.index(after: $0)...])) }
+    let forcedExec = runtime.flatMap { Language(runtime: $0) } == .exec
+    if let language, let dot, !forcedExec {
+        if handler != nil {
+            return ["KUBELESS_INSTALL_VOLUME": directory, "MOD_NAME": String(name[..<dot]), "FUNCD_LANGUAGE": language.rawValue]
+        }
+        guard access(file, X_OK) == 0 else {
+            throw FuncdError(
+                .configuration,
+                "\(file): --handler names the \(language.rawValue) function to call (or make the file executable to run it as a program)")
+        }
     }
-    let ext = String(name[name.index(after: dot)...])
-    guard let language = Language(fileExtension: ext) else {
-        throw FuncdError(.configuration, "\(file): .\(ext) is not a language funcd embeds (.py, .js, .rb)")
-    }
-    return [
-        "KUBELESS_INSTALL_VOLUME": directory,
-        "MOD_NAME": String(name[..<dot]),
-        "FUNCD_LANGUAGE": language.rawValue,
-    ]
+    return ["KUBELESS_INSTALL_VOLUME": directory, "MOD_NAME": name, "FUNCD_LANGUAGE": Language.exec.rawValue]
 }

@@ -10,12 +10,12 @@ import Darwin
 /// | variable | flag | meaning | default |
 /// |---|---|---|---|
 /// | `MOD_NAME` | (file argument) | module file name without extension | required |
-/// | `FUNC_HANDLER` | `--handler` | function inside the module | required |
+/// | `FUNC_HANDLER` | `--handler` | function inside the module | required (exec: optional) |
 /// | `FUNC_TIMEOUT` | `--timeout` | seconds per call, fractional allowed | 180 |
 /// | `FUNC_TIMEOUT_GRACE` | `--timeout-grace` | seconds an interrupted handler gets to stop; then its worker is replaced (without a supervisor: exit 70) | 2 |
 /// | `FUNC_PORT` | `--port` | HTTP port (0 picks a free one) | 8080 |
 /// | `FUNC_HOST` | `--host` | address to bind | 0.0.0.0 |
-/// | `FUNC_RUNTIME` | `--runtime` | e.g. `python3.11`; passed to the handler, picks the language | from the file |
+/// | `FUNC_RUNTIME` | `--runtime` | e.g. `python3.11`, or `exec` for a program; passed to the handler, picks the language | from the file |
 /// | `FUNC_MEMORY_LIMIT` | `--memory-limit` | passed to the handler | — |
 /// | `KUBELESS_INSTALL_VOLUME`, `MOD_ROOT_PATH` | `--code-dir` | directory of the code | /kubeless |
 /// | `REQ_MB_LIMIT` (MB), `FUNC_MEMFILE_MAX` (bytes) | `--body-limit` (bytes) | request body limit | 100 MB (Node: 1 MB, as kubeless) |
@@ -27,6 +27,7 @@ import Darwin
 /// | `FUNC_ACCESS_LOG` | `--access-log` | `off`, `combined` or `json` | combined |
 /// | `FUNCD_RUNTIMES_DIR` | — | where the language glue (`runtimes/`) is | found beside the binary |
 /// | `FUNC_HEADER_TIMEOUT`, `FUNC_BODY_TIMEOUT`, `FUNC_IDLE_TIMEOUT`, `FUNC_LINGER_TIMEOUT`, `FUNC_MAX_CONNECTIONS`, `FUNC_BODY_BUDGET`, `FUNC_MAX_HEADERS`, `FUNC_MAX_HEADER_BYTES`, `FUNC_MAX_PIPELINED`, `FUNC_SEND_BUFFER` | `--header-timeout` … | the HTTP front's bounds: see ``HTTPLimits`` | see there |
+/// | `FUNC_EXEC_MODE`, `FUNC_EXEC_CGI`, `FUNC_EXEC_CONTENT_TYPE`, `FUNC_EXEC_OUTPUT_LIMIT` | `--exec-mode` … | the exec runtime: see ``ExecSettings`` | see there |
 /// | `KAFKA_BROKERS`, `KAFKA_TOPICS`, `KAFKA_GROUP`, `KAFKA_OFFSET_RESET`, `KAFKA_MAX_RETRIES`, `KAFKA_DLQ_TOPIC`, `KAFKA_SASL_MECHANISM`, `KAFKA_USERNAME`, `KAFKA_PASSWORD`, `KAFKA_TLS`, `KAFKA_CA_FILE`, `KAFKA_CONF_*` | — | the Kafka trigger: see `KafkaConfiguration` | off |
 public struct Configuration: Sendable, Equatable {
     /// How each request is written to the access log.
@@ -58,6 +59,10 @@ public struct Configuration: Sendable, Equatable {
     public var kafka: KafkaConfiguration?
     /// The HTTP front's bounds and timeouts (see ``HTTPLimits``).
     public var limits: HTTPLimits
+    /// How the exec runtime runs its program (see ``ExecSettings``).
+    public var exec: ExecSettings
+    /// The exec runtime's program file, found among ``execProgramCandidates`` at start.
+    private var execProgram: String?
 
     public static let defaultTimeoutSeconds = 180.0
     public static let defaultBodyLimitBytes = 100 * 1024 * 1024
@@ -69,9 +74,19 @@ public struct Configuration: Sendable, Equatable {
     public var answersCORS: Bool { language == .node }
 
     public var modulePath: String {
-        codeDirectory.hasSuffix("/")
-            ? "\(codeDirectory)\(moduleName).\(language.fileExtension)"
-            : "\(codeDirectory)/\(moduleName).\(language.fileExtension)"
+        if language == .exec { return path(execProgram ?? Self.execProgramCandidates(moduleName, handlerName)[0]) }
+        return path("\(moduleName).\(language.fileExtension)")
+    }
+
+    private func path(_ file: String) -> String {
+        codeDirectory.hasSuffix("/") ? "\(codeDirectory)\(file)" : "\(codeDirectory)/\(file)"
+    }
+
+    /// Where the exec runtime looks for its program, in order: kubeless's `--handler hello.sh`
+    /// becomes MOD_NAME `hello` and FUNC_HANDLER `sh`, so `hello.sh` first; then the module name
+    /// alone (a binary), then the handler alone.
+    public static func execProgramCandidates(_ module: String, _ handler: String) -> [String] {
+        handler.isEmpty ? [module] : ["\(module).\(handler)", module, handler]
     }
 
     /// Parses the kubeless environment. `overrides` are flag values keyed by variable name; they
@@ -90,37 +105,43 @@ public struct Configuration: Sendable, Equatable {
         guard let moduleName = value("MOD_NAME") else {
             throw FuncdError(.configuration, "MOD_NAME is not set: it names the module file without its extension")
         }
-        guard let handlerName = value("FUNC_HANDLER") else {
-            throw FuncdError(.configuration, "FUNC_HANDLER is not set: it names the function inside \(moduleName)")
-        }
+        let handlerName = value("FUNC_HANDLER") ?? ""
         self.moduleName = moduleName
         self.handlerName = handlerName
-        self.codeDirectory = value("KUBELESS_INSTALL_VOLUME") ?? value("MOD_ROOT_PATH") ?? "/kubeless"
+        let codeDirectory = value("KUBELESS_INSTALL_VOLUME") ?? value("MOD_ROOT_PATH") ?? "/kubeless"
+        self.codeDirectory = codeDirectory
         self.runtime = value("FUNC_RUNTIME")
         self.memoryLimit = value("FUNC_MEMORY_LIMIT")
         self.runtimesDirectory = value("FUNCD_RUNTIMES_DIR")
 
         if let explicit = value("FUNCD_LANGUAGE") {
             guard let language = Language(rawValue: explicit) else {
-                throw FuncdError(.configuration, "FUNCD_LANGUAGE=\(explicit) is not one of python, node, ruby")
+                throw FuncdError(.configuration, "FUNCD_LANGUAGE=\(explicit) is not one of python, node, ruby, exec")
             }
             self.language = language
         } else if let runtime {
             guard let language = Language(runtime: runtime) else {
                 throw FuncdError(
                     .configuration,
-                    "FUNC_RUNTIME=\(runtime) names no language funcd embeds (python…, nodejs…, ruby…)"
+                    "FUNC_RUNTIME=\(runtime) names no language funcd embeds (python…, nodejs…, ruby…) and is not exec"
                 )
             }
             self.language = language
         } else {
-            // No runtime named: the module file that exists decides, Python when none does (the
-            // loader then reports the missing file).
+            // No runtime named: the module file that exists decides, then a program file (exec),
+            // Python when none does (the loader then reports the missing file).
             let directory = codeDirectory
             self.language =
-                Language.allCases.first { language in
+                Language.embedded.first { language in
                     fileExists("\(directory)/\(moduleName).\(language.fileExtension)")
-                } ?? .python
+                } ?? (Self.execProgramCandidates(moduleName, handlerName).contains { fileExists("\(directory)/\($0)") } ? .exec : .python)
+        }
+        guard !handlerName.isEmpty || language == .exec else {
+            throw FuncdError(.configuration, "FUNC_HANDLER is not set: it names the function inside \(moduleName)")
+        }
+        if language == .exec {
+            let directory = codeDirectory
+            execProgram = Self.execProgramCandidates(moduleName, handlerName).first { fileExists("\(directory)/\($0)") }
         }
 
         self.timeoutSeconds = try Self.seconds(value("FUNC_TIMEOUT"), name: "FUNC_TIMEOUT") ?? Self.defaultTimeoutSeconds
@@ -132,11 +153,11 @@ public struct Configuration: Sendable, Equatable {
         self.queueLimit =
             try Self.integer(value("FUNC_QUEUE"), name: "FUNC_QUEUE", range: 0...1_000_000) ?? 4 * concurrency
         self.workers = try Self.integer(value("FUNC_WORKERS"), name: "FUNC_WORKERS", range: 0...64) ?? 1
-        let watch = value("FUNC_WATCH")?.lowercased() ?? "false"
-        guard ["1", "true", "yes", "on", "0", "false", "no", "off"].contains(watch) else {
+        let watch = value("FUNC_WATCH") ?? "false"
+        guard let watching = Self.boolean(watch) else {
             throw FuncdError(.configuration, "FUNC_WATCH=\(watch) is not true or false")
         }
-        self.watch = ["1", "true", "yes", "on"].contains(watch)
+        self.watch = watching
 
         if let bytes = try Self.integer(value("FUNC_MEMFILE_MAX"), name: "FUNC_MEMFILE_MAX", range: 0...Int(Int32.max)) {
             self.bodyLimitBytes = bytes
@@ -153,7 +174,17 @@ public struct Configuration: Sendable, Equatable {
         }
         self.accessLog = accessLog
         self.limits = try HTTPLimits(value: value)
+        self.exec = try ExecSettings(value: value)
         self.kafka = try KafkaConfiguration(environment: environment.merging(overrides) { _, flag in flag }, functionName: moduleName)
+    }
+
+    /// A yes/no variable's value: 1/true/yes/on or 0/false/no/off, any case; nil otherwise.
+    static func boolean(_ text: String) -> Bool? {
+        switch text.lowercased() {
+        case "1", "true", "yes", "on": true
+        case "0", "false", "no", "off": false
+        default: nil
+        }
     }
 
     private static func seconds(_ text: String?, name: String) throws -> Double? {

@@ -21,8 +21,15 @@ public protocol FunctionHost: AnyObject, Sendable {
     /// The deadline of a running invocation passed and its caller has been answered: stop the
     /// handler if the language allows it. Called on the watchdog thread.
     func interrupt(_ invocation: Invocation)
+
+    /// Whether `interrupt` ends the call for certain within the grace period (a process group
+    /// killed with SIGKILL at its end), rather than asking a handler that may ignore it. The
+    /// Invoker then waits a second grace period before it declares the host stuck, so that the
+    /// kill itself is never mistaken for a stuck handler.
+    var killsInterruptedCalls: Bool { get }
 }
 
 extension FunctionHost {
     public var buildsKafkaEvents: Bool { false }
+    public var killsInterruptedCalls: Bool { false }
 }

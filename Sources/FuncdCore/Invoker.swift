@@ -216,7 +216,7 @@ public final class Invoker: @unchecked Sendable {
                 graceStart = 0
             }
             for (invocation, state) in expired where state != .queued {
-                grace.append((now &+ graceNanoseconds, invocation))
+                grace.append((now &+ graceNanoseconds &* (host.killsInterruptedCalls ? 2 : 1), invocation))
             }
 
             if !expired.isEmpty || !stuck.isEmpty {

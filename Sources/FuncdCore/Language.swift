@@ -1,16 +1,23 @@
-/// The interpreters funcd can embed. Each has its own executable (`funcd-<name>`) so that an
-/// image carries one language and one interpreter owns the process's signals.
+/// The interpreters funcd can embed, and `exec`: any program, run per call over stdin and
+/// stdout. Each has its own executable (`funcd-<name>`) so that an image carries one language
+/// and one interpreter owns the process's signals.
 public enum Language: String, Sendable, CaseIterable {
     case python
     case node
     case ruby
+    case exec
 
-    /// The file extension of a module in this language, without the dot.
+    /// The languages whose handler is a function in a module file.
+    public static let embedded: [Language] = [.python, .node, .ruby]
+
+    /// The file extension of a module in this language, without the dot (none for `exec`: a
+    /// program is named by its whole file name).
     public var fileExtension: String {
         switch self {
         case .python: "py"
         case .node: "js"
         case .ruby: "rb"
+        case .exec: ""
         }
     }
 
@@ -27,6 +34,8 @@ public enum Language: String, Sendable, CaseIterable {
             self = .node
         } else if lowered.hasPrefix("ruby") {
             self = .ruby
+        } else if lowered == "exec" {
+            self = .exec
         } else {
             return nil
         }
@@ -34,7 +43,7 @@ public enum Language: String, Sendable, CaseIterable {
 
     /// Reads the language from a module file's extension.
     public init?(fileExtension: String) {
-        guard let match = Language.allCases.first(where: { $0.fileExtension == fileExtension }) else {
+        guard let match = Language.embedded.first(where: { $0.fileExtension == fileExtension }) else {
             return nil
         }
         self = match

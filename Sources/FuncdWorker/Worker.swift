@@ -103,7 +103,8 @@ public enum Worker {
                 shutdown.trigger(unhealthy: true)
             }
         }
-        let module = "\(configuration.moduleName).\(configuration.handlerName)"
+        let module =
+            configuration.handlerName.isEmpty ? configuration.moduleName : "\(configuration.moduleName).\(configuration.handlerName)"
         var supervisorMetrics: (@Sendable () -> [UInt8])? = nil
         if let link {
             supervisorMetrics = { link.supervisorMetrics }

@@ -1,0 +1,84 @@
+import FuncdCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One running call of the exec runtime: its process, the funcd ends of its three pipes, and
+/// what it has written so far. Touched only on the host's reactor thread.
+final class ExecCall {
+    let id: Int
+    let invocation: Invocation
+    let pid: pid_t
+    /// Readable once the process has exited; -1 once it has been reaped.
+    var pidfd: Int32
+    /// The write end of the program's stdin, the read ends of its stdout and stderr; -1 once
+    /// closed.
+    var input: Int32
+    var output: Int32
+    var errors: Int32
+    /// Bytes of the body written to stdin so far.
+    var written = 0
+    /// Whether stdout goes to the client as it is written (streaming mode, not for Kafka).
+    let streams: Bool
+    /// stdout not yet answered: all of it in serializing mode, the part before the head in
+    /// streaming mode.
+    var buffered: [UInt8] = []
+    /// The answer's stream once its head has gone out.
+    var stream: ResponseStream?
+    /// Reading stdout waits for the client to catch up.
+    var paused = false
+    /// The current stderr line, until its end arrives.
+    var errorLine: [UInt8] = []
+    /// The raw wait status, once reaped.
+    var waitStatus: Int32?
+    /// Why the call failed even if the program exits 0 (too much output, a bad CGI head).
+    var failure: String?
+    /// When SIGKILL goes to the process group (after the SIGTERM of a timeout).
+    var killAt: UInt64?
+
+    init(id: Int, invocation: Invocation, pid: pid_t, pidfd: Int32, input: Int32, output: Int32, errors: Int32, streams: Bool) {
+        self.id = id
+        self.invocation = invocation
+        self.pid = pid
+        self.pidfd = pidfd
+        self.input = input
+        self.output = output
+        self.errors = errors
+        self.streams = streams
+    }
+
+    /// Whether nothing of the call is left to wait for: reaped, and its pipes read to the end.
+    var isDone: Bool { pidfd < 0 && output < 0 && errors < 0 }
+
+    /// Sends `signal` to every process of the call (its session's group, which the program and
+    /// whatever it started share unless they left it).
+    func signalGroup(_ signal: Int32) {
+        kill(-pid, signal)
+    }
+
+    /// How the process ended, for the log and the answer: nil when it exited 0.
+    var exitProblem: String? {
+        guard let status = waitStatus else { return "did not finish" }
+        let signal = status & 0x7F
+        if signal == 0 {
+            let code = (status >> 8) & 0xFF
+            return code == 0 ? nil : "exited with status \(code)"
+        }
+        let name = String(cString: strsignal(signal))
+        return "was killed by signal \(signal) (\(name))"
+    }
+
+    static func close(_ descriptor: inout Int32) {
+        guard descriptor >= 0 else { return }
+        _ = Glibc.close(descriptor)
+        descriptor = -1
+    }
+
+    func closeAll() {
+        Self.close(&input)
+        Self.close(&output)
+        Self.close(&errors)
+        Self.close(&pidfd)
+    }
+}
