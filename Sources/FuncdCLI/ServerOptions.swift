@@ -160,15 +160,16 @@ func moduleOverrides(file: String) throws -> [String: String] {
     let directory = slash.map { $0 == file.startIndex ? "/" : String(file[..<$0]) } ?? "."
     let name = slash.map { String(file[file.index(after: $0)...]) } ?? file
     guard let dot = name.lastIndex(of: "."), dot != name.startIndex else {
-        throw FuncdError(.configuration, "\(file): the file needs an extension (.py, .js or .rb) to pick the language")
+        throw FuncdError(.configuration, "\(file): the file needs an extension (.py, .js, .mjs or .rb) to pick the language")
     }
     let ext = String(name[name.index(after: dot)...])
     guard let language = Language(fileExtension: ext) else {
-        throw FuncdError(.configuration, "\(file): .\(ext) is not a language funcd embeds (.py, .js, .rb)")
+        throw FuncdError(.configuration, "\(file): .\(ext) is not a language funcd embeds (.py, .js, .mjs, .cjs, .rb)")
     }
     return [
         "KUBELESS_INSTALL_VOLUME": directory,
         "MOD_NAME": String(name[..<dot]),
         "FUNCD_LANGUAGE": language.rawValue,
+        "FUNCD_MODULE_EXTENSION": ext,
     ]
 }

@@ -40,6 +40,9 @@ public struct Configuration: Sendable, Equatable {
     public var handlerName: String
     public var codeDirectory: String
     public var language: Language
+    /// The module file's extension: the one of the file given on the command line, else the
+    /// first of the language's extensions whose file exists (`app.js`, then `app.mjs`, ...).
+    public var moduleExtension: String
     public var timeoutSeconds: Double
     public var timeoutGraceSeconds: Double
     public var host: String
@@ -70,8 +73,8 @@ public struct Configuration: Sendable, Equatable {
 
     public var modulePath: String {
         codeDirectory.hasSuffix("/")
-            ? "\(codeDirectory)\(moduleName).\(language.fileExtension)"
-            : "\(codeDirectory)/\(moduleName).\(language.fileExtension)"
+            ? "\(codeDirectory)\(moduleName).\(moduleExtension)"
+            : "\(codeDirectory)/\(moduleName).\(moduleExtension)"
     }
 
     /// Parses the kubeless environment. `overrides` are flag values keyed by variable name; they
@@ -119,8 +122,17 @@ public struct Configuration: Sendable, Equatable {
             let directory = codeDirectory
             self.language =
                 Language.allCases.first { language in
-                    fileExists("\(directory)/\(moduleName).\(language.fileExtension)")
+                    language.fileExtensions.contains { fileExists("\(directory)/\(moduleName).\($0)") }
                 } ?? .python
+        }
+        if let given = value("FUNCD_MODULE_EXTENSION"), language.fileExtensions.contains(given) {
+            self.moduleExtension = given
+        } else {
+            let directory = codeDirectory
+            let language = language
+            self.moduleExtension =
+                language.fileExtensions.first { fileExists("\(directory)/\(moduleName).\($0)") }
+                ?? language.fileExtension
         }
 
         self.timeoutSeconds = try Self.seconds(value("FUNC_TIMEOUT"), name: "FUNC_TIMEOUT") ?? Self.defaultTimeoutSeconds

@@ -6,11 +6,15 @@ public enum Language: String, Sendable, CaseIterable {
     case ruby
 
     /// The file extension of a module in this language, without the dot.
-    public var fileExtension: String {
+    public var fileExtension: String { fileExtensions[0] }
+
+    /// Every extension a module file of this language may have, the usual one first: Node also
+    /// runs `.mjs` (an ES module) and `.cjs` (CommonJS whatever package.json says).
+    public var fileExtensions: [String] {
         switch self {
-        case .python: "py"
-        case .node: "js"
-        case .ruby: "rb"
+        case .python: ["py"]
+        case .node: ["js", "mjs", "cjs"]
+        case .ruby: ["rb"]
         }
     }
 
@@ -34,7 +38,7 @@ public enum Language: String, Sendable, CaseIterable {
 
     /// Reads the language from a module file's extension.
     public init?(fileExtension: String) {
-        guard let match = Language.allCases.first(where: { $0.fileExtension == fileExtension }) else {
+        guard let match = Language.allCases.first(where: { $0.fileExtensions.contains(fileExtension) }) else {
             return nil
         }
         self = match
