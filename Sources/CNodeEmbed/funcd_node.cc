@@ -420,7 +420,7 @@ const char *funcd_node_version(void) { return NODE_VERSION_STRING; }
 
 int funcd_node_call(funcd_node *node, uint64_t id, const char *method, size_t method_length, const char *target,
                     size_t target_length, const char *headers, size_t headers_length, const uint8_t *body,
-                    size_t body_length) {
+                    size_t body_length, const char *remote_address) {
     v8::Isolate *isolate = node->isolate;
     v8::HandleScope handles(isolate);
 
@@ -441,7 +441,7 @@ int funcd_node_call(funcd_node *node, uint64_t id, const char *method, size_t me
     }
     // A name whose value was cut off (no correct writer does that) is not passed on.
     if (!name) fields.pop_back();
-    v8::Local<v8::Value> arguments[5] = {
+    v8::Local<v8::Value> arguments[6] = {
         v8::Number::New(isolate, double(id)),
         one_byte(isolate, method, method_length, v8::NewStringType::kInternalized),
         one_byte(isolate, target, target_length),
@@ -450,8 +450,10 @@ int funcd_node_call(funcd_node *node, uint64_t id, const char *method, size_t me
                           .ToLocalChecked()
                           .As<v8::Value>()
                     : v8::Undefined(isolate).As<v8::Value>(),
+        remote_address ? one_byte(isolate, remote_address, strlen(remote_address)).As<v8::Value>()
+                       : v8::Undefined(isolate).As<v8::Value>(),
     };
-    return node->enter(node->call.Get(isolate), 5, arguments);
+    return node->enter(node->call.Get(isolate), 6, arguments);
 }
 
 void funcd_node_cancel(funcd_node *node, uint64_t id) {

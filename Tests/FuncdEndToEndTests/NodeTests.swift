@@ -52,6 +52,32 @@ struct NodeTests {
         }
     }
 
+    @Test("extensions.request: ip is the client's socket address (X-Forwarded-For not trusted), accepts*, xhr, subdomains, fresh, params")
+    func expressNegotiation() throws {
+        try Self.withNodeServer { server in
+            let response = try server.request(
+                "GET", "/negotiation?q=1",
+                headers: [
+                    "Host": "a.b.fn.example", "Accept": "text/html;q=0.5, application/json", "Accept-Encoding": "gzip",
+                    "Accept-Language": "fr-CH, fr;q=0.9", "X-Requested-With": "XMLHttpRequest", "If-None-Match": #""v1""#,
+                    "X-Forwarded-For": "203.0.113.9", "Cookie": "a=1",
+                ], body: "")
+            let answer = try #require(response.jsonObject, "\(response)\n\(server.diagnostics)")
+            #expect(answer["ip"] as? String == "127.0.0.1", "\(answer)")
+            #expect((answer["ips"] as? [Any])?.isEmpty == true, "\(answer)")
+            #expect(answer["protocol"] as? String == "http" && answer["secure"] as? Bool == false, "\(answer)")
+            #expect(answer["accepts"] as? String == "json", "\(answer)")
+            #expect(answer["encoding"] as? String == "gzip", "\(answer)")
+            #expect(answer["language"] as? String == "fr", "\(answer)")
+            #expect(answer["xhr"] as? Bool == true, "\(answer)")
+            #expect(answer["subdomains"] as? [String] == ["b", "a"], "\(answer)")
+            #expect(answer["fresh"] as? Bool == true, "\(answer)")
+            #expect((answer["params"] as? [String: Any])?["0"] as? String == "/negotiation", "\(answer)")
+            #expect(answer["originalUrl"] as? String == "/negotiation?q=1" && answer["baseUrl"] as? String == "", "\(answer)")
+            #expect(answer["cookies"] as? String == "undefined", "\(answer)")
+        }
+    }
+
     @Test("results: string, object, undefined, number, null, bytes, WHATWG Response, Promise")
     func results() throws {
         try Self.withNodeServer { server in

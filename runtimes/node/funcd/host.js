@@ -2,7 +2,7 @@
 
 // The glue funcd-node runs inside its embedded Node: loads the handler, turns each call the
 // server hands over into the kubeless event, and answers through `native.reply`. One call is
-// `call(id, method, target, headers, body)`; its answer is one COMPLETE reply, or HEAD, CHUNK...,
+// `call(id, method, target, headers, body, remoteAddress)`; its answer is one COMPLETE reply, or HEAD, CHUNK...,
 // END when the handler streams through event.extensions.response. `cancel(id)` says the deadline
 // passed (the caller has had its 408): whatever the handler does later is dropped.
 
@@ -293,9 +293,10 @@ class Host {
     this.calls = new Map();
   }
 
-  call(id, method, target, headers, body) {
-    const request = new Request(method, target, headers, body);
+  call(id, method, target, headers, body, remoteAddress) {
+    const request = new Request(method, target, headers, body, remoteAddress);
     const call = new Call(this, id, request);
+    request._call = call;
     const event = {
       data: undefined,
       'event-type': undefined,
@@ -431,7 +432,7 @@ function serve(native, process, config, handler) {
   // One context object for every call, as kubeless passed it.
   const host = new Host(native, handler, { ...config.context });
   return {
-    call: (id, method, target, headers, body) => host.call(id, method, target, headers, body),
+    call: (id, method, target, headers, body, remoteAddress) => host.call(id, method, target, headers, body, remoteAddress),
     cancel: (id) => host.cancel(id),
     drain: (id) => host.drain(id),
     host,
