@@ -20,7 +20,7 @@ ARG DEBIAN_IMAGE=debian:bookworm-slim
 # ---- build: release binaries with the Swift standard library linked statically ----
 FROM ${SWIFT_IMAGE} AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends pkg-config python3 libpython3-dev libnode-dev ruby-dev librdkafka-dev node-qs \
+ && apt-get install -y --no-install-recommends pkg-config python3 libpython3-dev libnode-dev ruby-dev librdkafka-dev node-qs node-accepts node-fresh node-range-parser \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # The whole package: SwiftPM refuses a manifest whose test targets have no sources, even to build
@@ -40,13 +40,14 @@ RUN --mount=type=cache,target=/src/.build,id=funcd-swiftpm-build,sharing=locked 
  && strip /out/bin/* \
  && cp -r runtimes /out/share/funcd/runtimes \
  && rm -rf /out/share/funcd/runtimes/*/test /out/share/funcd/runtimes/*/tests \
- # req.query is parsed by qs, as express parses it: Debian's node-qs and the modules it loads,
- # beside the Node glue (the package itself would bring the node command and 150 more).
+ # req.query is parsed by qs, req.accepts*() by accepts, req.fresh by fresh and req.range() by
+ # range-parser, as express does: Debian's packages and the modules they load, beside the Node
+ # glue (the packages themselves would bring the node command and 150 more).
  && mkdir -p /out/share/funcd/runtimes/node/node_modules \
- && node -e "require('qs'); for (const f of Object.keys(require.cache)) console.log(f)" \
+ && node -e "for (const m of ['qs', 'accepts', 'fresh', 'range-parser']) require(m); for (const f of Object.keys(require.cache)) console.log(f)" \
     | sed -n 's#^/usr/share/nodejs/\([^/]*\)/.*#\1#p' | sort -u \
     | while read module; do cp -rL "/usr/share/nodejs/$module" /out/share/funcd/runtimes/node/node_modules/; done \
- && test -f /out/share/funcd/runtimes/node/node_modules/qs/package.json \
+ && for module in qs accepts negotiator mime-types mime-db fresh range-parser; do test -f "/out/share/funcd/runtimes/node/node_modules/$module/package.json"; done \
  && find /out/share/funcd/runtimes -name __pycache__ -prune -exec rm -rf {} + \
  # The glue is compiled here: a read-only root file system cannot cache bytecode.
  && python3 -m compileall -q /out/share/funcd/runtimes/python/funcd

@@ -228,6 +228,42 @@ bool function_property(funcd_node *node, v8::Local<v8::Object> object, const cha
     return true;
 }
 
+// An ES-module handler loads asynchronously (its imports are read, its top-level await runs):
+// the glue answers `{ready: promise, module: path}`, and the event loop runs here, before
+// anything is served, until the promise settles. False, with `error` set, when it cannot (the
+// module called process.exit, the promise was rejected, or nothing is left that could settle it).
+bool settle(funcd_node *node, v8::Local<v8::Promise> promise, const std::string &module, std::string &error) {
+    v8::Isolate *isolate = node->isolate;
+    uv_loop_t *loop = node->setup->event_loop();
+    while (promise->State() == v8::Promise::kPending && !node->exit_called) {
+        bool more = uv_run(loop, UV_RUN_ONCE) != 0;
+        platform->DrainTasks(isolate);
+        if (node->exit_called || promise->State() != v8::Promise::kPending) break;
+        if (!more && !uv_loop_alive(loop)) {
+            error = module + ": its top-level await never settled (nothing is left that could settle it)";
+            return false;
+        }
+    }
+    if (node->exit_called) {
+        error = module + ": the module called process.exit(" + std::to_string(node->exit_code) + ") while loading";
+        return false;
+    }
+    if (promise->State() == v8::Promise::kRejected) {
+        v8::Local<v8::Value> reason = promise->Result();
+        v8::Local<v8::Value> shown = reason;
+        if (reason->IsObject()) {
+            v8::Local<v8::Value> stack;
+            if (reason.As<v8::Object>()->Get(node->context(), one_byte(isolate, "stack", 5)).ToLocal(&stack) &&
+                stack->IsString())
+                shown = stack;
+        }
+        v8::String::Utf8Value text(isolate, shown);
+        error = module + ": " + (*text ? std::string(*text, size_t(text.length())) : "the module failed to load");
+        return false;
+    }
+    return true;
+}
+
 funcd_node *start(const char *argv0, const char *bootstrap, funcd_node_callbacks callbacks, std::string &error) {
     // A call terminated inside a timer or promise callback leaves that callback's async context
     // on Node's stack; with the default checks Node then aborts the process. funcd recovers from
@@ -287,19 +323,38 @@ funcd_node *start(const char *argv0, const char *bootstrap, funcd_node_callbacks
         node->isolate->TerminateExecution();
     });
 
-    v8::TryCatch trying(isolate);
-    v8::MaybeLocal<v8::Value> loaded = node::LoadEnvironment(node->env, bootstrap);
-    if (node->exit_called) {
-        error = "the module called process.exit(" + std::to_string(node->exit_code) + ") while loading";
-        return nullptr;
-    }
     v8::Local<v8::Value> value;
-    if (!loaded.ToLocal(&value) || !value->IsObject()) {
-        error = node->exception_text(trying);
-        if (error.empty()) error = "the JavaScript glue did not start";
-        return nullptr;
+    {
+        v8::TryCatch trying(isolate);
+        v8::MaybeLocal<v8::Value> loaded = node::LoadEnvironment(node->env, bootstrap);
+        if (node->exit_called) {
+            error = "the module called process.exit(" + std::to_string(node->exit_code) + ") while loading";
+            return nullptr;
+        }
+        if (!loaded.ToLocal(&value) || !value->IsObject()) {
+            error = node->exception_text(trying);
+            if (error.empty()) error = "the JavaScript glue did not start";
+            return nullptr;
+        }
     }
     auto glue = value.As<v8::Object>();
+    v8::Local<v8::Value> ready;
+    // Outside the TryCatch: while the loop runs, an exception in a callback is Node's to report.
+    if (glue->Get(context, one_byte(isolate, "ready", 5)).ToLocal(&ready) && ready->IsPromise()) {
+        v8::Local<v8::Value> module;
+        std::string module_path = "the handler module";
+        if (glue->Get(context, one_byte(isolate, "module", 6)).ToLocal(&module) && module->IsString()) {
+            v8::String::Utf8Value text(isolate, module);
+            if (*text) module_path.assign(*text, size_t(text.length()));
+        }
+        if (!settle(node, ready.As<v8::Promise>(), module_path, error)) return nullptr;
+        value = ready.As<v8::Promise>()->Result();
+        if (!value->IsObject()) {
+            error = "the JavaScript glue did not start";
+            return nullptr;
+        }
+        glue = value.As<v8::Object>();
+    }
     v8::Local<v8::Value> failure;
     if (glue->Get(context, one_byte(isolate, "error", 5)).ToLocal(&failure) && failure->IsString()) {
         v8::String::Utf8Value text(isolate, failure);
@@ -365,7 +420,7 @@ const char *funcd_node_version(void) { return NODE_VERSION_STRING; }
 
 int funcd_node_call(funcd_node *node, uint64_t id, const char *method, size_t method_length, const char *target,
                     size_t target_length, const char *headers, size_t headers_length, const uint8_t *body,
-                    size_t body_length) {
+                    size_t body_length, const char *remote_address) {
     v8::Isolate *isolate = node->isolate;
     v8::HandleScope handles(isolate);
 
@@ -386,7 +441,7 @@ int funcd_node_call(funcd_node *node, uint64_t id, const char *method, size_t me
     }
     // A name whose value was cut off (no correct writer does that) is not passed on.
     if (!name) fields.pop_back();
-    v8::Local<v8::Value> arguments[5] = {
+    v8::Local<v8::Value> arguments[6] = {
         v8::Number::New(isolate, double(id)),
         one_byte(isolate, method, method_length, v8::NewStringType::kInternalized),
         one_byte(isolate, target, target_length),
@@ -395,8 +450,10 @@ int funcd_node_call(funcd_node *node, uint64_t id, const char *method, size_t me
                           .ToLocalChecked()
                           .As<v8::Value>()
                     : v8::Undefined(isolate).As<v8::Value>(),
+        remote_address ? one_byte(isolate, remote_address, strlen(remote_address)).As<v8::Value>()
+                       : v8::Undefined(isolate).As<v8::Value>(),
     };
-    return node->enter(node->call.Get(isolate), 5, arguments);
+    return node->enter(node->call.Get(isolate), 6, arguments);
 }
 
 void funcd_node_cancel(funcd_node *node, uint64_t id) {

@@ -186,7 +186,10 @@ func moduleOverrides(file: String, handler: String?, runtime: String?) throws ->
     let forcedExec = runtime.flatMap { Language(runtime: $0) } == .exec
     if let language, let dot, !forcedExec {
         if handler != nil {
-            return ["KUBELESS_INSTALL_VOLUME": directory, "MOD_NAME": String(name[..<dot]), "FUNCD_LANGUAGE": language.rawValue]
+            return [
+                "KUBELESS_INSTALL_VOLUME": directory, "MOD_NAME": String(name[..<dot]), "FUNCD_LANGUAGE": language.rawValue,
+                "FUNCD_MODULE_EXTENSION": String(name[name.index(after: dot)...]),
+            ]
         }
         guard access(file, X_OK) == 0 else {
             throw FuncdError(

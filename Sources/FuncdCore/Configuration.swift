@@ -41,6 +41,9 @@ public struct Configuration: Sendable, Equatable {
     public var handlerName: String
     public var codeDirectory: String
     public var language: Language
+    /// The module file's extension: the one of the file given on the command line, else the
+    /// first of the language's extensions whose file exists (`app.js`, then `app.mjs`, ...).
+    public var moduleExtension: String
     public var timeoutSeconds: Double
     public var timeoutGraceSeconds: Double
     public var host: String
@@ -75,7 +78,7 @@ public struct Configuration: Sendable, Equatable {
 
     public var modulePath: String {
         if language == .exec { return path(execProgram ?? Self.execProgramCandidates(moduleName, handlerName)[0]) }
-        return path("\(moduleName).\(language.fileExtension)")
+        return path("\(moduleName).\(moduleExtension)")
     }
 
     private func path(_ file: String) -> String {
@@ -133,7 +136,7 @@ public struct Configuration: Sendable, Equatable {
             let directory = codeDirectory
             self.language =
                 Language.embedded.first { language in
-                    fileExists("\(directory)/\(moduleName).\(language.fileExtension)")
+                    language.fileExtensions.contains { fileExists("\(directory)/\(moduleName).\($0)") }
                 } ?? (Self.execProgramCandidates(moduleName, handlerName).contains { fileExists("\(directory)/\($0)") } ? .exec : .python)
         }
         guard !handlerName.isEmpty || language == .exec else {
@@ -142,6 +145,15 @@ public struct Configuration: Sendable, Equatable {
         if language == .exec {
             let directory = codeDirectory
             execProgram = Self.execProgramCandidates(moduleName, handlerName).first { fileExists("\(directory)/\($0)") }
+        }
+        if let given = value("FUNCD_MODULE_EXTENSION"), language.fileExtensions.contains(given) {
+            self.moduleExtension = given
+        } else {
+            let directory = codeDirectory
+            let language = language
+            self.moduleExtension =
+                language.fileExtensions.first { fileExists("\(directory)/\(moduleName).\($0)") }
+                ?? language.fileExtension
         }
 
         self.timeoutSeconds = try Self.seconds(value("FUNC_TIMEOUT"), name: "FUNC_TIMEOUT") ?? Self.defaultTimeoutSeconds

@@ -35,6 +35,9 @@ public final class Invocation: @unchecked Sendable {
     public let reply: AnyObject?
     /// The Kafka message this call is for, for hosts that build its event directly.
     public let kafka: KafkaRecord?
+    /// The client's IP address as the connection's socket has it (`10.0.0.7`, `::1`); nil where
+    /// there is no client socket (Kafka, `funcd invoke`). Node's glue answers `req.ip` with it.
+    public let remoteAddress: String?
 
     /// Monotonic nanoseconds.
     public let submittedAt: UInt64
@@ -68,7 +71,8 @@ public final class Invocation: @unchecked Sendable {
         body: [UInt8],
         sink: any InvocationSink,
         reply: AnyObject?,
-        kafka: KafkaRecord? = nil
+        kafka: KafkaRecord? = nil,
+        remoteAddress: String? = nil
     ) {
         self.method = method
         self.target = target
@@ -77,6 +81,7 @@ public final class Invocation: @unchecked Sendable {
         self.sink = sink
         self.reply = reply
         self.kafka = kafka
+        self.remoteAddress = remoteAddress
         self.submittedAt = MonotonicClock.nanoseconds()
     }
 

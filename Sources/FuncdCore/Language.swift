@@ -12,12 +12,16 @@ public enum Language: String, Sendable, CaseIterable {
 
     /// The file extension of a module in this language, without the dot (none for `exec`: a
     /// program is named by its whole file name).
-    public var fileExtension: String {
+    public var fileExtension: String { fileExtensions.first ?? "" }
+
+    /// Every extension a module file of this language may have, the usual one first: Node also
+    /// runs `.mjs` (an ES module) and `.cjs` (CommonJS whatever package.json says).
+    public var fileExtensions: [String] {
         switch self {
-        case .python: "py"
-        case .node: "js"
-        case .ruby: "rb"
-        case .exec: ""
+        case .python: ["py"]
+        case .node: ["js", "mjs", "cjs"]
+        case .ruby: ["rb"]
+        case .exec: []
         }
     }
 
@@ -43,7 +47,7 @@ public enum Language: String, Sendable, CaseIterable {
 
     /// Reads the language from a module file's extension.
     public init?(fileExtension: String) {
-        guard let match = Language.embedded.first(where: { $0.fileExtension == fileExtension }) else {
+        guard let match = Language.embedded.first(where: { $0.fileExtensions.contains(fileExtension) }) else {
             return nil
         }
         self = match

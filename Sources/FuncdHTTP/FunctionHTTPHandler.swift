@@ -405,7 +405,8 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         for (name, value) in head.headers where !Self.isKafkaField(name) { headers.append((name, value)) }
         let reply = PendingResponse(handler: self, context: context, head: head)
         let invocation = Invocation(
-            method: head.method.rawValue, target: head.uri, headers: headers, body: body, sink: lane, reply: reply)
+            method: head.method.rawValue, target: head.uri, headers: headers, body: body, sink: lane, reply: reply,
+            remoteAddress: remote == "-" ? nil : remote)
         inFlight = (invocation, budget)
         lane.submit(invocation)
     }

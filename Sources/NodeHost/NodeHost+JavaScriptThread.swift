@@ -49,7 +49,8 @@ extension NodeHost {
                                 headers.withMemoryRebound(to: CChar.self) { headers in
                                     funcd_node_call(
                                         node, id, method.baseAddress, method.count, target.baseAddress, target.count,
-                                        headers.baseAddress, headers.count, body.baseAddress, body.count)
+                                        headers.baseAddress, headers.count, body.baseAddress, body.count,
+                                        invocation.remoteAddress)
                                 }
                             }
                         }

@@ -72,6 +72,24 @@ struct ConfigurationTests {
         #expect(probed.modulePath == "/kubeless/hello.rb")
     }
 
+    @Test("a Node module may be app.js, app.mjs or app.cjs: .js first; the file named on the command line wins")
+    func nodeModuleExtensions() throws {
+        var environment = base
+        environment["FUNC_RUNTIME"] = "nodejs18"
+        #expect(try Configuration(environment: environment, fileExists: { _ in false }).modulePath == "/kubeless/hello.js")
+        let esm = try Configuration(environment: environment, fileExists: { $0 == "/kubeless/hello.mjs" })
+        #expect(esm.modulePath == "/kubeless/hello.mjs")
+        let both = try Configuration(environment: environment, fileExists: { $0.hasPrefix("/kubeless/hello.") })
+        #expect(both.modulePath == "/kubeless/hello.js")
+        let named = try Configuration(
+            environment: base, overrides: ["FUNCD_LANGUAGE": "node", "FUNCD_MODULE_EXTENSION": "mjs"],
+            fileExists: { $0.hasPrefix("/kubeless/hello.") })
+        #expect(named.modulePath == "/kubeless/hello.mjs")
+        let probed = try Configuration(environment: base, fileExists: { $0 == "/kubeless/hello.mjs" })
+        #expect(probed.language == .node && probed.modulePath == "/kubeless/hello.mjs")
+        #expect(Language(fileExtension: "mjs") == .node && Language(fileExtension: "cjs") == .node)
+    }
+
     @Test(arguments: [
         (["FUNC_HANDLER": "foo"], "MOD_NAME"),
         (["MOD_NAME": "hello"], "FUNC_HANDLER"),

@@ -52,6 +52,32 @@ struct NodeTests {
         }
     }
 
+    @Test("extensions.request: ip is the client's socket address (X-Forwarded-For not trusted), accepts*, xhr, subdomains, fresh, params")
+    func expressNegotiation() throws {
+        try Self.withNodeServer { server in
+            let response = try server.request(
+                "GET", "/negotiation?q=1",
+                headers: [
+                    "Host": "a.b.fn.example", "Accept": "text/html;q=0.5, application/json", "Accept-Encoding": "gzip",
+                    "Accept-Language": "fr-CH, fr;q=0.9", "X-Requested-With": "XMLHttpRequest", "If-None-Match": #""v1""#,
+                    "X-Forwarded-For": "203.0.113.9", "Cookie": "a=1",
+                ], body: "")
+            let answer = try #require(response.jsonObject, "\(response)\n\(server.diagnostics)")
+            #expect(answer["ip"] as? String == "127.0.0.1", "\(answer)")
+            #expect((answer["ips"] as? [Any])?.isEmpty == true, "\(answer)")
+            #expect(answer["protocol"] as? String == "http" && answer["secure"] as? Bool == false, "\(answer)")
+            #expect(answer["accepts"] as? String == "json", "\(answer)")
+            #expect(answer["encoding"] as? String == "gzip", "\(answer)")
+            #expect(answer["language"] as? String == "fr", "\(answer)")
+            #expect(answer["xhr"] as? Bool == true, "\(answer)")
+            #expect(answer["subdomains"] as? [String] == ["b", "a"], "\(answer)")
+            #expect(answer["fresh"] as? Bool == true, "\(answer)")
+            #expect((answer["params"] as? [String: Any])?["0"] as? String == "/negotiation", "\(answer)")
+            #expect(answer["originalUrl"] as? String == "/negotiation?q=1" && answer["baseUrl"] as? String == "", "\(answer)")
+            #expect(answer["cookies"] as? String == "undefined", "\(answer)")
+        }
+    }
+
     @Test("results: string, object, undefined, number, null, bytes, WHATWG Response, Promise")
     func results() throws {
         try Self.withNodeServer { server in
@@ -216,6 +242,58 @@ struct NodeTests {
             #expect(last.status == 200, "after \(path) a second time: \(last)\n\(server.diagnostics)")
             #expect(server.isRunning, "\(server.diagnostics)")
         }
+    }
+
+    // MARK: - ES modules
+
+    @Test(".mjs handler: top-level await done before funcd says it listens, a helper and a package imported beside it; also in a ConfigMap layout")
+    func esModule() throws {
+        for layout in [Funcd.Layout.plain, .configMap] {
+            try Funcd.withFixtureFolderServer("node-esm", runtime: "nodejs18", handler: "handler", layout: layout) { server in
+                let stderr = server.stderrText
+                let awaited = try #require(stderr.range(of: "top-level await done"), "\(layout): \(server.diagnostics)")
+                let listening = try #require(stderr.range(of: "listening on http://"), "\(layout): \(server.diagnostics)")
+                #expect(awaited.upperBound <= listening.lowerBound, "\(layout): \(server.diagnostics)")
+                let response = try server.request("POST", "/", headers: ["Content-Type": "application/json"], body: #"{"n":1}"#)
+                let answer = try #require(response.jsonObject, "\(layout): \(response)\n\(server.diagnostics)")
+                #expect(answer["helped"] as? String == "helped esm", "\(layout): \(answer)")
+                #expect(answer["padded"] as? String == "007", "\(layout): \(answer)")
+                #expect(answer["loaded"] as? String == "number", "\(layout): \(answer)")
+                #expect((answer["data"] as? [String: Any])?["n"] as? Int == 1, "\(layout): \(answer)")
+                #expect(answer["name"] as? String == "handler", "\(layout): \(answer)")
+            }
+        }
+    }
+
+    @Test("a .js handler under package.json \"type\": \"module\" is an ES module (its default export holds the handler)")
+    func packageTypeModule() throws {
+        try Funcd.withFixtureFolderServer("node-esm-type", runtime: "nodejs18", handler: "handler") { server in
+            let response = try server.request("POST", "/", headers: ["Content-Type": "text/plain"], body: "x")
+            #expect(response.status == 200 && response.text == "module: require is undefined, data x", "\(response)\n\(server.diagnostics)")
+        }
+    }
+
+    @Test(
+        "ES-module start-up errors: exit 1 and one funcd: error: line naming the file and the cause",
+        arguments: [
+            ("syntax", "export function handler() {\n  return {;\n}\n", "broken.mjs:2: SyntaxError"),
+            ("throws after a top-level await", "await null;\nthrow new Error('no config');\n", "no config"),
+            ("missing handler", "export const other = () => 1;\n", "no function 'handler' in the exports"),
+            ("missing import", "import x from './absent.mjs';\nexport const handler = () => x;\n", "absent.mjs"),
+            ("top-level await that never settles", "await new Promise(() => {});\nexport const handler = () => 1;\n", "never settled"),
+            ("process.exit while loading", "await null;\nprocess.exit(3);\n", "process.exit(3)"),
+        ])
+    func esModuleStartupErrors(name: String, source: String, cause: String) throws {
+        try Funcd.expectStartupFailure(name, file: "broken.mjs", source: source, runtime: "nodejs18", cause: cause)
+    }
+
+    @Test("funcd invoke runs an .mjs handler named on the command line")
+    func invokeESModule() throws {
+        let code = try CodeDirectory(copyingFixtureFolder: "node-esm")
+        defer { code.remove() }
+        let outcome = try Funcd.run(arguments: ["invoke", code.file("app.mjs"), "--handler", "handler", "--data", #"{"n":2}"#])
+        #expect(outcome.exitCode == 0, "\(outcome)")
+        #expect(outcome.stdout.contains(#""helped":"helped esm""#) && outcome.stdout.contains(#""n":2"#), "\(outcome)")
     }
 
     // MARK: - Start-up and invoke

@@ -68,11 +68,12 @@ int funcd_node_run(funcd_node *node);
 /// The Node version (`18.20.4`).
 const char *funcd_node_version(void);
 
-/// Calls `glue.call(id, method, target, headers, body)`. `headers` as in funcd_node_reply.
+/// Calls `glue.call(id, method, target, headers, body, remoteAddress)`. `headers` as in
+/// funcd_node_reply; `remote_address`: the client's IP address, NUL-terminated, or NULL for none.
 int funcd_node_call(
     funcd_node *node, uint64_t id, const char *method, size_t method_length, const char *target,
     size_t target_length, const char *headers, size_t headers_length, const uint8_t *body,
-    size_t body_length);
+    size_t body_length, const char *remote_address);
 
 /// `glue.cancel(id)`: the call's deadline passed; its late answer is dropped.
 void funcd_node_cancel(funcd_node *node, uint64_t id);

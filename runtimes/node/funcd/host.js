@@ -2,7 +2,7 @@
 
 // The glue funcd-node runs inside its embedded Node: loads the handler, turns each call the
 // server hands over into the kubeless event, and answers through `native.reply`. One call is
-// `call(id, method, target, headers, body)`; its answer is one COMPLETE reply, or HEAD, CHUNK...,
+// `call(id, method, target, headers, body, remoteAddress)`; its answer is one COMPLETE reply, or HEAD, CHUNK...,
 // END when the handler streams through event.extensions.response. `cancel(id)` says the deadline
 // passed (the caller has had its 408): whatever the handler does later is dropped.
 
@@ -22,22 +22,51 @@ const HTML = ['Content-Type', 'text/html; charset=utf-8'];
 /** A start-up failure whose message is the one line funcd prints. */
 class LoadError extends Error {}
 
-/** Loads `handlerName` from the module file at `modulePath`, as kubeless did. */
+/** Loads `handlerName` from the CommonJS module file at `modulePath`, as kubeless did. */
 function load(modulePath, handlerName) {
-  const fs = require('fs');
-  modulePath = require('path').resolve(modulePath);
-  if (!fs.existsSync(modulePath)) throw new LoadError(`${modulePath}: no such file`);
+  modulePath = existingModule(modulePath);
   let exported;
   try {
     exported = Module.createRequire(modulePath)(modulePath);
   } catch (error) {
     throw new LoadError(describeLoadFailure(modulePath, error));
   }
+  return pickHandler(modulePath, exported, handlerName, 'module.exports');
+}
+
+/**
+ * Loads `handlerName` from the ES module at `modulePath` (`.mjs`, or `.js` under a package.json
+ * saying "type": "module"): a promise, settled once the module and its imports have run,
+ * top-level `await` included. `export function handler`, or a default export that is the
+ * handler or holds it (as `module.exports` may in CommonJS).
+ */
+async function loadModule(modulePath, handlerName) {
+  modulePath = existingModule(modulePath);
+  let namespace;
+  try {
+    namespace = await import(require('url').pathToFileURL(modulePath).href);
+  } catch (error) {
+    throw new LoadError(describeLoadFailure(modulePath, error));
+  }
+  if (namespace[handlerName] === undefined && namespace.default !== undefined && namespace.default !== null) {
+    return pickHandler(modulePath, namespace.default, handlerName, 'the default export');
+  }
+  return pickHandler(modulePath, namespace, handlerName, 'the exports');
+}
+
+function existingModule(modulePath) {
+  modulePath = require('path').resolve(modulePath);
+  if (!require('fs').existsSync(modulePath)) throw new LoadError(`${modulePath}: no such file`);
+  return modulePath;
+}
+
+/** The handler in what a module exports: `exported[handlerName]`, or `exported` if it is a function without one. */
+function pickHandler(modulePath, exported, handlerName, what) {
   const handler = typeof exported === 'function' && !(handlerName in exported) ? exported : exported && exported[handlerName];
   if (handler === undefined) {
     const names = exported && typeof exported === 'object' ? Object.keys(exported) : [];
     throw new LoadError(
-      `${modulePath}: no function '${handlerName}' in module.exports` + (names.length ? ` (it has: ${names.join(', ')})` : ''));
+      `${modulePath}: no function '${handlerName}' in ${what}` + (names.length ? ` (it has: ${names.join(', ')})` : ''));
   }
   if (typeof handler !== 'function') {
     throw new LoadError(`${modulePath}: '${handlerName}' is not a function (it is ${handler === null ? 'null' : typeof handler})`);
@@ -45,20 +74,97 @@ function load(modulePath, handlerName) {
   return handler;
 }
 
+/**
+ * Whether Node runs `modulePath` as an ES module: `.mjs`, or `.js` when the nearest package.json
+ * above the file's real location says "type": "module" (Node's own rule; it stops at a
+ * node_modules folder).
+ */
+function isESModule(modulePath) {
+  if (modulePath.endsWith('.mjs')) return true;
+  if (!modulePath.endsWith('.js')) return false;
+  const fs = require('fs');
+  const path = require('path');
+  let directory;
+  try {
+    directory = path.dirname(fs.realpathSync(modulePath));
+  } catch {
+    return false; // load() says the file is missing
+  }
+  for (;;) {
+    if (path.basename(directory) === 'node_modules') return false;
+    let text;
+    try {
+      text = fs.readFileSync(path.join(directory, 'package.json'), 'utf8');
+    } catch {
+      text = undefined;
+    }
+    if (text !== undefined) {
+      try {
+        return JSON.parse(text).type === 'module';
+      } catch {
+        return false; // require() then reports the broken package.json
+      }
+    }
+    const parent = path.dirname(directory);
+    if (parent === directory) return false;
+    directory = parent;
+  }
+}
+
 /** `file:line: Name: message` for an error thrown while the module loaded. */
 function describeLoadFailure(modulePath, error) {
   if (!(error instanceof Error)) return `${modulePath}: the module threw ${String(error)} while loading`;
   const stack = String(error.stack || '');
   if (error.name === 'SyntaxError') {
-    // Node puts "file:line" on the first line of a syntax error's stack.
+    // Node puts "file:line" on the first line of a CommonJS syntax error's stack; an ES module's
+    // has none (Node keeps it where JavaScript cannot read it).
     const first = stack.split('\n')[0];
-    const where = /:\d+$/.test(first) ? first : modulePath;
+    const where = /:\d+$/.test(first) ? first : syntaxErrorPlace(modulePath, error) || modulePath;
     return `${where}: SyntaxError: ${error.message}`;
   }
-  const frame = stack.split('\n').find((line) => line.includes('(/') || /at \//.test(line));
-  const place = frame && /\(?(\/[^()]+):(\d+):\d+\)?$/.exec(frame.trim());
-  const where = place ? `${place[1]}:${place[2]}` : modulePath;
+  // Frames name CommonJS files by path, ES modules by file: URL.
+  const frame = stack.split('\n').find((line) => line.includes('(/') || /at \//.test(line) || line.includes('file:///'));
+  const place = frame && /\(?(?:file:\/\/)?(\/[^()]+):(\d+):\d+\)?$/.exec(frame.trim());
+  const where = place ? `${decodeURIComponentSafely(place[1])}:${place[2]}` : modulePath;
   return `${where}: ${error.name}: ${error.message}${error.code ? ` (${error.code})` : ''} while loading ${modulePath}`;
+}
+
+/**
+ * Where an ES module's syntax error is: the file is compiled again as the body of an async
+ * function, its `import`/`export` declarations and `import.meta` blanked out (lines and columns
+ * kept), and when that finds the same error, its `file:line` is the module's.
+ */
+function syntaxErrorPlace(modulePath, error) {
+  const blank = (text) => text.replace(/[^\n]/g, ' ');
+  let source;
+  try {
+    source = require('fs').readFileSync(modulePath, 'utf8');
+  } catch {
+    return undefined;
+  }
+  source = source
+    .replace(/^[ \t]*import\s*(?:[\w*{}\s,$]+?\s*from\s*)?(['"])[^'"\n]*\1\s*;?/gm, blank)
+    .replace(/^([ \t]*)export\s*\{[^}]*\}\s*(?:from\s*(['"])[^'"\n]*\2)?\s*;?/gm, blank)
+    .replace(/^([ \t]*)export\s+\*\s*(?:as\s+[\w$]+\s+)?from\s*(['"])[^'"\n]*\2\s*;?/gm, blank)
+    .replace(/^([ \t]*)export\s+default\s+(?=(?:async\s+)?(?:function|class)\b)/gm, (text) => blank(text))
+    .replace(/^([ \t]*)export\s+default\s+/gm, (text, indent) => `${indent}void ${' '.repeat(text.length - indent.length - 5)}`)
+    .replace(/^([ \t]*)export\s+/gm, blank)
+    .replace(/\bimport\.meta\b/g, '__funcdMeta');
+  try {
+    new (require('vm').Script)(`(async function () {"use strict";${source}\n})`, { filename: modulePath });
+  } catch (scriptError) {
+    const first = String(scriptError && scriptError.stack).split('\n')[0];
+    if (scriptError.message === error.message && /:\d+$/.test(first)) return first;
+  }
+  return undefined;
+}
+
+function decodeURIComponentSafely(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 /** One call in flight; what the handler's response object answers through. */
@@ -187,9 +293,10 @@ class Host {
     this.calls = new Map();
   }
 
-  call(id, method, target, headers, body) {
-    const request = new Request(method, target, headers, body);
+  call(id, method, target, headers, body, remoteAddress) {
+    const request = new Request(method, target, headers, body, remoteAddress);
     const call = new Call(this, id, request);
+    request._call = call;
     const event = {
       data: undefined,
       'event-type': undefined,
@@ -294,28 +401,42 @@ function installProcessHooks(process) {
 
 /**
  * Entry point, from the bootstrap funcd-node runs: returns `{call, cancel, drain}`, or
- * `{error}` with the one line that explains why the handler cannot be served.
+ * `{error}` with the one line that explains why the handler cannot be served. An ES module loads
+ * asynchronously (its imports, its top-level await): then the answer is `{ready}`, a promise of
+ * one of those two (and `module`, the file, for funcd-node's own messages), and funcd-node runs
+ * the event loop until it settles before it serves.
  */
 function boot(native, process, config) {
   if (config.stdoutToStderr) {
     // `funcd invoke` prints the answer on stdout; whatever the handler logs goes to stderr.
     process.stdout.write = process.stderr.write.bind(process.stderr);
   }
-  try {
-    const handler = load(config.modulePath, config.handler);
-    installProcessHooks(process);
-    // One context object for every call, as kubeless passed it.
-    const host = new Host(native, handler, { ...config.context });
-    return {
-      call: (id, method, target, headers, body) => host.call(id, method, target, headers, body),
-      cancel: (id) => host.cancel(id),
-      drain: (id) => host.drain(id),
-      host,
-    };
-  } catch (error) {
+  const failed = (error) => {
     if (error instanceof LoadError) return { error: error.message };
     return { error: `${config.modulePath}: ${error instanceof Error ? error.stack : String(error)}` };
+  };
+  try {
+    const modulePath = require('path').resolve(config.modulePath);
+    if (isESModule(modulePath)) {
+      const ready = loadModule(modulePath, config.handler).then((handler) => serve(native, process, config, handler), failed);
+      return { ready, module: modulePath };
+    }
+    return serve(native, process, config, load(config.modulePath, config.handler));
+  } catch (error) {
+    return failed(error);
   }
 }
 
-module.exports = { boot, load, decodeData, kafkaExtensions, Host, LoadError, COMPLETE, HEAD, CHUNK, END };
+function serve(native, process, config, handler) {
+  installProcessHooks(process);
+  // One context object for every call, as kubeless passed it.
+  const host = new Host(native, handler, { ...config.context });
+  return {
+    call: (id, method, target, headers, body, remoteAddress) => host.call(id, method, target, headers, body, remoteAddress),
+    cancel: (id) => host.cancel(id),
+    drain: (id) => host.drain(id),
+    host,
+  };
+}
+
+module.exports = { boot, load, loadModule, isESModule, decodeData, kafkaExtensions, Host, LoadError, COMPLETE, HEAD, CHUNK, END };

@@ -15,16 +15,36 @@ const SINGLE = new Set([
 
 const EMPTY = Buffer.alloc(0);
 
+let route;
+
+/**
+ * What express's `app.all('*', ...)` route (kubeless's one route) looks like to a handler: its
+ * path and every method (app.all registers each; its stack of express layers is left out).
+ */
+function kubelessRoute() {
+  if (route === undefined) {
+    const methods = {};
+    for (const method of require('http').METHODS) methods[method.toLowerCase()] = true;
+    route = Object.freeze({ path: '*', methods: Object.freeze(methods), stack: Object.freeze([]) });
+  }
+  return route;
+}
+
 class Request {
-  constructor(method, url, rawHeaders, body) {
+  /** `remoteAddress`: the client's address as the server's socket has it (undefined: none, Kafka). */
+  constructor(method, url, rawHeaders, body, remoteAddress) {
     this.method = method;
     this.url = url;
     this.originalUrl = url;
     this.rawHeaders = rawHeaders;
     this.body = body === undefined ? EMPTY : body;
     this.protocol = 'http';
+    this._remoteAddress = remoteAddress;
+    /** The call this request belongs to (host.js sets it): req.res and req.fresh look at its response. */
+    this._call = undefined;
     this._headers = undefined;
     this._query = undefined;
+    this._params = undefined;
   }
 
   /** Header names lower-cased; repeats joined with ", " (set-cookie: an array), as node does. */
@@ -112,28 +132,203 @@ class Request {
     return false;
   }
 
+  // MARK: what else express's req answers (its app's settings as kubeless left them)
+
+  /** No TLS in funcd (a pod's TLS ends before it), and trust proxy is off: X-Forwarded-Proto is not read. */
+  get secure() {
+    return false;
+  }
+
+  /** The client's address: the socket's (trust proxy off, so X-Forwarded-For is not read). */
+  get ip() {
+    return this._remoteAddress;
+  }
+
+  /** X-Forwarded-For's addresses, which express gives only when proxies are trusted: []. */
+  get ips() {
+    return [];
+  }
+
+  /** The hostname's labels but the last two, most general first; [] for an IP address. */
+  get subdomains() {
+    const hostname = this.hostname;
+    if (!hostname) return [];
+    const labels = require('net').isIP(hostname) ? [hostname] : hostname.split('.').reverse();
+    return labels.slice(2);
+  }
+
+  /** express's deprecated alias of hostname. */
+  get host() {
+    return this.hostname;
+  }
+
+  get xhr() {
+    return String(this.get('X-Requested-With') || '').toLowerCase() === 'xmlhttprequest';
+  }
+
+  /** Nothing is mounted: the whole URL is the app's. */
+  get baseUrl() {
+    return '';
+  }
+
+  get route() {
+    return kubelessRoute();
+  }
+
+  /** `app.all('*')`'s one capture: `{0: path}`, decoded as express decodes route parameters. */
+  get params() {
+    if (this._params !== undefined) return this._params;
+    const path = this.path;
+    let decoded;
+    try {
+      decoded = decodeURIComponent(path);
+    } catch {
+      decoded = path; // express answered 400 before the handler ran; funcd gives the path as sent
+    }
+    this._params = { 0: decoded };
+    return this._params;
+  }
+
+  set params(value) {
+    this._params = value;
+  }
+
+  /** express's deprecated req.param(): route parameter, then body, then query. */
+  param(name, defaultValue) {
+    const params = this.params || {};
+    const body = this.body || {};
+    const query = this.query || {};
+    if (params[name] != null && Object.prototype.hasOwnProperty.call(params, name)) return params[name];
+    if (body[name] != null) return body[name];
+    if (query[name] != null) return query[name];
+    return defaultValue;
+  }
+
+  /** The response of this call (event.extensions.response), as express links them. */
+  get res() {
+    return this._call === undefined ? undefined : this._call.responseObject();
+  }
+
+  /** The socket's face that code reads without express: its remote address. */
+  get socket() {
+    const address = this._remoteAddress;
+    const family = address === undefined ? undefined : address.includes(':') ? 'IPv6' : 'IPv4';
+    return { remoteAddress: address, remoteFamily: family, encrypted: undefined };
+  }
+
+  get connection() {
+    return this.socket;
+  }
+
+  /**
+   * Content negotiation as express does it (the `accepts` library itself, loaded on first use):
+   * `accepts('json', 'html')` is the best of the offered types for the Accept header, or false.
+   */
+  accepts(...types) {
+    const negotiator = library('accepts')(this);
+    return negotiator.types(...types);
+  }
+
+  acceptsEncodings(...encodings) {
+    const negotiator = library('accepts')(this);
+    return negotiator.encodings(...encodings);
+  }
+
+  acceptsCharsets(...charsets) {
+    const negotiator = library('accepts')(this);
+    return negotiator.charsets(...charsets);
+  }
+
+  acceptsLanguages(...languages) {
+    const negotiator = library('accepts')(this);
+    return negotiator.languages(...languages);
+  }
+
+  // express 4's deprecated singular names.
+  acceptsEncoding(...encodings) {
+    return this.acceptsEncodings(...encodings);
+  }
+
+  acceptsCharset(...charsets) {
+    return this.acceptsCharsets(...charsets);
+  }
+
+  acceptsLanguage(...languages) {
+    return this.acceptsLanguages(...languages);
+  }
+
+  /** The Range header parsed for a body of `size` bytes (range-parser): undefined without one. */
+  range(size, options) {
+    const range = this.get('Range');
+    if (!range) return undefined;
+    return library('range-parser')(size, range, options);
+  }
+
+  /**
+   * Whether the client's cached copy is current (the `fresh` library): only for GET and HEAD, a
+   * 2xx or 304 status, against the ETag and Last-Modified the handler set on the response.
+   */
+  get fresh() {
+    if (this.method !== 'GET' && this.method !== 'HEAD') return false;
+    const response = this._call === undefined ? undefined : this._call.response;
+    const status = response === undefined ? 200 : response.statusCode;
+    if ((status < 200 || status >= 300) && status !== 304) return false;
+    return library('fresh')(this.headers, {
+      etag: response === undefined ? undefined : response.get('ETag'),
+      'last-modified': response === undefined ? undefined : response.get('Last-Modified'),
+    });
+  }
+
+  get stale() {
+    return !this.fresh;
+  }
+
   /** The body as a readable stream, for code that pipes the request (busboy and the like). */
   pipe(destination, options) {
     return Readable.from([this.body]).pipe(destination, options);
   }
 }
 
-let parseQuery;
-
 /**
- * qs's parse: the copy the image bundles beside the glue, else Debian's node-qs (its global
- * folder is not on an embedded Node's path: Debian derives it from the executable's prefix), or,
- * where neither is installed, a flat parse that says so once.
+ * A module the image bundles beside the glue, else Debian's copy (its global folder is not on an
+ * embedded Node's path: Debian derives it from the executable's prefix); undefined when neither
+ * is installed. Loaded only when a handler first needs it.
  */
-function queryParser() {
-  if (parseQuery !== undefined) return parseQuery;
-  for (const name of ['qs', '/usr/share/nodejs/qs']) {
+function bundled(name) {
+  for (const place of [name, `/usr/share/nodejs/${name}`]) {
     try {
-      parseQuery = require(name).parse;
-      return parseQuery;
+      return require(place);
     } catch (error) {
       if (error.code !== 'MODULE_NOT_FOUND') throw error;
     }
+  }
+  return undefined;
+}
+
+const libraries = new Map();
+
+/** `bundled(name)`, or an error naming the Debian package to install. */
+function library(name) {
+  let found = libraries.get(name);
+  if (found === undefined) {
+    found = bundled(name);
+    if (found === undefined) throw new Error(`funcd: Debian's node-${name} is not installed (neither beside the glue nor in /usr/share/nodejs)`);
+    libraries.set(name, found);
+  }
+  return found;
+}
+
+let parseQuery;
+
+/**
+ * qs's parse (see bundled()), or, where qs is not installed, a flat parse that says so once.
+ */
+function queryParser() {
+  if (parseQuery !== undefined) return parseQuery;
+  const qs = bundled('qs');
+  if (qs !== undefined) {
+    parseQuery = qs.parse;
+    return parseQuery;
   }
   process.stderr.write('funcd: node-qs is not installed: req.query is parsed flat (a[b]=c is not nested)\n');
   parseQuery = (text) => {

@@ -47,3 +47,43 @@ test('pipe() streams the body', async () => {
   await new Promise((resolve) => new Request('POST', '/', [], Buffer.from('body')).pipe(sink).on('finish', resolve));
   assert.equal(Buffer.concat(chunks).toString(), 'body');
 });
+
+test("express's req beyond the common calls: route '*' with every method, param(), socket, res, host", () => {
+  const { Host } = require('../funcd/host');
+  const { Recorder } = require('./recorder');
+  let seen;
+  const host = new Host(new Recorder(), (event) => {
+    const request = event.extensions.request;
+    seen = {
+      route: request.route.path,
+      all: Object.keys(request.route.methods).length > 30 && request.route.methods.get && request.route.methods.delete,
+      param: [request.param('x'), request.param('0'), request.param('missing', 'fallback')],
+      socket: [request.socket.remoteAddress, request.socket.remoteFamily, request.connection.remoteAddress],
+      sameResponse: request.res === event.extensions.response,
+      host: request.host,
+      ip: request.ip,
+    };
+    return 'ok';
+  }, {});
+  host.call(1, 'GET', '/a%20b?x=1', ['host', 'fn.example:80'], undefined, '::1');
+  assert.deepEqual(seen, {
+    route: '*', all: true, param: ['1', '/a b', 'fallback'], socket: ['::1', 'IPv6', '::1'], sameResponse: true, host: 'fn.example', ip: '::1',
+  });
+  // Kafka calls come from no socket.
+  assert.equal(new Request('POST', '/', [], undefined).ip, undefined);
+  // A path express could not decode (it answered 400 before the handler): params has it as sent.
+  assert.deepEqual(new Request('GET', '/%E0%A4%A', [], undefined).params, { 0: '/%E0%A4%A' });
+});
+
+test('accepts, fresh and range-parser load only when a handler first asks', () => {
+  const { execFileSync } = require('child_process');
+  const script = `
+    const { Request } = require(${JSON.stringify(require.resolve('../funcd/request'))});
+    const request = new Request('GET', '/p?a[b]=1', ['host', 'h', 'accept', 'text/html'], undefined, '127.0.0.1');
+    void [request.headers, request.query, request.path, request.get('host'), request.is('json'), request.ip, request.xhr];
+    const loaded = () => Object.keys(require.cache).filter((file) => /\\/(accepts|negotiator|mime-types|mime-db|fresh|range-parser)\\//.test(file)).length;
+    const before = loaded();
+    void [request.accepts('html'), request.fresh, request.range(10)];
+    console.log(JSON.stringify([before, loaded() > 0]));`;
+  assert.deepEqual(JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })), [0, true]);
+});

@@ -27,6 +27,27 @@ module.exports = {
       body: request.body.toString('utf8'),
     };
   },
+  // express's req beyond the common calls; fresh against an ETag the handler sets.
+  negotiation: (event) => {
+    const request = event.extensions.request;
+    event.extensions.response.set('ETag', '"v1"');
+    return {
+      ip: request.ip ?? null,
+      ips: request.ips,
+      protocol: request.protocol,
+      secure: request.secure,
+      accepts: request.accepts('json', 'html'),
+      encoding: request.acceptsEncodings('br', 'gzip'),
+      language: request.acceptsLanguages('en', 'fr'),
+      xhr: request.xhr,
+      subdomains: request.subdomains,
+      fresh: request.fresh,
+      params: request.params,
+      originalUrl: request.originalUrl,
+      baseUrl: request.baseUrl,
+      cookies: typeof request.cookies,
+    };
+  },
   string: () => 'plain text',
   object: () => ({ answer: 42 }),
   nothing: () => undefined,
