@@ -103,6 +103,7 @@ let package = Package(
                 "FuncdCore",
                 "CExecSpawn",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .systemLibrary(

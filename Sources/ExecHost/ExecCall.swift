@@ -69,6 +69,22 @@ final class ExecCall {
         return "was killed by signal \(signal) (\(name))"
     }
 
+    /// The exit status (`"3"`) or the signal's name (`"SIGKILL"`), for the metrics; nil before
+    /// the process is reaped.
+    var exitOutcome: String? {
+        guard let status = waitStatus else { return nil }
+        let signal = status & 0x7F
+        if signal == 0 { return String((status >> 8) & 0xFF) }
+        return Self.signalNames[Int(signal)] ?? "signal \(signal)"
+    }
+
+    private static let signalNames: [Int: String] = [
+        Int(SIGHUP): "SIGHUP", Int(SIGINT): "SIGINT", Int(SIGQUIT): "SIGQUIT", Int(SIGILL): "SIGILL",
+        Int(SIGABRT): "SIGABRT", Int(SIGBUS): "SIGBUS", Int(SIGFPE): "SIGFPE", Int(SIGKILL): "SIGKILL",
+        Int(SIGSEGV): "SIGSEGV", Int(SIGPIPE): "SIGPIPE", Int(SIGALRM): "SIGALRM", Int(SIGTERM): "SIGTERM",
+        Int(SIGUSR1): "SIGUSR1", Int(SIGUSR2): "SIGUSR2", Int(SIGXCPU): "SIGXCPU", Int(SIGXFSZ): "SIGXFSZ",
+    ]
+
     static func close(_ descriptor: inout Int32) {
         guard descriptor >= 0 else { return }
         _ = Glibc.close(descriptor)

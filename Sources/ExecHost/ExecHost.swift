@@ -1,6 +1,7 @@
 import CExecSpawn
 import FuncdCore
 import Logging
+import Prometheus
 import Synchronization
 
 #if canImport(Glibc)
@@ -50,6 +51,7 @@ public final class ExecHost: FunctionHost, @unchecked Sendable {
     private var callsByPID: [pid_t: ExecCall] = [:]
     private var nextID = 0
     private var scratch = [UInt8](repeating: 0, count: 64 * 1024)
+    private var exitCounters: [String: Counter] = [:]
     private var startedBatch: [Invocation] = []
     private var finishedBatch: [Invocation] = []
 
@@ -428,6 +430,7 @@ public final class ExecHost: FunctionHost, @unchecked Sendable {
     private func finish(_ call: ExecCall) {
         calls[call.id] = nil
         call.closeAll()
+        if let outcome = call.exitOutcome { countExit(outcome) }
         let invocation = call.invocation
         let problem = call.failure ?? call.exitProblem.map { "\(program.path) \($0)" }
         if let stream = call.stream {
@@ -443,6 +446,19 @@ public final class ExecHost: FunctionHost, @unchecked Sendable {
             invocation.complete(with: answer(call))
         }
         finishedBatch.append(invocation)
+    }
+
+    /// `funcd_exec_exits_total{outcome}`: the exit status (`0`…`255`) or the signal (`SIGKILL`)
+    /// of each call's program; at most 256 + 64 series.
+    private func countExit(_ outcome: String) {
+        if exitCounters[outcome] == nil, let registry = invoker?.metrics.registry {
+            exitCounters[outcome] = registry.makeCounter(
+                descriptor: MetricNameDescriptor(
+                    metricName: "funcd_exec_exits", unitName: "total",
+                    helpText: "How the exec runtime's programs ended: exit status, or the signal that killed them"),
+                labels: [("outcome", outcome)])
+        }
+        exitCounters[outcome]?.increment()
     }
 
     /// The whole answer of a serializing call that exited 0.

@@ -107,6 +107,10 @@ struct ExecTests {
             #expect(server.waitForStderr(containing: "was killed by signal 11"), "\(server.diagnostics)")
             #expect(server.waitForStderr(containing: "line one to stderr"), "\(server.diagnostics)")
             #expect(server.waitForStderr(containing: "unfinished line"), "a last line without its newline is logged too")
+            let metrics = try server.get("/metrics").text
+            for outcome in ["0", "3", "SIGSEGV"] {
+                #expect(metrics.contains("funcd_exec_exits_total{outcome=\"\(outcome)\"} 1"), "\(outcome): \(metrics)")
+            }
         }
     }
 
