@@ -516,6 +516,32 @@ struct KafkaTests {
         }
     }
 
+    @Test("exec runtime: a message's value on stdin, its facts in Kafka_* variables, stdout the reply-to answer; no Kafka secret reaches the program")
+    func execReplyTo() throws {
+        try Self.withBroker { environment, broker in
+            try Self.createTopic(environment, broker, "exec-asks", partitions: 1)
+            try Self.createTopic(environment, broker, "exec-answers", partitions: 1)
+            try Self.produce(environment, broker, "exec-asks", first: 1, count: 3, replyTo: "exec-answers")
+            let script = """
+                #!/bin/sh
+                printf '%s|%s|%s|%s|%s|%s' "$Kafka_Topic" "$Kafka_Key" "$Kafka_Header_Correlation_Id" "$(cat)" "${KAFKA_BROKERS-none}" "$Http_Method"
+                """
+            let code = try CodeDirectory(files: [("answer.sh", script)])
+            defer { code.remove() }
+            let funcd = try Self.startFuncd(
+                environment, broker, topic: "exec-asks", group: "g-exec", handler: "sh", code: code,
+                env: ["MOD_NAME": "answer", "FUNC_RUNTIME": "exec"])
+            defer { funcd.stop() }
+            let answers = try Self.consume(environment, broker, "exec-answers", count: 3)
+            #expect(answers.count == 3, "\(answers)\n\(funcd.diagnostics)")
+            for (index, answer) in answers.enumerated() {
+                let n = 1 + index
+                #expect(answer["value"] as? String == #"exec-asks|\#(n)|c-\#(n)|{"n": \#(n)}|none|POST"#, "\(answer)")
+                #expect(answer["key"] as? String == "\(n)", "\(answer)")
+            }
+        }
+    }
+
     @Test("the event of each kind of message: JSON (parsed), text, not-quite-JSON, NaN; key, headers, extensions; plain and async handlers agree")
     func eventShapes() throws {
         try Self.withBroker { environment, broker in
