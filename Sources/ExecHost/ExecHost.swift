@@ -42,6 +42,8 @@ public final class ExecHost: FunctionHost, @unchecked Sendable {
         var woken = false
     }
     private let inbox = Mutex(Inbox())
+    /// The process groups of the running calls, for ``killAll()`` from another thread.
+    private let groups = Mutex(Set<pid_t>())
     private var invoker: Invoker?
 
     // The reactor's own state.
@@ -94,6 +96,12 @@ public final class ExecHost: FunctionHost, @unchecked Sendable {
 
     public func interrupt(_ invocation: Invocation) {
         post { $0.interrupted.append(invocation) }
+    }
+
+    /// Kills every running call's process group. For the way out: programs run in sessions of
+    /// their own, so nothing else would end them when funcd exits (after SHUTDOWN_TIMEOUT, say).
+    public func killAll() {
+        for group in groups.withLock({ $0 }) { kill(-group, SIGKILL) }
     }
 
     /// A streamed answer's client caught up: read its stdout again.
@@ -262,6 +270,7 @@ public final class ExecHost: FunctionHost, @unchecked Sendable {
         nextID += 1
         calls[call.id] = call
         callsByPID[pid] = call
+        groups.withLock { _ = $0.insert(pid) }
         if invocation.body.isEmpty { ExecCall.close(&call.input) }
     }
 
@@ -411,6 +420,7 @@ public final class ExecHost: FunctionHost, @unchecked Sendable {
             let pid = waitpid(-1, &status, WNOHANG)
             if pid <= 0 { return }
             guard let call = callsByPID.removeValue(forKey: pid) else { continue }
+            groups.withLock { _ = $0.remove(pid) }
             call.waitStatus = status
             ExecCall.close(&call.pidfd)
             ExecCall.close(&call.input)

@@ -3,6 +3,10 @@ import FuncdCore
 import FuncdSupervisor
 import FuncdWorker
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 // Run as `funcd` (the exec image's link to this file), it is the front door instead.
 if FrontDoor.isInvokedAsFuncd { FrontDoor.main() }
 
@@ -15,4 +19,8 @@ do {
 } catch {
     Worker.failedToStart(error, hard: false)
 }
-await Worker.run(launch, host: host)
+// Programs run in sessions of their own: whatever still runs when the worker ends goes with it.
+await Worker.run(launch, host: host) { code in
+    host.killAll()
+    exit(code)
+}

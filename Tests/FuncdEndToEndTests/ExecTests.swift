@@ -156,6 +156,21 @@ struct ExecTests {
         }
     }
 
+    @Test("SIGTERM: a program still running when SHUTDOWN_TIMEOUT ends is killed with the worker, not left behind")
+    func shutdownKillsRunningPrograms() throws {
+        let program = Program(name: "long.sh", source: "#!/bin/sh\necho $$ > \"$PWD/leader.pid\"\nexec sleep 1000\n")
+        try Self.withExecServer(program, env: ["SHUTDOWN_TIMEOUT": "1"]) { server, code in
+            let call = BackgroundCall { try server.get("/", timeout: 60) }
+            let started = Deadline.poll(timeout: 10) { FileManager.default.fileExists(atPath: code.file("leader.pid")) }
+            #expect(started, "\(server.diagnostics)")
+            let pid = try #require(Int32(try String(contentsOfFile: code.file("leader.pid"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+            server.sendSignal(SIGTERM)
+            #expect(try server.waitForExit(timeout: 30) == 0, "\(server.diagnostics)")
+            _ = try? call.wait(timeout: 30)
+            #expect(Deadline.poll(timeout: 10) { !Self.isAlive(pid) }, "the program \(pid) outlived funcd")
+        }
+    }
+
     @Test("streaming: the answer goes out as the program writes it, chunked; a failure after the head breaks the answer")
     func streaming() throws {
         let program = Program(
