@@ -45,6 +45,18 @@ module Funcd
       end
     end
 
+    # A header value as WEBrick gives it to Rack: its bytes, as a binary String. The HTTP front
+    # hands a byte 0x80-0xFF of a value over as the UTF-8 of the Latin-1 character it stands for
+    # (U+0080-U+00FF); that is undone here. A value without such bytes is returned as it is.
+    def wire_value(value)
+      return value if value.ascii_only?
+
+      value.dup.force_encoding(Encoding::UTF_8).encode(Encoding::ISO_8859_1).force_encoding(Encoding::ASCII_8BIT)
+    rescue EncodingError
+      # Not Latin-1 text (a front that sent the bytes themselves, or U+FFFD): the bytes as they are.
+      value.b
+    end
+
     # Appends one field to `buffer` (a binary String); name and value as their bytes.
     def append(buffer, name, value)
       name = name.to_s

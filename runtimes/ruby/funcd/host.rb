@@ -78,6 +78,8 @@ module Funcd
       $stdout = $stderr if config['stdoutToStderr']
       add_gem_paths(config.fetch('codeDirectory'))
       handler = load(config.fetch('modulePath'), config.fetch('handler'))
+      # After the handler: a Rack its own code loaded is the one its requests are made with.
+      Funcd.request_class
       new(handler, config.fetch('handler'), config.fetch('context'))
     rescue LoadFailure => e
       e.message
@@ -121,8 +123,9 @@ module Funcd
       namespace
     end
 
-    def initialize(namespace, handler_name, context)
+    def initialize(namespace, handler_name, context, request_class: Funcd.request_class)
       @namespace = namespace
+      @request_class = request_class
       @handler = handler_name.to_sym
       @context = context.transform_keys(&:to_sym)
       # Calls running now, by id: the interrupter raises into their threads.
@@ -159,7 +162,7 @@ module Funcd
 
     # Runs one call and replies; every outcome ends in exactly one Native.reply.
     def answer(id, method, target, headers, body)
-      request = Request.new(method, target, headers, body)
+      request = @request_class.new(method, target, headers, body)
       # Most calls carry no event-* header (Kafka messages do): the header table is only built
       # when the bytes hold "event-" at all (inside a value too: only a hint, the table decides).
       fields = headers.include?("event-") ? request.headers : EMPTY
@@ -173,7 +176,7 @@ module Funcd
       }
       event[:extensions].merge!(Host.kafka_extensions(headers)) if event[:'event-namespace'] == KAFKA_NAMESPACE
       begin
-        event[:data] = decode(body, request.media_type)
+        event[:data] = decode(body, request.funcd_media_type)
       rescue JSON::ParserError => e
         return Native.reply(id, 400, TEXT, "Request body is not valid JSON: #{e.message}\n", "invalid JSON body: #{e.message}")
       end
@@ -218,6 +221,10 @@ module Funcd
       retry unless e.id == id
       Native.reply(id, 408, TEXT, "Timeout while processing the function\n", 'timeout')
       FAILED
+    rescue BadRequest => e
+      # As sinatra answered its BadRequest (a malformed query or form found by params).
+      Native.reply(id, 400, Encode::HTML, ::Rack::Utils.escape_html(e.message), nil)
+      FAILED
     rescue Exception => e # rubocop:disable Lint/RescueException
       Native.reply(id, 500, TEXT, "Internal Server Error\n", e.full_message(highlight: false))
       FAILED
@@ -225,13 +232,14 @@ module Funcd
       @running.delete(id)
     end
 
-    # event[:data] as kubeless gave it: parsed JSON for application/json, else the body as a
-    # (UTF-8) String, '' when empty.
+    # event[:data] as kubeless gave it: '' without a body; parsed JSON for application/json
+    # (any parameters or letter case: kubeless compared the exact string); else what
+    # request.body.read gave, the bytes as a binary String (a copy: the request keeps its own).
     def decode(body, media_type)
-      return '' if body.empty?
+      return +'' if body.empty?
       return JSON.parse(body) if media_type == 'application/json'
 
-      body.force_encoding(Encoding::UTF_8)
+      body.dup
     end
   end
 end

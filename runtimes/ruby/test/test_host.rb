@@ -39,6 +39,34 @@ class HostTest < Minitest::Test
     assert_equal '', answer('echo')[3]
   end
 
+  def test_a_binary_body_is_a_binary_string_as_rack_input_gave_it
+    bytes = "\xFF\xFEab\x00\xE9".b
+    namespace = Module.new do
+      def self.kind(event, _context)
+        data = event[:data]
+        [data.encoding.name, data.valid_encoding?, data.split('a').size, event[:extensions][:request].body.read.encoding.name].join(' ')
+      end
+    end
+    host = Funcd::Host.new(namespace, 'kind', CONTEXT)
+    host.answer(2, 'POST', '/', pack('content-type' => 'text/plain'), bytes.dup)
+    assert_equal 'ASCII-8BIT true 2 ASCII-8BIT', Funcd::Native.next_reply[3]
+  end
+
+  def test_a_malformed_form_is_a_400_as_sinatra_answered_it
+    namespace = Module.new do
+      def self.params(event, _context) = event[:extensions][:request].params.to_s
+    end
+    host = Funcd::Host.new(namespace, 'params', CONTEXT)
+    host.answer(4, 'POST', '/', pack('content-type' => 'application/x-www-form-urlencoded'), +'a=%zz')
+    _, status, headers, body, error = Funcd::Native.next_reply
+    assert_equal 400, status
+    assert_equal [['Content-Type', 'text/html;charset=utf-8']], fields(headers)
+    assert_equal 'Invalid query parameters: invalid %-encoding (%zz)', body
+    assert_nil error
+    host.answer(5, 'GET', '/?a=1&a[b]=2', '', +'')
+    assert_equal 400, Funcd::Native.next_reply[1]
+  end
+
   def test_invalid_json_is_a_400
     _, status, _, body, = answer('echo', '{nope', pack('content-type' => 'application/json'))
     assert_equal 400, status
@@ -113,8 +141,26 @@ class RequestTest < Minitest::Test
   extend Packing
   HEADERS = pack_pairs([%w[host example.com:8080], %w[content-type application/x-www-form-urlencoded], %w[x-a 1], %w[x-a 2]])
 
-  def request
-    Funcd::Request.new('POST', '/p/q?x=1&y=%20', HEADERS, +'k=v')
+  def request(kind = Funcd.request_class)
+    kind.new('POST', '/p/q?x=1&y=%20', HEADERS, +'k=v')
+  end
+
+  def test_it_is_a_rack_request_and_nests_as_rack_does
+    subject = Funcd.request_class.new('GET', '/?o[p][q]=deep&arr[]=1&arr[]=2', HEADERS, +'')
+    assert_kind_of Rack::Request, subject
+    assert_equal({ 'o' => { 'p' => { 'q' => 'deep' } }, 'arr' => %w[1 2] }, subject.params)
+    assert_equal 'http://example.com:8080/?o[p][q]=deep&arr[]=1&arr[]=2', subject.url
+  end
+
+  def test_without_rack_the_stand_in_serves_and_says_so_once
+    glue = File.expand_path('../funcd/host.rb', __dir__)
+    script = "require #{glue.dump}; 2.times { Funcd.request_class }; " \
+             'r = Funcd.request_class.new("GET", "/?a=1", "", +""); print r.class, " ", r.params'
+    output = IO.popen([RbConfig.ruby, '--disable-gems', '-e', script], err: %i[child out], &:read)
+    lines = output.lines
+    assert_equal 2, lines.size, output
+    assert_match(/\Afuncd: rack is not installed \(Debian: ruby-rack, or gem install rack\)/, lines.first)
+    assert_equal 'Funcd::Request {"a"=>"1"}', lines.last
   end
 
   def test_rack_env
