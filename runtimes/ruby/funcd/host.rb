@@ -27,7 +27,8 @@ module Funcd
 
   # Turns a handler's return value into [status, headers packed as Funcd::Headers does, body],
   # as sinatra sent it: a String as text/html, nil as an empty 200; funcd adds Hash/Array as JSON
-  # and a Rack triple [status, headers, body] as that response.
+  # and a Rack triple [status, headers, body] as that response. A triple whose body is not an
+  # Array, and an Enumerator, are streamed instead (see .streamed and Host#stream).
   module Encode
     HTML = Headers.pack([%w[Content-Type text/html;charset=utf-8]]).freeze
     JSON_TYPE = Headers.pack([%w[Content-Type application/json]]).freeze
@@ -53,15 +54,32 @@ module Funcd
 
     def rack(triple)
       status, headers, body = triple
+      text = +''
+      body.each { |chunk| text << chunk.to_s }
+      body.close if body.respond_to?(:close)
+      [status, pack_headers(headers), text]
+    end
+
+    def pack_headers(headers)
       flat = ''.b
       headers.each_pair do |name, values|
         # Rack's convention: a value holding newlines is one field per line.
         Array(values).flat_map { |value| value.to_s.split("\n") }.each { |value| Headers.append(flat, name, value) }
       end
-      text = +''
-      body.each { |chunk| text << chunk.to_s }
-      body.close if body.respond_to?(:close)
-      [status, flat, text]
+      flat
+    end
+
+    # [status, packed headers, body] when `value` is an answer to stream: a Rack triple whose body
+    # is not an Array (an Enumerator, a Rack::BodyProxy, any object whose each yields as it goes)
+    # or an Enumerator (a 200 text/html, as sinatra gave a returned body); else nil.
+    def streamed(value)
+      if value.is_a?(Array)
+        return nil unless rack_triple?(value) && !value[2].respond_to?(:to_ary)
+
+        [value[0], pack_headers(value[1]), value[2]]
+      elsif value.is_a?(Enumerator)
+        [200, HTML, value]
+      end
     end
   end
 
@@ -206,15 +224,22 @@ module Funcd
       found
     end
 
+    # call_handler's value when it has answered already (a failure, a streamed answer).
     FAILED = Object.new.freeze
     EMPTY = {}.freeze
     LET_TIMEOUTS_IN = { CallTimeout => :immediate }.freeze
 
-    # The handler's value, or FAILED once the failure has been replied.
+    # The handler's value, or FAILED once the call has been answered: a failure, or a streamed
+    # answer (sent while the deadline still applies).
     def call_handler(id, event)
       @running[id] = Thread.current
       Thread.handle_interrupt(LET_TIMEOUTS_IN) do
-        @namespace.send(@handler, event, @context)
+        value = @namespace.send(@handler, event, @context)
+        streamed = Encode.streamed(value)
+        next value unless streamed
+
+        stream(id, *streamed)
+        FAILED
       end
     rescue CallTimeout => e
       # A timeout meant for an earlier call on this thread fired before this one's handler ran.
@@ -230,6 +255,38 @@ module Funcd
       FAILED
     ensure
       @running.delete(id)
+    end
+
+    NOTHING = ''.b.freeze
+    STOP_TIMEOUTS = { CallTimeout => :never }.freeze
+
+    # Sends `body` as it yields: the head with the first non-empty piece, each later piece as it
+    # comes (Native.chunk waits while the client is behind), then the end. A body that yields
+    # nothing is answered whole. A failure or the deadline after the head breaks the answer off
+    # (the client sees a broken chunked answer, the log the reason); before it, they are answered
+    # as any failure is (call_handler).
+    def stream(id, status, flat, body)
+      started = false
+      body.each do |piece|
+        bytes = piece.to_s
+        next if bytes.empty?
+
+        if started
+          Native.chunk(id, bytes)
+        else
+          Native.head(id, status, flat, bytes)
+          started = true
+        end
+      end
+      started ? Native.finish(id, NOTHING, nil) : Native.reply(id, status, flat, NOTHING, nil)
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      raise unless started
+
+      Thread.handle_interrupt(STOP_TIMEOUTS) do
+        Native.finish(id, NOTHING, e.is_a?(CallTimeout) ? 'timeout' : e.full_message(highlight: false))
+      end
+    ensure
+      body.close if body.respond_to?(:close)
     end
 
     # event[:data] as kubeless gave it: '' without a body; parsed JSON for application/json

@@ -115,6 +115,64 @@ class HostTest < Minitest::Test
   end
 end
 
+class StreamTest < Minitest::Test
+  include Packing
+
+  def host(handler)
+    Funcd::Host.new(Funcd::Host.load(File.join(HostTest::FIXTURES, 'handlers.rb'), handler), handler, HostTest::CONTEXT)
+  end
+
+  def replies(count)
+    Array.new(count) { Funcd::Native.next_reply }
+  end
+
+  def test_a_rack_body_that_yields_slowly_goes_out_as_it_yields
+    host('slow_body').answer(11, 'GET', '/', '', +'')
+    head, second, last, finish = replies(4)
+    assert_equal [:head, 11, 201, [%w[Content-Type text/plain]], 'first'], [*head[0, 3], fields(head[3]), head[4]]
+    assert_equal [:chunk, 11, 'second'], second[0, 3]
+    assert_equal [:chunk, 11, 'last'], last[0, 3]
+    assert_equal [:finish, 11, '', nil], finish[0, 4]
+    assert_operator second.last - head.last, :>=, 0.25, 'the head went out before the body slept'
+  end
+
+  def test_a_failure_mid_stream_breaks_the_answer_off_with_the_backtrace
+    host('breaks_mid_stream').answer(12, 'GET', '/', '', +'')
+    head, finish = replies(2)
+    assert_equal [:head, 12, 200, 'partial'], [*head[0, 3], head[4]]
+    assert_equal [:finish, 12, ''], finish[0, 3]
+    assert_match(/source went away \(IOError\)/, finish[3])
+  end
+
+  def test_the_deadline_mid_stream_breaks_the_answer_off
+    subject = host('stalls_mid_stream')
+    worker = Thread.new { Thread.handle_interrupt(Funcd::CallTimeout => :never) { subject.answer(13, 'GET', '/', '', +'') } }
+    head = Funcd::Native.next_reply
+    assert_equal [:head, 13], head[0, 2]
+    Thread.pass until worker.status == 'sleep'
+    started = Time.now
+    worker.raise(Funcd::CallTimeout.new(13))
+    finish = Funcd::Native.next_reply
+    worker.join
+    assert_equal [:finish, 13, '', 'timeout'], finish[0, 4]
+    assert_operator Time.now - started, :<, 1
+  end
+
+  def test_arrays_are_answered_whole_and_a_body_yielding_nothing_too
+    host('yields_nothing').answer(14, 'GET', '/', '', +'')
+    id, status, headers, body, error = Funcd::Native.next_reply
+    assert_equal [14, 204, [%w[X-Empty yes]], '', nil], [id, status, fields(headers), body, error]
+  end
+
+  def test_a_returned_enumerator_is_streamed_as_html
+    host('bare_enumerator').answer(15, 'GET', '/', '', +'')
+    head, second, finish = replies(3)
+    assert_equal [:head, 15, 200, Funcd::Encode::HTML, 'a'], head[0, 5]
+    assert_equal [:chunk, 15, 'b'], second[0, 3]
+    assert_equal [:finish, 15, '', nil], finish[0, 4]
+  end
+end
+
 class KafkaTest < Minitest::Test
   include Packing
   def test_kafka_messages_get_their_facts_under_extensions
