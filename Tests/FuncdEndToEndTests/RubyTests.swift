@@ -105,6 +105,21 @@ struct RubyTests {
         }
     }
 
+    @Test("a streamed body far ahead of a client that does not read yet pauses and goes on: all 8 MiB arrive in order")
+    func streamBackpressure() throws {
+        try Self.withRubyServer { server in
+            let client = try server.connect()
+            defer { client.close() }
+            try client.send("GET /stream_big HTTP/1.1\r\nHost: x\r\n\r\n")
+            Thread.sleep(forTimeInterval: 1)
+            let response = try client.readResponse()
+            let expected = (0..<128).flatMap { index in [UInt8](repeating: UInt8(index % 26 + 97), count: 65_536) }
+            #expect(response.body.count == expected.count)
+            #expect(response.body == expected)
+            #expect(try server.get("/string").text == "plain text")
+        }
+    }
+
     @Test("a streamed answer whose body raises, or whose deadline passes, is broken off (no last chunk), the reason logged; serving goes on",
           arguments: [("/stream_fails", "stream broke"), ("/stream_stalls", "timeout")])
     func brokenStream(path: String, reason: String) throws {

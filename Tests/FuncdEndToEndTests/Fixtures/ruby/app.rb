@@ -140,3 +140,8 @@ def rack_request(event, context)
   { rack: request.is_a?(Rack::Request), params: request.params, url: request.url,
     preferred: request.preferred_type('application/json', 'text/html'), dataEncoding: event[:data].encoding.name }
 end
+
+# 8 MiB in 64 KiB pieces: far more than a client that does not read yet takes (the writer pauses).
+def stream_big(event, context)
+  [200, {}, Enumerator.new { |out| 128.times { |index| out << (index % 26 + 97).chr * 65_536 } }]
+end
