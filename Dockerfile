@@ -20,7 +20,7 @@ ARG DEBIAN_IMAGE=debian:bookworm-slim
 # ---- build: release binaries with the Swift standard library linked statically ----
 FROM ${SWIFT_IMAGE} AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends pkg-config python3 libpython3-dev libnode-dev ruby-dev librdkafka-dev node-qs node-accepts node-fresh node-range-parser \
+ && apt-get install -y --no-install-recommends pkg-config python3 libpython3-dev libnode-dev ruby-dev librdkafka-dev node-qs node-accepts node-fresh node-range-parser ruby-rack \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # The whole package: SwiftPM refuses a manifest whose test targets have no sources, even to build
@@ -48,6 +48,10 @@ RUN --mount=type=cache,target=/src/.build,id=funcd-swiftpm-build,sharing=locked 
     | sed -n 's#^/usr/share/nodejs/\([^/]*\)/.*#\1#p' | sort -u \
     | while read module; do cp -rL "/usr/share/nodejs/$module" /out/share/funcd/runtimes/node/node_modules/; done \
  && for module in qs accepts negotiator mime-types mime-db fresh range-parser; do test -f "/out/share/funcd/runtimes/node/node_modules/$module/package.json"; done \
+ # The request Ruby handlers get is a real Rack::Request: Debian's ruby-rack's library (only its
+ # lib: the package itself would bring the ruby command) where the Ruby glue looks for it.
+ && cp -rL "$(ruby -e 'print Gem::Specification.find_by_name("rack").full_gem_path')/lib" /out/share/funcd/runtimes/ruby/vendor \
+ && test -f /out/share/funcd/runtimes/ruby/vendor/rack/request.rb \
  && find /out/share/funcd/runtimes -name __pycache__ -prune -exec rm -rf {} + \
  # The glue is compiled here: a read-only root file system cannot cache bytecode.
  && python3 -m compileall -q /out/share/funcd/runtimes/python/funcd

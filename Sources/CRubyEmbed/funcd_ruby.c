@@ -64,6 +64,10 @@ static void wake_idle_locked(void);
 static __thread int holding_call;
 static uint64_t *interrupts;
 static size_t interrupt_count, interrupt_capacity;
+// Streamed answers that paused and may go on (funcd_ruby_resume), until their writer sees it.
+static pthread_cond_t resume_available = PTHREAD_COND_INITIALIZER;
+static uint64_t *resumes;
+static size_t resume_count, resume_capacity;
 static funcd_ruby_callbacks host;
 
 void funcd_ruby_submit(uint64_t id, const char *method, size_t method_length, const char *target,
@@ -111,6 +115,29 @@ void funcd_ruby_interrupt(uint64_t id) {
     interrupts[interrupt_count++] = id;
     pthread_cond_signal(&interrupt_available);
     pthread_mutex_unlock(&lock);
+}
+
+void funcd_ruby_resume(uint64_t id) {
+    pthread_mutex_lock(&lock);
+    if (resume_count == resume_capacity) {
+        resume_capacity = resume_capacity ? resume_capacity * 2 : 16;
+        resumes = realloc(resumes, resume_capacity * sizeof(uint64_t));
+        if (!resumes) abort();
+    }
+    resumes[resume_count++] = id;
+    pthread_cond_broadcast(&resume_available);
+    pthread_mutex_unlock(&lock);
+}
+
+// Takes `id` out of the resumes; true when it was there. Called with the lock held.
+static int take_resume_locked(uint64_t id) {
+    for (size_t index = 0; index < resume_count; index++) {
+        if (resumes[index] == id) {
+            resumes[index] = resumes[--resume_count];
+            return 1;
+        }
+    }
+    return 0;
 }
 
 const char *funcd_ruby_version(void) { return ruby_version; }
@@ -318,6 +345,28 @@ static void unblock_interrupt(void *argument) {
     pthread_mutex_unlock(&lock);
 }
 
+// A writer whose streamed answer paused waits here for funcd_ruby_resume(id).
+struct drain_wait {
+    uint64_t id;
+    int woken;
+};
+
+static void *wait_for_resume(void *argument) {
+    struct drain_wait *wait = argument;
+    pthread_mutex_lock(&lock);
+    while (!take_resume_locked(wait->id) && !wait->woken) pthread_cond_wait(&resume_available, &lock);
+    pthread_mutex_unlock(&lock);
+    return NULL;
+}
+
+static void unblock_resume(void *argument) {
+    struct drain_wait *wait = argument;
+    pthread_mutex_lock(&lock);
+    wait->woken = 1;
+    pthread_cond_broadcast(&resume_available);
+    pthread_mutex_unlock(&lock);
+}
+
 // MARK: - Funcd::Native, the glue's door to funcd
 
 // Funcd::Native.take -> [id, method, target, headers, body], nil (woken without a call) or false
@@ -356,16 +405,18 @@ static VALUE native_take(VALUE self) {
     return rb_ary_new_from_args(5, id, method, target, headers, body);
 }
 
-// Funcd::Native.reply(id, status, headers, body, error)
-static VALUE native_reply(VALUE self, VALUE id, VALUE status, VALUE headers, VALUE body, VALUE error) {
-    (void)self;
+// Hands one reply of `kind` to funcd; returns what the callback said (0: pause).
+static int send_reply(int kind, VALUE id, VALUE status, VALUE headers, VALUE body, VALUE error) {
     funcd_ruby_reply reply = {0};
+    reply.kind = kind;
     reply.id = NUM2ULL(id);
-    reply.status = NUM2INT(status);
-    StringValue(headers);
+    reply.status = NIL_P(status) ? 0 : NUM2INT(status);
+    if (!NIL_P(headers)) {
+        StringValue(headers);
+        reply.headers = RSTRING_PTR(headers);
+        reply.headers_length = (size_t)RSTRING_LEN(headers);
+    }
     StringValue(body);
-    reply.headers = RSTRING_PTR(headers);
-    reply.headers_length = (size_t)RSTRING_LEN(headers);
     reply.body = (const uint8_t *)RSTRING_PTR(body);
     reply.body_length = (size_t)RSTRING_LEN(body);
     if (!NIL_P(error)) {
@@ -373,10 +424,46 @@ static VALUE native_reply(VALUE self, VALUE id, VALUE status, VALUE headers, VAL
         reply.error = RSTRING_PTR(error);
         reply.error_length = (size_t)RSTRING_LEN(error);
     }
-    host.reply(host.context, &reply);
+    int more = host.reply(host.context, &reply);
     RB_GC_GUARD(headers);
     RB_GC_GUARD(body);
     RB_GC_GUARD(error);
+    return more;
+}
+
+// Funcd::Native.reply(id, status, headers, body, error): the whole answer.
+static VALUE native_reply(VALUE self, VALUE id, VALUE status, VALUE headers, VALUE body, VALUE error) {
+    (void)self;
+    send_reply(FUNCD_RUBY_COMPLETE, id, status, headers, body, error);
+    return Qnil;
+}
+
+// Funcd::Native.head(id, status, headers, body): a streamed answer starts with these bytes.
+static VALUE native_head(VALUE self, VALUE id, VALUE status, VALUE headers, VALUE body) {
+    (void)self;
+    send_reply(FUNCD_RUBY_HEAD, id, status, headers, body, Qnil);
+    return Qnil;
+}
+
+// Funcd::Native.chunk(id, body): more bytes of a streamed answer. When the client is behind,
+// returns only once it has caught up (or the thread is interrupted: Thread#raise at the
+// deadline), waiting without the GVL.
+static VALUE native_chunk(VALUE self, VALUE id, VALUE body) {
+    (void)self;
+    if (send_reply(FUNCD_RUBY_CHUNK, id, Qnil, Qnil, body, Qnil)) return Qnil;
+    struct drain_wait wait = {NUM2ULL(id), 0};
+    rb_thread_call_without_gvl(wait_for_resume, &wait, unblock_resume, &wait);
+    return Qnil;
+}
+
+// Funcd::Native.finish(id, body, error): the streamed answer ends (error: why it broke off).
+static VALUE native_finish(VALUE self, VALUE id, VALUE body, VALUE error) {
+    (void)self;
+    send_reply(FUNCD_RUBY_END, id, Qnil, Qnil, body, error);
+    // A resume that came after the last pause is not waited for by anyone.
+    pthread_mutex_lock(&lock);
+    take_resume_locked(NUM2ULL(id));
+    pthread_mutex_unlock(&lock);
     return Qnil;
 }
 
@@ -447,6 +534,9 @@ void funcd_ruby_run(const char *glue, const char *config_json, int workers, func
     VALUE native = rb_define_module_under(funcd, "Native");
     rb_define_module_function(native, "take", native_take, 0);
     rb_define_module_function(native, "reply", native_reply, 5);
+    rb_define_module_function(native, "head", native_head, 4);
+    rb_define_module_function(native, "chunk", native_chunk, 2);
+    rb_define_module_function(native, "finish", native_finish, 3);
     rb_define_module_function(native, "next_interrupt", native_next_interrupt, 0);
 
     struct boot boot = {glue, config_json, workers, Qnil};

@@ -135,21 +135,63 @@ public final class RubyHost: FunctionHost, @unchecked Sendable {
         return false
     }
 
-    func receive(_ reply: funcd_ruby_reply) {
+    /// A call's answer, or a part of a streamed one (a Rack body that is not an Array goes out
+    /// as it yields). Returns 0 to make the glue's writer wait for ``funcd_ruby_resume``.
+    func receive(_ reply: funcd_ruby_reply) -> Int32 {
         let body = reply.body_length > 0 ? Array(UnsafeBufferPointer(start: reply.body, count: reply.body_length)) : []
         let error =
             reply.error_length > 0
             ? String(decoding: UnsafeRawBufferPointer(start: reply.error, count: reply.error_length), as: UTF8.self)
             : nil
-        let headers = HeaderPacking.unpack(UnsafeRawBufferPointer(start: reply.headers, count: reply.headers_length))
-        let full: Bool = lock.withLock {
-            guard let invocation = calls.removeValue(forKey: reply.id) else { return false }
+        switch Int(reply.kind) {
+        case Int(FUNCD_RUBY_HEAD.rawValue):
+            guard let invocation = lock.withLock({ calls[reply.id] }) else { return 1 }
+            let id = reply.id
+            let stream = ResponseStream { funcd_ruby_resume(id) }
             invocation.complete(
-                with: InvocationResult(status: Int(reply.status), headers: headers, body: body, error: error))
-            outbox.append(invocation)
-            return outbox.count >= Self.outboxBatchLimit
+                with: InvocationResult(
+                    status: Int(reply.status), headers: unpackHeaders(reply), body: body, stream: stream))
+            invoker?.started([invocation])
+            return 1
+        case Int(FUNCD_RUBY_CHUNK.rawValue):
+            guard let invocation = lock.withLock({ calls[reply.id] }) else { return 1 }
+            return invocation.hostResult?.stream?.write(body) ?? true ? 1 : 0
+        case Int(FUNCD_RUBY_END.rawValue):
+            let full: Bool = lock.withLock {
+                guard let invocation = calls.removeValue(forKey: reply.id) else { return false }
+                let stream = invocation.hostResult?.stream
+                stream?.write(body)
+                if let error, var failed = invocation.hostResult {
+                    stream?.abort(error)
+                    failed.error = error
+                    invocation.complete(with: failed)
+                } else {
+                    stream?.finish()
+                }
+                outbox.append(invocation)
+                return outbox.count >= Self.outboxBatchLimit
+            }
+            if full { handBack() }
+            return 1
+        default:
+            let headers = unpackHeaders(reply)
+            let full: Bool = lock.withLock {
+                guard let invocation = calls.removeValue(forKey: reply.id) else { return false }
+                // A whole answer after a head (the glue failed while streaming): the head is out, so
+                // the client can only be shown a broken answer.
+                invocation.hostResult?.stream?.abort(error ?? "ended")
+                invocation.complete(
+                    with: InvocationResult(status: Int(reply.status), headers: headers, body: body, error: error))
+                outbox.append(invocation)
+                return outbox.count >= Self.outboxBatchLimit
+            }
+            if full { handBack() }
+            return 1
         }
-        if full { handBack() }
+    }
+
+    private func unpackHeaders(_ reply: funcd_ruby_reply) -> [(String, String)] {
+        HeaderPacking.unpack(UnsafeRawBufferPointer(start: reply.headers, count: reply.headers_length))
     }
 
     /// Hands the parked answers back to the Invoker in one batch.

@@ -59,6 +59,86 @@ struct RubyTests {
         }
     }
 
+    @Test("extensions[:request] is a real Rack::Request: nested params, url, Sinatra's preferred_type; binary data")
+    func realRackRequest() throws {
+        try Self.withRubyServer { server in
+            let response = try server.request(
+                "POST", "/rack_request?o[p][q]=deep&arr[]=1&arr[]=2",
+                headers: ["Accept": "text/html;q=0.5, application/json", "Content-Type": "application/x-www-form-urlencoded"],
+                body: "user[name]=ann")
+            let answer = try #require(response.jsonObject, "\(response)\n\(server.diagnostics)")
+            #expect(answer["rack"] as? Bool == true, "\(answer)")
+            let params = try #require(answer["params"] as? [String: Any], "\(answer)")
+            #expect((params["o"] as? [String: [String: String]]) == ["p": ["q": "deep"]], "\(answer)")
+            #expect(params["arr"] as? [String] == ["1", "2"], "\(answer)")
+            #expect(params["user"] as? [String: String] == ["name": "ann"], "\(answer)")
+            #expect(answer["url"] as? String == "http://127.0.0.1:\(try server.port())/rack_request?o[p][q]=deep&arr[]=1&arr[]=2", "\(answer)")
+            #expect(answer["preferred"] as? String == "application/json", "\(answer)")
+            #expect(answer["dataEncoding"] as? String == "ASCII-8BIT", "\(answer)")
+            #expect(!server.diagnostics.contains("rack is not installed"), "\(server.diagnostics)")
+        }
+    }
+
+    // MARK: - Streaming
+
+    @Test("a Rack body that yields slowly is streamed: the first piece arrives before the last is yielded")
+    func streaming() throws {
+        try Self.withRubyServer { server in
+            let client = try server.connect()
+            defer { client.close() }
+            let started = Deadline.now
+            try client.send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try client.waitForRaw(containing: "first\n", timeout: 10))
+            let firstAt = Deadline.now - started
+            #expect(try client.waitForRaw(containing: "last\n", timeout: 10))
+            let lastAt = Deadline.now - started
+            // The body yields its last piece 600 ms after its first; the first must not wait for it.
+            #expect(lastAt - firstAt >= 0.4, "first piece at \(firstAt) s, last at \(lastAt) s")
+            let response = try client.readResponse()
+            #expect(response.status == 200)
+            #expect(response.header("Transfer-Encoding")?.lowercased() == "chunked", "\(response)")
+            #expect(response.header("Content-Type") == "text/plain", "\(response)")
+            #expect(response.text == "first\nsecond\nlast\n", "\(response)")
+            // The connection stays usable.
+            let again = try client.request(method: "GET", path: "/string", body: [])
+            #expect(again.text == "plain text")
+        }
+    }
+
+    @Test("a streamed body far ahead of a client that does not read yet pauses and goes on: all 8 MiB arrive in order")
+    func streamBackpressure() throws {
+        try Self.withRubyServer { server in
+            let client = try server.connect()
+            defer { client.close() }
+            try client.send("GET /stream_big HTTP/1.1\r\nHost: x\r\n\r\n")
+            Thread.sleep(forTimeInterval: 1)
+            let response = try client.readResponse()
+            let expected = (0..<128).flatMap { index in [UInt8](repeating: UInt8(index % 26 + 97), count: 65_536) }
+            #expect(response.body.count == expected.count)
+            #expect(response.body == expected)
+            #expect(try server.get("/string").text == "plain text")
+        }
+    }
+
+    @Test("a streamed answer whose body raises, or whose deadline passes, is broken off (no last chunk), the reason logged; serving goes on",
+          arguments: [("/stream_fails", "stream broke"), ("/stream_stalls", "timeout")])
+    func brokenStream(path: String, reason: String) throws {
+        try Self.withRubyServer(env: ["FUNC_TIMEOUT": "1", "FUNC_WORKERS": "0"]) { server in
+            let client = try server.connect()
+            defer { client.close() }
+            let started = Deadline.now
+            try client.send("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try client.waitForRaw(containing: "partial\n", timeout: 10))
+            #expect(throws: (any Error).self, "a broken answer must not read as a whole one") {
+                try client.readResponse()
+            }
+            #expect(Deadline.now - started < 5, "broken off after \(Deadline.now - started) s")
+            #expect(server.waitForStderr(containing: reason, timeout: 5), "\(server.diagnostics)")
+            let after = try server.get("/string", timeout: 10)
+            #expect(after.status == 200 && after.text == "plain text", "\(after)\n\(server.diagnostics)")
+        }
+    }
+
     @Test("a JSON POST whose Access-Control-Request-Headers is 'content-type' (every CORS preflight's) still has its data parsed")
     func headerValuedContentType() throws {
         try Self.withRubyServer { server in

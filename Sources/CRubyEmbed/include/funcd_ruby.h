@@ -12,8 +12,17 @@
 extern "C" {
 #endif
 
+/// What a reply from the glue carries.
+typedef enum {
+    FUNCD_RUBY_COMPLETE = 0, ///< the whole answer: status, headers, body (`Native.reply`)
+    FUNCD_RUBY_HEAD = 1,     ///< a streamed answer starts: status, headers, first bytes (`Native.head`)
+    FUNCD_RUBY_CHUNK = 2,    ///< more bytes of a streamed answer (`Native.chunk`)
+    FUNCD_RUBY_END = 3,      ///< the streamed answer ends (body: last bytes, error: why it broke; `Native.finish`)
+} funcd_ruby_reply_kind;
+
 typedef struct {
     uint64_t id;
+    int kind;
     int status;
     /// Header fields, each a name then a value, each of those its length (uint32, little-endian)
     /// followed by its bytes (FuncdCore's HeaderPacking): any byte may occur inside a value.
@@ -33,8 +42,10 @@ typedef struct {
     /// A Ruby thread is about to run call `id`: returns 0 when it must be skipped (its
     /// deadline passed while it waited).
     int (*starting)(void *context, uint64_t id);
-    /// A call's answer.
-    void (*reply)(void *context, const funcd_ruby_reply *reply);
+    /// A call's answer, or a part of a streamed one. Returns 0 when a streamed answer should
+    /// pause (the client is behind): `Native.chunk` then waits, without the GVL, for
+    /// funcd_ruby_resume (or a Thread#raise); 1 otherwise.
+    int (*reply)(void *context, const funcd_ruby_reply *reply);
     /// A Ruby thread found no work and is about to wait: hand answers back.
     void (*idle)(void *context);
 } funcd_ruby_callbacks;
@@ -52,6 +63,9 @@ void funcd_ruby_submit(
 
 /// Any thread: the deadline of call `id` passed; Thread#raise it if it is running.
 void funcd_ruby_interrupt(uint64_t id);
+
+/// Any thread: the paused streamed answer of call `id` may go on.
+void funcd_ruby_resume(uint64_t id);
 
 /// The Ruby version (`3.1.2`).
 const char *funcd_ruby_version(void);

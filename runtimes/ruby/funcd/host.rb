@@ -27,7 +27,8 @@ module Funcd
 
   # Turns a handler's return value into [status, headers packed as Funcd::Headers does, body],
   # as sinatra sent it: a String as text/html, nil as an empty 200; funcd adds Hash/Array as JSON
-  # and a Rack triple [status, headers, body] as that response.
+  # and a Rack triple [status, headers, body] as that response. A triple whose body is not an
+  # Array, and an Enumerator, are streamed instead (see .streamed and Host#stream).
   module Encode
     HTML = Headers.pack([%w[Content-Type text/html;charset=utf-8]]).freeze
     JSON_TYPE = Headers.pack([%w[Content-Type application/json]]).freeze
@@ -53,15 +54,32 @@ module Funcd
 
     def rack(triple)
       status, headers, body = triple
+      text = +''
+      body.each { |chunk| text << chunk.to_s }
+      body.close if body.respond_to?(:close)
+      [status, pack_headers(headers), text]
+    end
+
+    def pack_headers(headers)
       flat = ''.b
       headers.each_pair do |name, values|
         # Rack's convention: a value holding newlines is one field per line.
         Array(values).flat_map { |value| value.to_s.split("\n") }.each { |value| Headers.append(flat, name, value) }
       end
-      text = +''
-      body.each { |chunk| text << chunk.to_s }
-      body.close if body.respond_to?(:close)
-      [status, flat, text]
+      flat
+    end
+
+    # [status, packed headers, body] when `value` is an answer to stream: a Rack triple whose body
+    # is not an Array (an Enumerator, a Rack::BodyProxy, any object whose each yields as it goes)
+    # or an Enumerator (a 200 text/html, as sinatra gave a returned body); else nil.
+    def streamed(value)
+      if value.is_a?(Array)
+        return nil unless rack_triple?(value) && !value[2].respond_to?(:to_ary)
+
+        [value[0], pack_headers(value[1]), value[2]]
+      elsif value.is_a?(Enumerator)
+        [200, HTML, value]
+      end
     end
   end
 
@@ -78,6 +96,8 @@ module Funcd
       $stdout = $stderr if config['stdoutToStderr']
       add_gem_paths(config.fetch('codeDirectory'))
       handler = load(config.fetch('modulePath'), config.fetch('handler'))
+      # After the handler: a Rack its own code loaded is the one its requests are made with.
+      Funcd.request_class
       new(handler, config.fetch('handler'), config.fetch('context'))
     rescue LoadFailure => e
       e.message
@@ -121,8 +141,9 @@ module Funcd
       namespace
     end
 
-    def initialize(namespace, handler_name, context)
+    def initialize(namespace, handler_name, context, request_class: Funcd.request_class)
       @namespace = namespace
+      @request_class = request_class
       @handler = handler_name.to_sym
       @context = context.transform_keys(&:to_sym)
       # Calls running now, by id: the interrupter raises into their threads.
@@ -159,7 +180,7 @@ module Funcd
 
     # Runs one call and replies; every outcome ends in exactly one Native.reply.
     def answer(id, method, target, headers, body)
-      request = Request.new(method, target, headers, body)
+      request = @request_class.new(method, target, headers, body)
       # Most calls carry no event-* header (Kafka messages do): the header table is only built
       # when the bytes hold "event-" at all (inside a value too: only a hint, the table decides).
       fields = headers.include?("event-") ? request.headers : EMPTY
@@ -173,7 +194,7 @@ module Funcd
       }
       event[:extensions].merge!(Host.kafka_extensions(headers)) if event[:'event-namespace'] == KAFKA_NAMESPACE
       begin
-        event[:data] = decode(body, request.media_type)
+        event[:data] = decode(body, request.funcd_media_type)
       rescue JSON::ParserError => e
         return Native.reply(id, 400, TEXT, "Request body is not valid JSON: #{e.message}\n", "invalid JSON body: #{e.message}")
       end
@@ -203,20 +224,31 @@ module Funcd
       found
     end
 
+    # call_handler's value when it has answered already (a failure, a streamed answer).
     FAILED = Object.new.freeze
     EMPTY = {}.freeze
     LET_TIMEOUTS_IN = { CallTimeout => :immediate }.freeze
 
-    # The handler's value, or FAILED once the failure has been replied.
+    # The handler's value, or FAILED once the call has been answered: a failure, or a streamed
+    # answer (sent while the deadline still applies).
     def call_handler(id, event)
       @running[id] = Thread.current
       Thread.handle_interrupt(LET_TIMEOUTS_IN) do
-        @namespace.send(@handler, event, @context)
+        value = @namespace.send(@handler, event, @context)
+        streamed = Encode.streamed(value)
+        next value unless streamed
+
+        stream(id, *streamed)
+        FAILED
       end
     rescue CallTimeout => e
       # A timeout meant for an earlier call on this thread fired before this one's handler ran.
       retry unless e.id == id
       Native.reply(id, 408, TEXT, "Timeout while processing the function\n", 'timeout')
+      FAILED
+    rescue BadRequest => e
+      # As sinatra answered its BadRequest (a malformed query or form found by params).
+      Native.reply(id, 400, Encode::HTML, ::Rack::Utils.escape_html(e.message), nil)
       FAILED
     rescue Exception => e # rubocop:disable Lint/RescueException
       Native.reply(id, 500, TEXT, "Internal Server Error\n", e.full_message(highlight: false))
@@ -225,13 +257,46 @@ module Funcd
       @running.delete(id)
     end
 
-    # event[:data] as kubeless gave it: parsed JSON for application/json, else the body as a
-    # (UTF-8) String, '' when empty.
+    NOTHING = ''.b.freeze
+    STOP_TIMEOUTS = { CallTimeout => :never }.freeze
+
+    # Sends `body` as it yields: the head with the first non-empty piece, each later piece as it
+    # comes (Native.chunk waits while the client is behind), then the end. A body that yields
+    # nothing is answered whole. A failure or the deadline after the head breaks the answer off
+    # (the client sees a broken chunked answer, the log the reason); before it, they are answered
+    # as any failure is (call_handler).
+    def stream(id, status, flat, body)
+      started = false
+      body.each do |piece|
+        bytes = piece.to_s
+        next if bytes.empty?
+
+        if started
+          Native.chunk(id, bytes)
+        else
+          Native.head(id, status, flat, bytes)
+          started = true
+        end
+      end
+      started ? Native.finish(id, NOTHING, nil) : Native.reply(id, status, flat, NOTHING, nil)
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      raise unless started
+
+      Thread.handle_interrupt(STOP_TIMEOUTS) do
+        Native.finish(id, NOTHING, e.is_a?(CallTimeout) ? 'timeout' : e.full_message(highlight: false))
+      end
+    ensure
+      body.close if body.respond_to?(:close)
+    end
+
+    # event[:data] as kubeless gave it: '' without a body; parsed JSON for application/json
+    # (any parameters or letter case: kubeless compared the exact string); else what
+    # request.body.read gave, the bytes as a binary String (a copy: the request keeps its own).
     def decode(body, media_type)
-      return '' if body.empty?
+      return +'' if body.empty?
       return JSON.parse(body) if media_type == 'application/json'
 
-      body.force_encoding(Encoding::UTF_8)
+      body.dup
     end
   end
 end

@@ -1,62 +1,155 @@
 # frozen_string_literal: true
 
 require 'stringio'
-require 'uri'
 require_relative 'headers'
 
 module Funcd
-  # The request a handler finds in event[:extensions][:request]: the Rack/Sinatra calls that
-  # kubeless ruby handlers use (env, body.read, params, request_method, path_info, get_header),
-  # built lazily from what the server handed over: method, target, the headers packed as
-  # Funcd::Headers reads them (names lower-cased) and the body bytes.
-  class Request
-    attr_reader :request_method, :path_info, :query_string
+  # A malformed query or form, found by request.params (Funcd::RackRequest); a handler that lets
+  # it through is answered 400 with its message, as sinatra answered its BadRequest.
+  class BadRequest < StandardError
+    def http_status = 400
+  end
 
+  # What every request object of the glue is made of: the parts funcd-ruby hands over (method,
+  # target, the headers packed as Funcd::Headers reads them, names lower-cased, and the body
+  # bytes), kept as they are until a handler asks. Making one costs four assignments; the Rack
+  # environment, the header table and the input are built on first use.
+  module RequestParts
     def initialize(method, target, headers, body)
       @request_method = method
-      path, _, query = target.partition('?')
-      @path_info = path
-      @query_string = query
       @target = target
       @raw_headers = headers
       @raw_body = body
     end
 
-    # Header names (lower-case) to values; repeats joined with ", ".
+    # Header names (lower-case) to values, repeats joined with ", " as WEBrick joins them; each
+    # value is the bytes the client sent (funcd-ruby packs them so), a binary String, as WEBrick
+    # gives it.
     def headers
       @headers ||= begin
         headers = {}
         Headers.each(@raw_headers) do |name, value|
-          headers[name] = headers.key?(name) ? "#{headers[name]}, #{value}" : value
+          headers[name] = headers.key?(name) ? "#{headers[name]}, #{value}".b : value
         end
         headers
       end
     end
 
-    # The Rack environment: REQUEST_METHOD, PATH_INFO, QUERY_STRING, CONTENT_TYPE,
-    # CONTENT_LENGTH, HTTP_* for every header, rack.input.
+    # The Rack environment, as WEBrick's Rack handler (kubeless's server) builds it.
     def env
-      @env ||= begin
-        env = {
-          'REQUEST_METHOD' => @request_method, 'SCRIPT_NAME' => '', 'PATH_INFO' => @path_info,
-          'QUERY_STRING' => @query_string, 'REQUEST_URI' => @target, 'SERVER_PROTOCOL' => 'HTTP/1.1',
-          'rack.input' => body, 'rack.url_scheme' => 'http'
-        }
-        headers.each do |name, value|
-          key = name.upcase.tr('-', '_')
-          case key
-          when 'CONTENT_TYPE', 'CONTENT_LENGTH' then env[key] = value
-          else env["HTTP_#{key}"] = value
-          end
-        end
-        host = headers['host']
-        if host
-          env['SERVER_NAME'], _, port = host.partition(':')
-          env['SERVER_PORT'] = port.empty? ? '80' : port
-        end
-        env
-      end
+      @env ||= RackEnv.build(@request_method, @target, headers, @raw_body)
     end
+
+    # The body as Rack's input: a binary StringIO, rewound at every call so that reading it again
+    # (kubeless read it once for event[:data]) still gives the whole body.
+    def body
+      input = env['rack.input']
+      input.rewind if input.respond_to?(:rewind)
+      input
+    end
+
+    # The media type (lower-case, no parameters) of the first Content-Type, found without
+    # building the header table or the environment: the glue asks it on every call.
+    def funcd_media_type
+      type = @env ? @env['CONTENT_TYPE'] : Headers.find(@raw_headers, 'content-type')
+      return nil if type.nil? || type.empty?
+
+      type.split(/\s*[;,]\s*/, 2).first.downcase
+    end
+  end
+
+  # The Rack environment WEBrick and Rack's WEBrick handler give an application for a request
+  # (rack/handler/webrick.rb over WEBrick::HTTPRequest#meta_vars), value by value, with the same
+  # String encodings. What funcd does not know or does not do: REMOTE_ADDR and REMOTE_HOST (the
+  # peer's address does not reach the glue), hijacking (rack.hijack? is false).
+  module RackEnv
+    DEFAULT_PORTS = { 'http' => 80, 'https' => 443 }.freeze
+    # Rack::VERSION, without loading Rack for it.
+    RACK_VERSION = [1, 3].freeze
+
+    module_function
+
+    def build(method, target, headers, raw_body)
+      path, question, query = target.partition('?')
+      scheme, host, port = authority(headers)
+      # Without a '?', Rack's handler fills in a (UTF-8) ''; WEBrick's own is US-ASCII.
+      query_string = question.empty? ? +'' : query.encode(Encoding::US_ASCII, invalid: :replace, undef: :replace)
+      env = {
+        'GATEWAY_INTERFACE' => 'CGI/1.1',
+        'PATH_INFO' => path.dup,
+        'QUERY_STRING' => query_string,
+        'REQUEST_METHOD' => method.b,
+        'REQUEST_URI' => request_uri(scheme, host, port, target),
+        'SCRIPT_NAME' => ''.b,
+        'SERVER_NAME' => host&.dup&.force_encoding(Encoding::UTF_8),
+        'SERVER_PORT' => port.to_s,
+        'SERVER_PROTOCOL' => 'HTTP/1.1',
+        'SERVER_SOFTWARE' => 'funcd'
+      }
+      length = headers['content-length']
+      env['CONTENT_LENGTH'] = length if length.to_i.positive?
+      type = headers['content-type']
+      env['CONTENT_TYPE'] = type.dup if type
+      headers.each do |name, value|
+        next if name == 'content-type' || name == 'content-length'
+
+        env["HTTP_#{name.tr('-', '_').upcase}"] = value
+      end
+      env.delete_if { |_, value| value.nil? }
+      input = StringIO.new(raw_body)
+      input.set_encoding(Encoding::BINARY)
+      env.update(
+        'rack.version' => defined?(::Rack::VERSION) ? ::Rack::VERSION : RACK_VERSION,
+        'rack.input' => input,
+        'rack.errors' => $stderr,
+        'rack.multithread' => true,
+        'rack.multiprocess' => false,
+        'rack.run_once' => false,
+        'rack.url_scheme' => 'http',
+        'rack.hijack?' => false
+      )
+      env['HTTP_VERSION'] ||= env['SERVER_PROTOCOL']
+      env['REQUEST_PATH'] = path.b
+      env
+    end
+
+    HOST_LINE = /\A(\[[0-9a-fA-F:.]+\]|[^:\[\]]*)(?::(\d+))?\z/.freeze
+
+    # [scheme, host, port] as WEBrick takes them: X-Forwarded-Proto/-Host first, else Host.
+    def authority(headers)
+      scheme = headers['x-forwarded-proto']&.split(',', 2)&.first || 'http'
+      if (forwarded = headers['x-forwarded-host'])
+        host_port = forwarded.split(',', 2).first.to_s
+        if host_port =~ /\A(\[[0-9a-fA-F:]+\])(?::(\d+))?\z/
+          host = Regexp.last_match(1)
+          port = Regexp.last_match(2)
+        else
+          host, port = host_port.split(':', 2)
+        end
+        port = (port || (scheme == 'https' ? 443 : 80)).to_i
+      elsif (line = headers['host']) && (match = HOST_LINE.match(line))
+        host = match[1].downcase
+        port = match[2]&.to_i
+      end
+      port ||= DEFAULT_PORTS[scheme.downcase]
+      [scheme, host, port]
+    end
+
+    def request_uri(scheme, host, port, target)
+      shown_port = port && port != DEFAULT_PORTS[scheme.downcase] ? ":#{port}" : ''
+      "#{scheme.downcase}://#{host}#{shown_port}#{target}".force_encoding(Encoding::UTF_8)
+    end
+  end
+
+  # The request a handler finds in event[:extensions][:request] when Rack cannot be loaded (see
+  # Funcd.request_class): a hand-made stand-in for the Rack calls kubeless ruby handlers use most
+  # (env, body.read, params, request_method, path_info, get_header); its params do not nest.
+  class Request
+    include RequestParts
+
+    def request_method = env['REQUEST_METHOD']
+    def path_info = env['PATH_INFO']
+    def query_string = env['QUERY_STRING']
 
     def get_header(name)
       env[name]
@@ -66,39 +159,29 @@ module Funcd
       env.key?(name)
     end
 
-    # The body as Rack's input: a StringIO, rewound at every call so that reading it again
-    # (kubeless read it once for event[:data]) still gives the whole body.
-    def body
-      @body ||= StringIO.new(@raw_body)
-      @body.rewind
-      @body
-    end
-
     def content_type
-      return headers['content-type'] if @headers
-
-      # Found without building the header table: every call asks for it.
-      Headers.find(@raw_headers, 'content-type')
+      type = env['CONTENT_TYPE']
+      type.nil? || type.empty? ? nil : type
     end
 
     def media_type
-      content_type&.split(';', 2)&.first&.strip&.downcase
+      funcd_media_type
     end
 
     def content_length
-      headers['content-length']
+      env['CONTENT_LENGTH']
     end
 
     def path
-      @path_info
+      env['SCRIPT_NAME'] + env['PATH_INFO']
     end
 
     def fullpath
-      @target
+      query_string.empty? ? path : "#{path}?#{query_string}"
     end
 
     def host
-      headers['host']&.split(':', 2)&.first
+      env['SERVER_NAME']
     end
 
     def url
@@ -106,20 +189,16 @@ module Funcd
     end
 
     def user_agent
-      headers['user-agent']
+      env['HTTP_USER_AGENT']
     end
 
     # Query and form fields (string keys; a repeated key keeps its last value, as Rack does).
     def params
-      @params ||= begin
-        params = decode_form(@query_string)
-        params.merge!(decode_form(@raw_body)) if media_type == 'application/x-www-form-urlencoded'
-        params
-      end
+      @params ||= self.GET.merge(self.POST)
     end
 
     def GET
-      decode_form(@query_string)
+      decode_form(query_string)
     end
 
     def POST
@@ -131,7 +210,7 @@ module Funcd
     end
 
     %w[get post put patch delete head options].each do |verb|
-      define_method("#{verb}?") { @request_method == verb.upcase }
+      define_method("#{verb}?") { request_method == verb.upcase }
     end
 
     private
@@ -139,9 +218,48 @@ module Funcd
     def decode_form(text)
       return {} if text.nil? || text.empty?
 
+      require 'uri'
       URI.decode_www_form(text.dup.force_encoding(Encoding::UTF_8)).to_h
     rescue ArgumentError
       {}
+    end
+  end
+
+  class << self
+    # The class of the request objects handlers get: Funcd::RackRequest, a real Rack::Request
+    # (the Rack the handler's own code loaded, else the copy the image bundles beside the glue,
+    # else one installed: Debian's ruby-rack or the rack gem), or, without any Rack, the
+    # hand-made Funcd::Request, said once on stderr.
+    def request_class
+      @request_class ||= load_rack_request || begin
+        warn 'funcd: rack is not installed (Debian: ruby-rack, or gem install rack): the request is a ' \
+             'stand-in whose params do not nest and whose calls are few'
+        Request
+      end
+    end
+
+    # Where the image bundles Rack's library (the Dockerfile copies Debian's ruby-rack there).
+    VENDOR = File.expand_path('../vendor', __dir__)
+
+    def load_rack_request
+      unless defined?(::Rack::Request)
+        begin
+          require 'rack'
+          require 'rack/request'
+        rescue LoadError
+          return nil unless File.file?(File.join(VENDOR, 'rack.rb'))
+
+          $LOAD_PATH.push(VENDOR)
+          require 'rack'
+          require 'rack/request'
+        end
+      end
+      return nil unless defined?(::Rack::Request::Env)
+
+      require_relative 'rack_request'
+      RackRequest
+    rescue LoadError
+      nil
     end
   end
 end

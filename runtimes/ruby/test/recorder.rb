@@ -18,6 +18,22 @@ module Funcd
         nil
       end
 
+      # A streamed answer's parts, kept as [kind, id, ...] with the time each came.
+      def head(id, status, headers, body)
+        @replies << [:head, id, status, headers, body, Process.clock_gettime(Process::CLOCK_MONOTONIC)]
+        nil
+      end
+
+      def chunk(id, body)
+        @replies << [:chunk, id, body, Process.clock_gettime(Process::CLOCK_MONOTONIC)]
+        nil
+      end
+
+      def finish(id, body, error)
+        @replies << [:finish, id, body, error, Process.clock_gettime(Process::CLOCK_MONOTONIC)]
+        nil
+      end
+
       # The next reply, waiting up to five seconds (Ruby 3.1's Queue#pop has no timeout).
       def next_reply
         Timeout.timeout(5) { @replies.pop }

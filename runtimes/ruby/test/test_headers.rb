@@ -74,19 +74,29 @@ end
 class RequestHeadersTest < Minitest::Test
   include Packing
 
+  def test_header_bytes_reach_rack_as_webrick_gives_them
+    # funcd-ruby packs a value as the bytes the client sent (Latin-1 é as E9, UTF-8 é as C3 A9);
+    # WEBrick gave Rack those bytes, in a binary String.
+    wire = "caf\xE9 n\xC3\xA9 \x80\xFF".b
+    request = Funcd.request_class.new('GET', '/', pack_pairs([['x-latin', wire], ['x-latin', 'more']]), +'')
+    assert_equal "caf\xE9 n\xC3\xA9 \x80\xFF, more".b, request.env['HTTP_X_LATIN']
+    assert_equal Encoding::ASCII_8BIT, request.env['HTTP_X_LATIN'].encoding
+    assert_equal Encoding::ASCII_8BIT, request.env['HTTP_X_LATIN'].dup.encoding
+  end
+
   def test_a_header_valued_content_type_is_not_the_content_type
     headers = pack_pairs([%w[access-control-request-headers content-type], %w[content-type application/json]])
-    request = Funcd::Request.new('POST', '/', headers, +'{"a":1}')
+    request = Funcd.request_class.new('POST', '/', headers, +'{"a":1}')
     assert_equal 'application/json', request.content_type
     assert_equal 'application/json', request.media_type
     assert_equal 'content-type', request.headers['access-control-request-headers']
     assert_equal 'application/json', request.content_type, 'the same once the table is built'
-    assert_nil Funcd::Request.new('GET', '/', pack_pairs([%w[x-a content-type]]), +'').content_type
+    assert_nil Funcd.request_class.new('GET', '/', pack_pairs([%w[x-a content-type]]), +'').content_type
   end
 
   def test_values_keep_nul_cr_lf_and_ff
     value = "a\0b\r\nc\xFF".b
-    request = Funcd::Request.new('GET', '/', pack_pairs([['x-v', value], %w[x-after 1]]), +'')
+    request = Funcd.request_class.new('GET', '/', pack_pairs([['x-v', value], %w[x-after 1]]), +'')
     assert_equal value, request.headers['x-v']
     assert_equal '1', request.headers['x-after']
     assert_equal value, request.env['HTTP_X_V']

@@ -39,6 +39,34 @@ class HostTest < Minitest::Test
     assert_equal '', answer('echo')[3]
   end
 
+  def test_a_binary_body_is_a_binary_string_as_rack_input_gave_it
+    bytes = "\xFF\xFEab\x00\xE9".b
+    namespace = Module.new do
+      def self.kind(event, _context)
+        data = event[:data]
+        [data.encoding.name, data.valid_encoding?, data.split('a').size, event[:extensions][:request].body.read.encoding.name].join(' ')
+      end
+    end
+    host = Funcd::Host.new(namespace, 'kind', CONTEXT)
+    host.answer(2, 'POST', '/', pack('content-type' => 'text/plain'), bytes.dup)
+    assert_equal 'ASCII-8BIT true 2 ASCII-8BIT', Funcd::Native.next_reply[3]
+  end
+
+  def test_a_malformed_form_is_a_400_as_sinatra_answered_it
+    namespace = Module.new do
+      def self.params(event, _context) = event[:extensions][:request].params.to_s
+    end
+    host = Funcd::Host.new(namespace, 'params', CONTEXT)
+    host.answer(4, 'POST', '/', pack('content-type' => 'application/x-www-form-urlencoded'), +'a=%zz')
+    _, status, headers, body, error = Funcd::Native.next_reply
+    assert_equal 400, status
+    assert_equal [['Content-Type', 'text/html;charset=utf-8']], fields(headers)
+    assert_equal 'Invalid query parameters: invalid %-encoding (%zz)', body
+    assert_nil error
+    host.answer(5, 'GET', '/?a=1&a[b]=2', '', +'')
+    assert_equal 400, Funcd::Native.next_reply[1]
+  end
+
   def test_invalid_json_is_a_400
     _, status, _, body, = answer('echo', '{nope', pack('content-type' => 'application/json'))
     assert_equal 400, status
@@ -87,6 +115,64 @@ class HostTest < Minitest::Test
   end
 end
 
+class StreamTest < Minitest::Test
+  include Packing
+
+  def host(handler)
+    Funcd::Host.new(Funcd::Host.load(File.join(HostTest::FIXTURES, 'handlers.rb'), handler), handler, HostTest::CONTEXT)
+  end
+
+  def replies(count)
+    Array.new(count) { Funcd::Native.next_reply }
+  end
+
+  def test_a_rack_body_that_yields_slowly_goes_out_as_it_yields
+    host('slow_body').answer(11, 'GET', '/', '', +'')
+    head, second, last, finish = replies(4)
+    assert_equal [:head, 11, 201, [%w[Content-Type text/plain]], 'first'], [*head[0, 3], fields(head[3]), head[4]]
+    assert_equal [:chunk, 11, 'second'], second[0, 3]
+    assert_equal [:chunk, 11, 'last'], last[0, 3]
+    assert_equal [:finish, 11, '', nil], finish[0, 4]
+    assert_operator second.last - head.last, :>=, 0.25, 'the head went out before the body slept'
+  end
+
+  def test_a_failure_mid_stream_breaks_the_answer_off_with_the_backtrace
+    host('breaks_mid_stream').answer(12, 'GET', '/', '', +'')
+    head, finish = replies(2)
+    assert_equal [:head, 12, 200, 'partial'], [*head[0, 3], head[4]]
+    assert_equal [:finish, 12, ''], finish[0, 3]
+    assert_match(/source went away \(IOError\)/, finish[3])
+  end
+
+  def test_the_deadline_mid_stream_breaks_the_answer_off
+    subject = host('stalls_mid_stream')
+    worker = Thread.new { Thread.handle_interrupt(Funcd::CallTimeout => :never) { subject.answer(13, 'GET', '/', '', +'') } }
+    head = Funcd::Native.next_reply
+    assert_equal [:head, 13], head[0, 2]
+    Thread.pass until worker.status == 'sleep'
+    started = Time.now
+    worker.raise(Funcd::CallTimeout.new(13))
+    finish = Funcd::Native.next_reply
+    worker.join
+    assert_equal [:finish, 13, '', 'timeout'], finish[0, 4]
+    assert_operator Time.now - started, :<, 1
+  end
+
+  def test_arrays_are_answered_whole_and_a_body_yielding_nothing_too
+    host('yields_nothing').answer(14, 'GET', '/', '', +'')
+    id, status, headers, body, error = Funcd::Native.next_reply
+    assert_equal [14, 204, [%w[X-Empty yes]], '', nil], [id, status, fields(headers), body, error]
+  end
+
+  def test_a_returned_enumerator_is_streamed_as_html
+    host('bare_enumerator').answer(15, 'GET', '/', '', +'')
+    head, second, finish = replies(3)
+    assert_equal [:head, 15, 200, Funcd::Encode::HTML, 'a'], head[0, 5]
+    assert_equal [:chunk, 15, 'b'], second[0, 3]
+    assert_equal [:finish, 15, '', nil], finish[0, 4]
+  end
+end
+
 class KafkaTest < Minitest::Test
   include Packing
   def test_kafka_messages_get_their_facts_under_extensions
@@ -113,8 +199,26 @@ class RequestTest < Minitest::Test
   extend Packing
   HEADERS = pack_pairs([%w[host example.com:8080], %w[content-type application/x-www-form-urlencoded], %w[x-a 1], %w[x-a 2]])
 
-  def request
-    Funcd::Request.new('POST', '/p/q?x=1&y=%20', HEADERS, +'k=v')
+  def request(kind = Funcd.request_class)
+    kind.new('POST', '/p/q?x=1&y=%20', HEADERS, +'k=v')
+  end
+
+  def test_it_is_a_rack_request_and_nests_as_rack_does
+    subject = Funcd.request_class.new('GET', '/?o[p][q]=deep&arr[]=1&arr[]=2', HEADERS, +'')
+    assert_kind_of Rack::Request, subject
+    assert_equal({ 'o' => { 'p' => { 'q' => 'deep' } }, 'arr' => %w[1 2] }, subject.params)
+    assert_equal 'http://example.com:8080/?o[p][q]=deep&arr[]=1&arr[]=2', subject.url
+  end
+
+  def test_without_rack_the_stand_in_serves_and_says_so_once
+    glue = File.expand_path('../funcd/host.rb', __dir__)
+    script = "require #{glue.dump}; 2.times { Funcd.request_class }; " \
+             'r = Funcd.request_class.new("GET", "/?a=1", "", +""); print r.class, " ", r.params'
+    output = IO.popen([RbConfig.ruby, '--disable-gems', '-e', script], err: %i[child out], &:read)
+    lines = output.lines
+    assert_equal 2, lines.size, output
+    assert_match(/\Afuncd: rack is not installed \(Debian: ruby-rack, or gem install rack\)/, lines.first)
+    assert_equal 'Funcd::Request {"a"=>"1"}', lines.last
   end
 
   def test_rack_env

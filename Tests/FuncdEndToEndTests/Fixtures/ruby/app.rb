@@ -112,6 +112,40 @@ def encodings(event, context)
     literal: 'é'.encoding.name }
 end
 
+# A Rack body that yields slowly: each piece must go out as it is yielded.
+def stream(event, context)
+  pieces = Enumerator.new do |out|
+    out << "first\n"
+    sleep 0.3
+    out << "second\n"
+    sleep 0.3
+    out << "last\n"
+  end
+  [200, { 'Content-Type' => 'text/plain' }, pieces]
+end
+
+# Breaks off after its first piece.
+def stream_fails(event, context)
+  [200, {}, Enumerator.new { |out| out << "partial\n"; sleep 0.2; raise IOError, 'stream broke' }]
+end
+
+# Still yielding at the deadline.
+def stream_stalls(event, context)
+  [200, {}, Enumerator.new { |out| out << "partial\n"; sleep 100 }]
+end
+
+# What the real Rack::Request answers: nested params, the class, Sinatra's accept.
+def rack_request(event, context)
+  request = event[:extensions][:request]
+  { rack: request.is_a?(Rack::Request), params: request.params, url: request.url,
+    preferred: request.preferred_type('application/json', 'text/html'), dataEncoding: event[:data].encoding.name }
+end
+
+# 8 MiB in 64 KiB pieces: far more than a client that does not read yet takes (the writer pauses).
+def stream_big(event, context)
+  [200, {}, Enumerator.new { |out| 128.times { |index| out << (index % 26 + 97).chr * 65_536 } }]
+end
+
 # The bytes and encoding of the X-Custom header as the handler reads it.
 def header_bytes(event, context)
   value = event[:extensions][:request].env['HTTP_X_CUSTOM']
