@@ -51,10 +51,11 @@ extension FunctionHTTPHandler {
         }
     }
 
-    /// `funcd-kafka-*` carries a Kafka message's facts to the glue; a client cannot send them.
-    static func isKafkaField(_ name: String) -> Bool {
-        name.utf8.count > 12 && (name.utf8.first == UInt8(ascii: "f") || name.utf8.first == UInt8(ascii: "F"))
-            && name.utf8.prefix(12).elementsEqual("funcd-kafka-".utf8, by: { ($0 | 0x20) == $1 })
+    /// `funcd-*` fields are funcd's own, to the glue (`funcd-kafka-*`: a Kafka message's facts;
+    /// `funcd-peer`: the client's address); a client cannot send them.
+    static func isReservedField(_ name: String) -> Bool {
+        name.utf8.count > 6 && (name.utf8.first == UInt8(ascii: "f") || name.utf8.first == UInt8(ascii: "F"))
+            && name.utf8.prefix(6).elementsEqual("funcd-".utf8, by: { ($0 | 0x20) == $1 })
     }
 
     /// Headers that frame the message: the server's to set, dropped from a handler's answer.

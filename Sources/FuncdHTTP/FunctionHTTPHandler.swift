@@ -402,7 +402,7 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         var headers: [(String, String)] = []
         headers.reserveCapacity(head.headers.count)
-        for (name, value) in head.headers where !Self.isKafkaField(name) { headers.append((name, value)) }
+        for (name, value) in head.headers where !Self.isReservedField(name) { headers.append((name, value)) }
         let reply = PendingResponse(handler: self, context: context, head: head)
         let invocation = Invocation(
             method: head.method.rawValue, target: head.uri, headers: headers, body: body, sink: lane, reply: reply,

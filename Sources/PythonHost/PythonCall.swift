@@ -15,6 +15,10 @@ final class PythonCall: @unchecked Sendable {
     /// converting their headers.
     private let knownHeaders: [(object: PyPointer, swift: [(String, String)])]
     private var methodObjects: [String: PyPointer] = [:]
+    /// The clients' addresses as Python strings: most calls come from a few (an ingress, a
+    /// load balancer), so each is made once. Emptied when it reaches `peerCacheLimit`.
+    private var peerObjects: [String: PyPointer] = [:]
+    private static let peerCacheLimit = 256
 
     init(function: PyPointer, glue: PyPointer) throws {
         func attribute(_ owner: PyPointer, _ name: String) throws -> PyPointer {
@@ -93,7 +97,7 @@ final class PythonCall: @unchecked Sendable {
             method = PythonObjects.string(invocation.method)
         }
         var arguments: [PyPointer?] = prefix
-        arguments.reserveCapacity(prefix.count + 9)
+        arguments.reserveCapacity(prefix.count + 10)
         arguments.append(method)
         arguments.append(PythonObjects.string(invocation.target))
         arguments.append(PythonObjects.headerTuple(invocation.headers))
@@ -103,8 +107,26 @@ final class PythonCall: @unchecked Sendable {
         arguments.append(PythonObjects.optionalString(fields.eventType))
         arguments.append(PythonObjects.optionalString(fields.eventTime))
         arguments.append(PythonObjects.optionalString(fields.eventNamespace))
+        arguments.append(peerObject(invocation.remoteAddress))
         defer { for argument in arguments { funcd_py_decref(argument!) } }
         return arguments.withUnsafeMutableBufferPointer { body($0) }
+    }
+
+    /// The client's address as a new reference (None without one). GIL held.
+    private func peerObject(_ address: String?) -> PyPointer {
+        guard let address else { return PythonObjects.newNone() }
+        if let cached = peerObjects[address] {
+            funcd_py_incref(cached)
+            return cached
+        }
+        if peerObjects.count >= Self.peerCacheLimit {
+            for object in peerObjects.values { funcd_py_decref(object) }
+            peerObjects.removeAll(keepingCapacity: true)
+        }
+        let object = PythonObjects.string(address)
+        funcd_py_incref(object)
+        peerObjects[address] = object
+        return object
     }
 
     /// Converts the glue's `(status, headers, body, error)`. GIL held.

@@ -100,6 +100,10 @@ public final class RubyHost: FunctionHost, @unchecked Sendable {
         for (invocation, id) in zip(batch, ids) {
             headers.removeAll(keepingCapacity: true)
             HeaderPacking.pack(invocation.headers, into: &headers, values: invocation.kafka == nil ? .latin1 : .utf8)
+            if let peer = invocation.remoteAddress {
+                // REMOTE_ADDR, as a field of funcd's own (the front drops any a client sends).
+                HeaderPacking.pack([("funcd-peer", peer)], into: &headers)
+            }
             var method = invocation.method
             var target = invocation.target
             method.withUTF8 { method in

@@ -66,6 +66,7 @@ struct ContractTests {
             let response = try server.get("/headers", headers: ["X-Foo": "bar"])
             let event = try #require(JSONObject(response), "GET /headers → \(response)\n\(server.diagnostics)")
             #expect(event.string("header_exact") == "bar", "req.headers['X-Foo']: \(event)")
+            #expect(event.string("remote_addr") == "127.0.0.1", "req.remote_addr, the client's: \(event)")
             #expect(event.string("header_lower") == "bar", "req.headers['x-foo']: \(event)")
             #expect(event.string("get_header") == "bar", "req.get_header('x-foo', 'dflt'): \(event)")
             #expect(event.string("get_header_missing") == "dflt", "req.get_header('x-missing', 'dflt'): \(event)")

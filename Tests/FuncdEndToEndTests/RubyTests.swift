@@ -75,6 +75,7 @@ struct RubyTests {
             #expect(answer["url"] as? String == "http://127.0.0.1:\(try server.port())/rack_request?o[p][q]=deep&arr[]=1&arr[]=2", "\(answer)")
             #expect(answer["preferred"] as? String == "application/json", "\(answer)")
             #expect(answer["dataEncoding"] as? String == "ASCII-8BIT", "\(answer)")
+            #expect(answer["ip"] as? String == "127.0.0.1", "REMOTE_ADDR is the client's: \(answer)")
             #expect(!server.diagnostics.contains("rack is not installed"), "\(server.diagnostics)")
         }
     }

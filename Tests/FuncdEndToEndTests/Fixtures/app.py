@@ -79,6 +79,7 @@ def describe(event, context):
         'header_lower': _plain(_try(lambda: req.headers['x-foo'])),
         'get_header': _plain(_try(lambda: req.get_header('x-foo', 'dflt'))),
         'get_header_missing': _plain(_try(lambda: req.get_header('x-missing', 'dflt'))),
+        'remote_addr': _plain(_try(lambda: req.remote_addr)),
         'body_hex': _hex(_try(lambda: req.body.read())),
         'json': _plain(_try(lambda: req.json)) if is_json else None,
         'content_type': _plain(content_type),

@@ -148,7 +148,7 @@ class Function:
         self._loop = None
         self._futures = {}
 
-    def event(self, method, target, headers, body, content_type, event_id, event_type, event_time, namespace):
+    def event(self, method, target, headers, body, content_type, event_id, event_type, event_time, namespace, peer=None):
         """Builds the kubeless event; raises ValueError when a JSON body does not parse."""
         data = body
         if content_type is not None and content_type.split(";", 1)[0].strip().lower() == "application/json":
@@ -158,7 +158,7 @@ class Function:
                 # Nested deeper than the stack allows: the client's bad body (400), not a failure
                 # of the function, and call() must still return a result rather than raise.
                 raise ValueError("JSON body nested too deeply") from None
-        extensions = {"request": Request(method, target, headers, body)}
+        extensions = {"request": Request(method, target, headers, body, peer)}
         if namespace == KAFKA_NAMESPACE:
             if data is body:
                 data = body.decode("utf-8", "replace")
@@ -172,10 +172,11 @@ class Function:
             "extensions": extensions,
         }
 
-    def call(self, method, target, headers, body, content_type, event_id, event_type, event_time, namespace):
-        """Calls a plain handler: returns (status, headers, body, error)."""
+    def call(self, method, target, headers, body, content_type, event_id, event_type, event_time, namespace, peer=None):
+        """Calls a plain handler: returns (status, headers, body, error). `peer` is the client's
+        address (None for a Kafka message)."""
         try:
-            event = self.event(method, target, headers, body, content_type, event_id, event_type, event_time, namespace)
+            event = self.event(method, target, headers, body, content_type, event_id, event_type, event_time, namespace, peer)
         except ValueError:
             return (*_INVALID_JSON, "invalid JSON body")
         try:
@@ -185,13 +186,13 @@ class Function:
 
     # -- async def handlers run on one asyncio loop the host owns
 
-    def start(self, token, complete, method, target, headers, body, content_type, event_id, event_type, event_time, namespace):
+    def start(self, token, complete, method, target, headers, body, content_type, event_id, event_type, event_time, namespace, peer=None):
         """Starts an async handler on the loop; ``complete(token, result)`` is called when done.
 
         Returns None, or a finished result when the call failed before it started.
         """
         try:
-            event = self.event(method, target, headers, body, content_type, event_id, event_type, event_time, namespace)
+            event = self.event(method, target, headers, body, content_type, event_id, event_type, event_time, namespace, peer)
         except ValueError:
             return (*_INVALID_JSON, "invalid JSON body")
         loop = self._ensure_loop()

@@ -206,10 +206,11 @@ class FileUpload:
 class Request:
     """A bottle-like view of one HTTP request."""
 
-    __slots__ = ("method", "_target", "_header_pairs", "_headers", "_body", "_query", "_forms", "_files", "_json")
+    __slots__ = ("method", "_target", "_header_pairs", "_headers", "_body", "_query", "_forms", "_files", "_json", "_peer")
 
-    def __init__(self, method, target, header_pairs, body):
+    def __init__(self, method, target, header_pairs, body, peer=None):
         self.method = method
+        self._peer = peer
         self._target = target
         self._header_pairs = header_pairs
         self._headers = None
@@ -371,6 +372,22 @@ class Request:
                 charset = part.get_content_charset() or "utf-8"
                 self._forms.append(name, data.decode(charset, "replace"))
 
+    # -- who asked
+
+    @property
+    def remote_route(self):
+        """bottle's: the addresses of X-Forwarded-For, else the client's own."""
+        proxy = self.headers.get("X-Forwarded-For")
+        if proxy:
+            return [address.strip() for address in proxy.split(",")]
+        return [self._peer] if self._peer else []
+
+    @property
+    def remote_addr(self):
+        """bottle's: the first of ``remote_route``, or None."""
+        route = self.remote_route
+        return route[0] if route else None
+
     # -- WSGI-style access, for handlers written against bottle.request.environ
 
     @property
@@ -385,6 +402,8 @@ class Request:
             "wsgi.url_scheme": "http",
             "wsgi.input": io.BytesIO(self._body),
         }
+        if self._peer:
+            env["REMOTE_ADDR"] = self._peer
         for name, value in self._header_pairs:
             key = "HTTP_" + name.upper().replace("-", "_")
             env[key] = f"{env[key]},{value}" if key in env else value

@@ -40,11 +40,12 @@ def random_request(rng):
     pairs = [(rng.choice(WORDS), rng.choice(VALUES)) for _ in range(rng.randint(0, 5))]
     target = path + ("?" + encode_pairs(rng, pairs) if pairs or rng.random() < 0.2 else "")
     headers = [("Host", "fn.example:8080"), ("User-Agent", "oracle/1")]
-    for name in rng.sample(["X-Request-Id", "x-custom", "Accept", "X-Requested-With", "Cookie", "Authorization"], rng.randint(0, 3)):
+    for name in rng.sample(["X-Request-Id", "x-custom", "Accept", "X-Requested-With", "Cookie", "Authorization",
+                             "X-Forwarded-For"], rng.randint(0, 3)):
         # Header bytes 0x80-0xFF reach both as WSGI gives them: each byte a Latin-1 character
         # (a client's Latin-1 "café" and UTF-8 "né" alike), as funcd's front hands them over.
         value = {"Cookie": "sid=abc; theme=dark", "X-Requested-With": "XMLHttpRequest",
-                 "Accept": "application/json", "x-custom": rng.choice(["caf\xe9", "n\xc3\xa9 \xff", "plain"]),
+                 "Accept": "application/json", "X-Forwarded-For": "203.0.113.9, 10.0.0.2", "x-custom": rng.choice(["caf\xe9", "n\xc3\xa9 \xff", "plain"]),
                  }.get(name, f"v{rng.randint(0, 99)}")
         headers.append((name, value))
     body = b""
@@ -78,6 +79,9 @@ def random_request(rng):
     return method, target, headers, body
 
 
+PEER = "10.1.2.3"
+
+
 def bottle_request(method, target, headers, body):
     path, _, query = target.partition("?")
     environ = {
@@ -85,7 +89,7 @@ def bottle_request(method, target, headers, body):
         "PATH_INFO": unquote(path).encode("utf-8").decode("latin-1"),
         "QUERY_STRING": query,
         "SERVER_NAME": "fn.example", "SERVER_PORT": "8080", "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
+        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "REMOTE_ADDR": PEER,
     }
     for name, value in headers:
         key = name.upper().replace("-", "_")
@@ -126,7 +130,7 @@ class BottleOracleTest(unittest.TestCase):
         for number in range(400):
             method, target, headers, body = random_request(rng)
             what = f"request {number}: {method} {target} {headers} {body[:80]!r}"
-            ours = Request(method, target, tuple(headers), body)
+            ours = Request(method, target, tuple(headers), body, PEER)
             theirs = bottle_request(method, target, headers, body)
             with self.subTest(what):
                 self.assertEqual(ours.method, theirs.method)
@@ -139,6 +143,9 @@ class BottleOracleTest(unittest.TestCase):
                     # Without one (chunked), the body's length here: it is whole; bottle says -1.
                     self.assertEqual(ours.content_length, theirs.content_length)
                 self.assertEqual(ours.is_xhr, theirs.is_xhr)
+                self.assertEqual(ours.remote_addr, theirs.remote_addr)
+                self.assertEqual(ours.remote_route, theirs.remote_route)
+                self.assertEqual(ours.environ["REMOTE_ADDR"], theirs.environ["REMOTE_ADDR"])
                 self.assertEqual(ours.body.read(), theirs.body.read())
                 for name, _ in headers:
                     self.assertEqual(ours.get_header(name), theirs.get_header(name), name)

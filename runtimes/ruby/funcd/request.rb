@@ -29,15 +29,25 @@ module Funcd
       @headers ||= begin
         headers = {}
         Headers.each(@raw_headers) do |name, value|
+          if name == 'funcd-peer'
+            @peer = value
+            next
+          end
           headers[name] = headers.key?(name) ? "#{headers[name]}, #{value}".b : value
         end
         headers
       end
     end
 
+    # The client's address (REMOTE_ADDR), which funcd-ruby hands over as a field of its own.
+    def peer
+      headers
+      @peer
+    end
+
     # The Rack environment, as WEBrick's Rack handler (kubeless's server) builds it.
     def env
-      @env ||= RackEnv.build(@request_method, @target, headers, @raw_body)
+      @env ||= RackEnv.build(@request_method, @target, headers, @raw_body, peer)
     end
 
     # The body as Rack's input: a binary StringIO, rewound at every call so that reading it again
@@ -60,8 +70,7 @@ module Funcd
 
   # The Rack environment WEBrick and Rack's WEBrick handler give an application for a request
   # (rack/handler/webrick.rb over WEBrick::HTTPRequest#meta_vars), value by value, with the same
-  # String encodings. What funcd does not know or does not do: REMOTE_ADDR and REMOTE_HOST (the
-  # peer's address does not reach the glue), hijacking (rack.hijack? is false).
+  # String encodings. What funcd does not do: hijacking (rack.hijack? is false).
   module RackEnv
     DEFAULT_PORTS = { 'http' => 80, 'https' => 443 }.freeze
     # Rack::VERSION, without loading Rack for it.
@@ -69,7 +78,7 @@ module Funcd
 
     module_function
 
-    def build(method, target, headers, raw_body)
+    def build(method, target, headers, raw_body, peer = nil)
       path, question, query = target.partition('?')
       scheme, host, port = authority(headers)
       # Without a '?', Rack's handler fills in a (UTF-8) ''; WEBrick's own is US-ASCII.
@@ -84,7 +93,10 @@ module Funcd
         'SERVER_NAME' => host&.dup&.force_encoding(Encoding::UTF_8),
         'SERVER_PORT' => port.to_s,
         'SERVER_PROTOCOL' => 'HTTP/1.1',
-        'SERVER_SOFTWARE' => 'funcd'
+        'SERVER_SOFTWARE' => 'funcd',
+        # WEBrick (with its reverse lookups off, as Rack's handler runs it) gives the address twice.
+        'REMOTE_ADDR' => peer&.b,
+        'REMOTE_HOST' => peer&.b
       }
       length = headers['content-length']
       env['CONTENT_LENGTH'] = length if length.to_i.positive?

@@ -138,7 +138,8 @@ end
 def rack_request(event, context)
   request = event[:extensions][:request]
   { rack: request.is_a?(Rack::Request), params: request.params, url: request.url,
-    preferred: request.preferred_type('application/json', 'text/html'), dataEncoding: event[:data].encoding.name }
+    preferred: request.preferred_type('application/json', 'text/html'), dataEncoding: event[:data].encoding.name,
+    ip: request.ip }
 end
 
 # 8 MiB in 64 KiB pieces: far more than a client that does not read yet takes (the writer pauses).
