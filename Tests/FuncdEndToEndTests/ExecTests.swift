@@ -260,6 +260,28 @@ struct ExecTests {
         }
     }
 
+    @Test("a ConfigMap update reaches the next call; a version that cannot start is reported as a failed reload")
+    func configMapReload() throws {
+        let volume = try ConfigMapVolume(files: [(name: "version.sh", contents: "#!/bin/sh\necho v1\n")])
+        defer { volume.remove() }
+        let server = try FuncdProcess(
+            arguments: ["serve"],
+            environment: [
+                "MOD_NAME": "version", "FUNC_HANDLER": "sh", "FUNC_RUNTIME": "exec", "FUNC_PORT": "0",
+                "FUNC_HOST": "127.0.0.1", "KUBELESS_INSTALL_VOLUME": volume.path,
+            ])
+        defer { server.stop() }
+        try server.waitForListening()
+        #expect(try server.get("/").text == "v1\n")
+        try volume.update(files: [(name: "version.sh", contents: "#!/bin/sh\necho v2\n")], version: 2)
+        let switched = Deadline.poll(timeout: 20) { (try? server.get("/").text) == "v2\n" }
+        #expect(switched, "\(server.diagnostics)")
+        // The program is read at each call: the running worker runs what the volume now holds.
+        try volume.update(files: [(name: "version.sh", contents: "no interpreter named here\n")], version: 3)
+        #expect(server.waitForStderr(containing: "new code failed to load", timeout: 15), "\(server.diagnostics)")
+        #expect(try server.get("/").status == 500)
+    }
+
     @Test("a program that is not executable and has no #! line: one error line, exit 1")
     func notRunnable() throws {
         let code = try CodeDirectory(files: [("plain.txt", "echo hi\n")])
