@@ -7,9 +7,9 @@ the request body on stdin, and its stdout is the answer.
     {"lines": 2, "words": 3, "bytes": 14, "method": "POST"}
 
 It needs a python3 on PATH, which the exec image does not have (and the python image does not
-either: it embeds libpython, and has no funcd-exec): run it locally, or in an image FROM funcd-exec
-that installs python3 (see README.md here). A handler file for the python image is
-examples/python/hello.py.
+either: it embeds libpython, and has no funcd-exec): run it locally, or in the image
+python.Dockerfile here builds (the exec image plus python3). A handler file for the python image
+is examples/python/hello.py.
 """
 
 import json
