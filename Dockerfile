@@ -6,11 +6,12 @@
 #   docker build --target build -t funcd-build .
 #   docker build --target runtime -t funcd-runtime .
 #   docker build -t funcd-base .
-#   docker build -t funcd-python images/python     # likewise images/node, images/ruby
+#   docker build -t funcd-python images/python     # likewise images/node, images/ruby, images/exec
 #
 # (`buildah bud` takes the same arguments.) The base holds the funcd command (supervisor and
 # dispatcher: it links no interpreter) and every language's glue; a language image adds that
-# language's shared library and standard library and its funcd-<language> executable. Images run
+# language's shared library and standard library and its funcd-<language> executable (the exec
+# image: funcd-exec and the tools a shell function uses). Images run
 # as uid 1000 with a read-only root file system. SWIFT_IMAGE and DEBIAN_IMAGE name the two images
 # everything starts from (images/stand-in/make builds local ones where no registry is reachable).
 
@@ -35,7 +36,7 @@ RUN --mount=type=cache,target=/src/.build,id=funcd-swiftpm-build,sharing=locked 
     swift build -c release --static-swift-stdlib \
  && mkdir -p /out/bin /out/share/funcd \
  && bin="$(swift build -c release --static-swift-stdlib --show-bin-path)" \
- && for product in funcd funcd-python funcd-node funcd-ruby; do cp "$bin/$product" /out/bin/; done \
+ && for product in funcd funcd-python funcd-node funcd-ruby funcd-exec; do cp "$bin/$product" /out/bin/; done \
  # Symbols halve the executables and are not needed to run them.
  && strip /out/bin/* \
  && cp -r runtimes /out/share/funcd/runtimes \
@@ -81,7 +82,8 @@ USER 1000:1000
 # The base image: the front door alone (`funcd`, no interpreter; it links only the C and C++
 # runtimes, which Debian always has). The language images start from `runtime`, not from here:
 # each installs its one executable and links `funcd` to it (it acts as the front door under that
-# name), so that it does not carry both.
+# name), so that it does not carry both. So does images/exec: funcd-exec links librdkafka (the
+# Kafka trigger), which this image leaves out.
 FROM shared AS base
 COPY --from=build /out/bin/funcd /usr/local/bin/funcd
 LABEL org.opencontainers.image.title="funcd-base" \

@@ -17,8 +17,11 @@ struct ExecProgram: Equatable {
     /// The longest `#!` line read (the kernel reads 256 bytes since Linux 5.1).
     static let shebangLimit = 256
 
-    /// Resolves the program at `path`; throws one clear error when it cannot run.
-    init(path: String) throws(FuncdError) {
+    /// Resolves the program at `path`; throws one clear error when it cannot run. A relative
+    /// path (`funcd run examples/exec/hello.sh`) is made absolute here, against the directory funcd
+    /// started in: each call's program starts in the code folder, where it would not be found.
+    init(path relativePath: String) throws(FuncdError) {
+        let path = relativePath.hasPrefix("/") ? relativePath : Self.currentDirectory() + "/" + relativePath
         self.path = path
         var status = stat()
         guard stat(path, &status) == 0 else {
@@ -56,6 +59,13 @@ struct ExecProgram: Equatable {
             String(decoding: interpreter, as: UTF8.self),
             argument.isEmpty ? nil : String(decoding: argument, as: UTF8.self)
         )
+    }
+
+    /// The process's working directory (`.` if it cannot be read, which leaves the path as given).
+    private static func currentDirectory() -> String {
+        guard let directory = getcwd(nil, 0) else { return "." }
+        defer { free(directory) }
+        return String(cString: directory)
     }
 
     private static func firstLine(of path: String) throws(FuncdError) -> [UInt8]? {

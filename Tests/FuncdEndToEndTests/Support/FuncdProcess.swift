@@ -88,15 +88,18 @@ final class FuncdProcess: @unchecked Sendable {
     ///     ``strippedEnvironment`` and every `FUNC_*`).
     ///   - standardInput: bytes written to the child's stdin, which is then closed; without it the
     ///     child's stdin is `/dev/null`.
+    ///   - currentDirectory: where the child starts (a relative path on its command line is read
+    ///     from there); without it, the runner's.
     convenience init(
         executable: String = "funcd",
         arguments: [String],
         environment: [String: String] = [:],
-        standardInput: Data? = nil
+        standardInput: Data? = nil,
+        currentDirectory: URL? = nil
     ) throws {
         try self.init(
             executableURL: TestPaths.executable(executable), arguments: arguments, environment: environment,
-            standardInput: standardInput)
+            standardInput: standardInput, currentDirectory: currentDirectory)
     }
 
     /// Starts the program at `executableURL` (any program, e.g. `promtool`) the same way.
@@ -104,7 +107,8 @@ final class FuncdProcess: @unchecked Sendable {
         executableURL: URL,
         arguments: [String],
         environment: [String: String] = [:],
-        standardInput: Data? = nil
+        standardInput: Data? = nil,
+        currentDirectory: URL? = nil
     ) throws {
         _ = Self.ignoreSIGPIPE
         self.executableURL = executableURL
@@ -124,6 +128,7 @@ final class FuncdProcess: @unchecked Sendable {
         process.executableURL = executableURL
         process.arguments = arguments
         process.environment = childEnvironment
+        if let currentDirectory { process.currentDirectoryURL = currentDirectory }
         process.standardOutput = stdoutPipe
         process.standardError = stderrPipe
         if let stdinPipe {
