@@ -132,6 +132,7 @@ public final class ExecHost: FunctionHost, @unchecked Sendable {
     }
 
     private func react() {
+        Self.acceptChildSignals()
         var descriptors: [pollfd] = []
         var sources: [Source] = []
         while true {
@@ -188,6 +189,19 @@ public final class ExecHost: FunctionHost, @unchecked Sendable {
                 finishedBatch.removeAll(keepingCapacity: true)
             }
         }
+    }
+
+    /// Unblocks SIGCHLD on the reactor thread, the parent of every call's process. The kernel
+    /// drops a SIGCHLD left at its default (ignore) at once only when the parent thread does not
+    /// block it; this thread inherits the mask of the Swift runtime's threads, which block it, so
+    /// each exit stayed pending and woke the one thread that takes it (the main thread, parked in
+    /// libdispatch's sigsuspend) for nothing: a context switch per call. Exits are watched
+    /// through pidfds, never through the signal.
+    private static func acceptChildSignals() {
+        var childSignal = sigset_t()
+        sigemptyset(&childSignal)
+        sigaddset(&childSignal, SIGCHLD)
+        pthread_sigmask(SIG_UNBLOCK, &childSignal, nil)
     }
 
     private func takeInbox() {
