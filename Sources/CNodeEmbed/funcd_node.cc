@@ -450,7 +450,9 @@ int funcd_node_call(funcd_node *node, uint64_t id, const char *method, size_t me
                           .ToLocalChecked()
                           .As<v8::Value>()
                     : v8::Undefined(isolate).As<v8::Value>(),
-        remote_address ? one_byte(isolate, remote_address, strlen(remote_address)).As<v8::Value>()
+        // Internalized: calls come from few addresses, so this finds the string already made.
+        remote_address ? one_byte(isolate, remote_address, strlen(remote_address), v8::NewStringType::kInternalized)
+                             .As<v8::Value>()
                        : v8::Undefined(isolate).As<v8::Value>(),
     };
     return node->enter(node->call.Get(isolate), 6, arguments);

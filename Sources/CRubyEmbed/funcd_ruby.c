@@ -117,8 +117,17 @@ void funcd_ruby_interrupt(uint64_t id) {
     pthread_mutex_unlock(&lock);
 }
 
+// The most resumes kept: a resume that comes after its stream ended (a late drain) is never
+// taken, so without a bound they would pile up. Live streams are at most FUNC_CONCURRENCY
+// (4096) with one resume each, so the oldest entry beyond this is a stale one.
+#define RESUME_LIMIT 8192
+
 void funcd_ruby_resume(uint64_t id) {
     pthread_mutex_lock(&lock);
+    if (resume_count == RESUME_LIMIT) {
+        memmove(resumes, resumes + 1, (RESUME_LIMIT - 1) * sizeof(uint64_t));
+        resume_count--;
+    }
     if (resume_count == resume_capacity) {
         resume_capacity = resume_capacity ? resume_capacity * 2 : 16;
         resumes = realloc(resumes, resume_capacity * sizeof(uint64_t));
@@ -133,7 +142,9 @@ void funcd_ruby_resume(uint64_t id) {
 static int take_resume_locked(uint64_t id) {
     for (size_t index = 0; index < resume_count; index++) {
         if (resumes[index] == id) {
-            resumes[index] = resumes[--resume_count];
+            // Order kept: the first entry is the oldest (see RESUME_LIMIT).
+            memmove(resumes + index, resumes + index + 1, (resume_count - index - 1) * sizeof(uint64_t));
+            resume_count--;
             return 1;
         }
     }

@@ -40,8 +40,10 @@ struct ChildEnvironment {
     }
 
     /// The `NAME=value` entries of a call: the base, then the request's. Header values are the
-    /// bytes the client sent (Latin-1 characters up to U+00FF are one byte each).
-    func entries(method: String, target: String, headers: [(String, String)], bodyCount: Int) -> [[UInt8]] {
+    /// bytes the client sent (`values` `.latin1` for HTTP), or UTF-8 (`.utf8`, a Kafka message's).
+    func entries(
+        method: String, target: String, headers: [(String, String)], bodyCount: Int, values: HeaderPacking.ValueBytes
+    ) -> [[UInt8]] {
         var call: [(String, [UInt8])] = []
         var seen: [String: Int] = [:]
         func add(_ name: String, _ value: [UInt8]) {
@@ -59,14 +61,17 @@ struct ChildEnvironment {
             if lower.hasPrefix("funcd-kafka-") {
                 // A Kafka message's facts (see FuncdKafka's KafkaEvent): Kafka_Topic,
                 // Kafka_Partition, Kafka_Offset, Kafka_Timestamp, Kafka_Key, Kafka_Header_<name>.
-                add("Kafka_" + Self.canonical(String(lower.dropFirst("funcd-kafka-".count))), Self.latin1(value))
+                add("Kafka_" + Self.canonical(String(lower.dropFirst("funcd-kafka-".count))), HeaderPacking.valueBytes(value, values))
                 continue
             }
             if lower == "event-id" || lower == "event-type" || lower == "event-time" || lower == "event-namespace" {
-                event.append((Self.canonical(lower).uppercased(), Self.latin1(value)))
+                event.append((Self.canonical(lower).uppercased(), HeaderPacking.valueBytes(value, values)))
             }
-            if lower == "content-length" { continue }
-            add("Http_" + Self.canonical(lower), Self.latin1(value))
+            let name = "Http_" + Self.canonical(lower)
+            // The call's own variables are never a header's, even when the call leaves one unset
+            // (a target without a query has no Http_Query; a `Query` header must not make one).
+            if Self.callNames.contains(name) { continue }
+            add(name, HeaderPacking.valueBytes(value, values))
         }
         // The call's own facts replace a header of the same variable name.
         func set(_ name: String, _ value: [UInt8]) {
@@ -94,33 +99,30 @@ struct ChildEnvironment {
         return entries
     }
 
-    /// Go's canonical header form with `-` as `_`: `x-request-id` → `X_Request_Id` (names are
-    /// HTTP tokens: ASCII).
+    /// The variables a call sets itself.
+    static let callNames: Set<String> = ["Http_Method", "Http_Path", "Http_Query", "Http_Content_Length", "Http_ContentLength"]
+
+    /// Go's canonical header form with `-` as `_`: `x-request-id` → `X_Request_Id`. Any byte
+    /// that is not a letter, a digit or `_` becomes `_` too: HTTP names are tokens, but a Kafka
+    /// header's name is any bytes, and `=` in a variable's name would make it another variable.
     static func canonical(_ lower: String) -> String {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(lower.utf8.count)
         var upper = true
         for byte in lower.utf8 {
-            if byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"):
+                bytes.append(upper ? byte - 32 : byte)
+                upper = false
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                bytes.append(byte)
+                upper = false
+            default:
                 bytes.append(UInt8(ascii: "_"))
                 upper = true
-            } else {
-                bytes.append(upper && byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") ? byte - 32 : byte)
-                upper = false
             }
         }
         return String(decoding: bytes, as: UTF8.self)
-    }
-
-    /// A header value's bytes: one per character up to U+00FF (the wire's bytes, see
-    /// `HeaderPacking.ValueBytes.latin1`), UTF-8 beyond.
-    static func latin1(_ value: String) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(value.utf8.count)
-        for scalar in value.unicodeScalars {
-            if scalar.value <= 0xFF { bytes.append(UInt8(scalar.value)) } else { bytes += Array(String(scalar).utf8) }
-        }
-        return bytes
     }
 
     /// `%XX` escapes decoded, as of-watchdog's `Http_Path` (Go's `URL.Path`) is; nil when an

@@ -28,6 +28,8 @@ final class ExecCall {
     var stream: ResponseStream?
     /// Reading stdout waits for the client to catch up.
     var paused = false
+    /// Bytes read from one pipe since the program exited (see `ExecHost.drainLimit`).
+    var drained = 0
     /// The current stderr line, until its end arrives.
     var errorLine: [UInt8] = []
     /// The raw wait status, once reaped.

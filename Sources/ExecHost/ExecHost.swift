@@ -57,8 +57,15 @@ public final class ExecHost: FunctionHost, @unchecked Sendable {
     private var startedBatch: [Invocation] = []
     private var finishedBatch: [Invocation] = []
 
-    /// The longest stderr line logged as one; a longer one is logged in pieces of this size.
+    /// The longest stderr line logged as one; a longer one is logged in pieces of at least this
+    /// size (what one read brings is split once it passes the mark).
     static let errorLineLimit = 16 * 1024
+    /// The most read from each pipe of a call after its program exited: a pipe holds 64 KiB by
+    /// default (1 MiB at most unless raised by root), and what a process that left the group
+    /// writes after that is not the call's.
+    static let drainLimit = 1024 * 1024
+    /// The longest CGI head: one a decoder would take (`FUNC_MAX_HEADER_BYTES`' default).
+    static let cgiHeadLimit = 32 * 1024
 
     /// Resolves the program (the one start-up error a bad one gets) and prepares the calls'
     /// environment from `environment`, funcd's own.
@@ -266,7 +273,7 @@ public final class ExecHost: FunctionHost, @unchecked Sendable {
         }
         let entries = environment.entries(
             method: invocation.method, target: invocation.target, headers: invocation.headers,
-            bodyCount: invocation.body.count)
+            bodyCount: invocation.body.count, values: invocation.kafka == nil ? .latin1 : .utf8)
         var pid: pid_t = 0
         var pidfd: Int32 = -1
         let result = Self.withCStrings(entries) { envp in
@@ -342,6 +349,7 @@ public final class ExecHost: FunctionHost, @unchecked Sendable {
         let count = scratch.withUnsafeMutableBytes { read(call.output, $0.baseAddress, $0.count) }
         if count > 0 {
             took(Array(scratch[0..<count]), from: call)
+            if draining { call.drained += count }
         } else if count == 0 || (errno != EAGAIN && errno != EINTR) || (draining && errno == EAGAIN) {
             ExecCall.close(&call.output)
         }
@@ -352,6 +360,7 @@ public final class ExecHost: FunctionHost, @unchecked Sendable {
     private func readErrors(_ call: ExecCall, draining: Bool = false) {
         let count = scratch.withUnsafeMutableBytes { read(call.errors, $0.baseAddress, $0.count) }
         if count > 0 {
+            if draining { call.drained += count }
             var start = 0
             for index in 0..<count where scratch[index] == UInt8(ascii: "\n") {
                 call.errorLine += scratch[start..<index]
@@ -401,7 +410,11 @@ public final class ExecHost: FunctionHost, @unchecked Sendable {
         var bodyStart = 0
         if settings.cgi {
             switch CGIHead.parse(call.buffered) {
-            case .incomplete: return
+            case .incomplete:
+                if call.buffered.count > Self.cgiHeadLimit {
+                    stop(call, because: "its CGI head is longer than \(Self.cgiHeadLimit) bytes")
+                }
+                return
             case .invalid(let reason): return stop(call, because: reason)
             case .complete(let parsed, let start): (head, bodyStart) = (parsed, start)
             }
@@ -445,9 +458,16 @@ public final class ExecHost: FunctionHost, @unchecked Sendable {
             // A streamed answer whose client is behind takes the rest past the stream's mark:
             // a pipe holds 64 KiB at most, and nobody writes more. A process that left the group
             // (its own setsid) and holds a pipe open is not waited for.
+            // What a pipe held when the group died is at most its capacity; a process that left the
+            // group and goes on writing is cut off past `drainLimit`.
             call.paused = false
-            while call.output >= 0 { readOutput(call, draining: true) }
-            while call.errors >= 0 { readErrors(call, draining: true) }
+            call.drained = 0
+            while call.output >= 0 && call.drained < Self.drainLimit { readOutput(call, draining: true) }
+            call.drained = 0
+            while call.errors >= 0 && call.drained < Self.drainLimit { readErrors(call, draining: true) }
+            ExecCall.close(&call.output)
+            if !call.errorLine.isEmpty { logError(call) }
+            ExecCall.close(&call.errors)
         }
     }
 
@@ -458,9 +478,9 @@ public final class ExecHost: FunctionHost, @unchecked Sendable {
         let invocation = call.invocation
         let problem = call.failure ?? call.exitProblem.map { "\(program.path) \($0)" }
         if let stream = call.stream {
+            // The result went to the transport with the head; the stream says how it ended.
             if let problem {
                 stream.abort(problem)
-                invocation.complete(with: Self.internalError(problem))
             } else {
                 stream.finish()
             }

@@ -13,6 +13,15 @@ public enum HeaderPacking {
     /// The size of a length prefix.
     public static let lengthSize = 4
 
+    /// Appends one field, `name` as it is (ASCII, lower case) and `value` as UTF-8: one of funcd's
+    /// own fields beside a request's, without building a list for it.
+    public static func append(name: StaticString, value: String, into buffer: inout [UInt8]) {
+        appendLength(name.utf8CodeUnitCount, to: &buffer)
+        name.withUTF8Buffer { buffer.append(contentsOf: $0) }
+        appendLength(value.utf8.count, to: &buffer)
+        buffer.append(contentsOf: value.utf8)
+    }
+
     /// How a value's characters become bytes.
     public enum ValueBytes: Sendable {
         /// Its UTF-8 encoding: Kafka header values, which are UTF-8 text here.
@@ -43,19 +52,28 @@ public enum HeaderPacking {
         }
     }
 
-    /// Writes `value` one byte per character up to U+00FF and the rest as UTF-8. Only a value
-    /// the widening could not follow holds a character above U+00FF (the decoder's U+FFFD).
+    /// Writes `value` as ``ValueBytes/latin1`` says, after its length.
     private static func appendLatin1(_ value: String, to buffer: inout [UInt8]) {
-        var count = 0
-        for scalar in value.unicodeScalars { count += scalar.value <= 0xFF ? 1 : UTF8.width(scalar) }
-        appendLength(count, to: &buffer)
+        let bytes = valueBytes(value, .latin1)
+        appendLength(bytes.count, to: &buffer)
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// The bytes of a header value as `mode` says: for `.latin1`, one byte per character up to
+    /// U+00FF and UTF-8 beyond (only a value the widening could not follow holds a character
+    /// above U+00FF, the decoder's U+FFFD).
+    public static func valueBytes(_ value: String, _ mode: ValueBytes) -> [UInt8] {
+        guard mode == .latin1, value.utf8.contains(where: { $0 >= 0x80 }) else { return Array(value.utf8) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(value.utf8.count)
         for scalar in value.unicodeScalars {
             if scalar.value <= 0xFF {
-                buffer.append(UInt8(scalar.value))
+                bytes.append(UInt8(scalar.value))
             } else {
-                buffer.append(contentsOf: UTF8.encode(scalar)!)
+                bytes.append(contentsOf: UTF8.encode(scalar)!)
             }
         }
+        return bytes
     }
 
     /// The fields of `bytes` as written by `pack` (or by the glue), names as they are. Bytes that

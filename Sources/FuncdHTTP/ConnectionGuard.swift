@@ -18,6 +18,12 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if dropsInput { return }
+        if widener.isLost {
+            // Its framing could not be followed (the decoder refuses nearly every such message
+            // first): no further request is taken whose header bytes might be read wrong.
+            context.close(promise: nil)
+            return
+        }
         connection?.bytesArrived()
         if let widened = widener.widen(unwrapInboundIn(data)) {
             context.fireChannelRead(wrapInboundOut(widened))

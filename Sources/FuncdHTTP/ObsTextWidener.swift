@@ -14,10 +14,11 @@ import NIOCore
 /// its blank line, then a `Content-Length` body skipped by count or a chunked body followed chunk
 /// by chunk (trailers are fields too). The request line is left alone (NIO keeps its own reading
 /// of the target). Anything it cannot follow — a second `Content-Length`, a transfer coding that
-/// is not chunked, a malformed chunk size, a head line beyond what it tracks — makes it stop
-/// widening for the rest of the connection: the decoder refuses such a message anyway, and no
-/// byte it writes can be CR, LF or a colon, so getting the framing wrong can only spoil the
-/// widening, never the message boundaries the decoder decides.
+/// is not chunked, a malformed chunk size, a framing line longer than it keeps — makes it stop
+/// widening (``isLost``), and the connection guard then takes no further request on that
+/// connection: the decoder refuses almost all such messages anyway. Where it does follow, it
+/// agrees with the decoder on where each message ends, so it widens header bytes only, and the
+/// widened bytes (0xC2/0xC3 then 0x80–0xBF) are never CR, LF or a colon.
 struct ObsTextWidener {
     private enum Position: Equatable {
         /// Before or inside the request line (blank lines before it are allowed, RFC 9112 §2.2).
@@ -46,11 +47,13 @@ struct ObsTextWidener {
     private var chunked = false
     private var framingUnknown = false
 
-    /// The longest field line kept: "transfer-encoding:" with room for a short list of codings.
-    private static let keptLineBytes = 128
+    /// The longest field line kept; a framing line longer than this is not followed (it would
+    /// be read cut short). Room for `transfer-encoding:` with a list of codings, or a
+    /// `content-length:` padded with spaces.
+    private static let keptLineBytes = 1024
 
     init() {
-        line.reserveCapacity(Self.keptLineBytes)
+        line.reserveCapacity(64)
     }
 
     /// Whether it gave up following the connection's framing.
@@ -114,8 +117,10 @@ struct ObsTextWidener {
                     position = .chunkData(remaining: size)
                 }
             } else if !extensionBegan, let digit = Self.hexValue(byte) {
-                // 15 hex digits keep the size below Int.max; nobody sends a chunk that large.
-                position = digits < 15 ? .chunkSize(size: size << 4 | digit, digits: digits + 1, extensionBegan: false) : .lost
+                // Leading zeros aside, 15 hex digits keep the size below Int.max; nobody sends
+                // a chunk that large.
+                let significant = size == 0 && digit == 0 ? 0 : (size == 0 ? 1 : significantDigits(size) + 1)
+                position = significant <= 15 ? .chunkSize(size: size << 4 | digit, digits: digits + 1, extensionBegan: false) : .lost
             } else if byte == UInt8(ascii: ";") || byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") {
                 position = .chunkSize(size: size, digits: digits, extensionBegan: true)
             } else if byte != UInt8(ascii: "\r") && !extensionBegan {
@@ -155,7 +160,12 @@ struct ObsTextWidener {
 
     /// Reads `Content-Length` and `Transfer-Encoding` from the line just ended.
     private mutating func noteFraming() {
+        let cut = line.count >= Self.keptLineBytes
         if let value = Self.value(of: "content-length", in: line) {
+            if cut {
+                framingUnknown = true
+                return
+            }
             let digits = value.filter { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") && $0 != UInt8(ascii: "\r") }
             if contentLength != nil || digits.isEmpty || digits.count > 18
                 || !digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
@@ -168,7 +178,7 @@ struct ObsTextWidener {
             // short by `keptLineBytes` cannot be judged.
             let last = value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false).last ?? []
             let coding = last.filter { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") && $0 != UInt8(ascii: "\r") }
-            if line.count >= Self.keptLineBytes || coding.map({ $0 | 0x20 }) != Array("chunked".utf8) {
+            if cut || coding.map({ $0 | 0x20 }) != Array("chunked".utf8) {
                 framingUnknown = true
             }
             chunked = true
@@ -191,6 +201,10 @@ struct ObsTextWidener {
             return true
         }
         return matches ? line[(count + 1)...] : nil
+    }
+
+    private func significantDigits(_ size: Int) -> Int {
+        (Int.bitWidth - size.leadingZeroBitCount + 3) / 4
     }
 
     private static func hexValue(_ byte: UInt8) -> Int? {

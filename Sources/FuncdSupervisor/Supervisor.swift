@@ -209,7 +209,9 @@ public final class Supervisor {
         guard worker.state != .draining else { return }
         if worker.state == .ready { counters.readyWorkers -= 1 }
         worker.state = .draining
-        worker.drainDeadline = MonotonicClock.nanoseconds() &+ UInt64(configuration.shutdownTimeoutSeconds * 1e9)
+        // Two seconds past the worker's own drain, as for a shutdown: a worker that ends by
+        // itself stops what it started (the exec runtime's programs), a SIGKILL would not.
+        worker.drainDeadline = MonotonicClock.nanoseconds() &+ UInt64((configuration.shutdownTimeoutSeconds + 2) * 1e9)
         kill(worker.pid, SIGTERM)
     }
 

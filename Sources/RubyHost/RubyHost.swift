@@ -102,7 +102,7 @@ public final class RubyHost: FunctionHost, @unchecked Sendable {
             HeaderPacking.pack(invocation.headers, into: &headers, values: invocation.kafka == nil ? .latin1 : .utf8)
             if let peer = invocation.remoteAddress {
                 // REMOTE_ADDR, as a field of funcd's own (the front drops any a client sends).
-                HeaderPacking.pack([("funcd-peer", peer)], into: &headers)
+                HeaderPacking.append(name: "funcd-peer", value: peer, into: &headers)
             }
             var method = invocation.method
             var target = invocation.target

@@ -32,7 +32,7 @@ import Testing
                 ("X-Request-Id", "r1"), ("content-type", "text/plain"), ("Accept", "a"), ("accept", "b"),
                 ("Method", "GET"), ("X-Latin", "caf\u{E9}"), ("Content-Length", "999"), ("event-id", "e1"),
             ],
-            bodyCount: 5)
+            bodyCount: 5, values: .latin1)
         let table = Self.table(entries)
         func value(_ name: String) -> String? { table[name].map { String(decoding: $0, as: UTF8.self) } }
         #expect(value("PATH") == "/usr/bin" && value("HOME") == "/tmp")
@@ -47,6 +47,10 @@ import Testing
         #expect(value("Http_Content_Length") == "5" && value("Http_ContentLength") == "5", "the body's length")
         #expect(value("EVENT_ID") == "e1" && value("Http_Event_Id") == "e1")
         #expect(value("FUNC_HANDLER") == "sh" && value("FUNC_TIMEOUT") == "7" && value("FUNC_RUNTIME") == "exec")
+        let noQuery = Self.table(
+            environment.entries(method: "GET", target: "/", headers: [("Query", "forged"), ("Path", "/etc")], bodyCount: 0, values: .latin1))
+        #expect(noQuery["Http_Query"] == nil, "a Query header does not pass for the query")
+        #expect(noQuery["Http_Path"] == Array("/".utf8))
     }
 
     @Test("a Kafka message's facts are Kafka_* variables, not Http_*")
@@ -55,12 +59,17 @@ import Testing
         let table = Self.table(
             environment.entries(
                 method: "POST", target: "/",
-                headers: [("funcd-kafka-topic", "orders"), ("funcd-kafka-offset", "42"), ("funcd-kafka-header-reply-to", "answers")],
-                bodyCount: 0))
+                headers: [
+                    ("funcd-kafka-topic", "orders"), ("funcd-kafka-offset", "42"), ("funcd-kafka-header-reply-to", "answers"),
+                    ("funcd-kafka-key", "cl\u{E9}"), ("funcd-kafka-header-a=b", "v"),
+                ],
+                bodyCount: 0, values: .utf8))
         #expect(table["Kafka_Topic"] == Array("orders".utf8))
         #expect(table["Kafka_Offset"] == Array("42".utf8))
         #expect(table["Kafka_Header_Reply_To"] == Array("answers".utf8))
         #expect(table["Http_Funcd_Kafka_Topic"] == nil)
+        #expect(table["Kafka_Key"] == Array("cl\u{E9}".utf8), "a Kafka value's UTF-8, not Latin-1")
+        #expect(table["Kafka_Header_A_B"] == Array("v".utf8), "a name's = cannot start another variable")
         #expect(table["Http_Query"] == nil, "no query, no variable")
     }
 }
@@ -86,7 +95,7 @@ import Testing
         }
         #expect(head.status == 302)
         #expect(CGIHead.parse(Array("Status: 200\nX: y\n".utf8)) == .incomplete)
-        #expect(CGIHead.parse(Array("hello world\n\n".utf8)) != .incomplete)
+        if case .invalid = CGIHead.parse(Array("hello world\n\n".utf8)) {} else { Issue.record("a line without a field name taken") }
         if case .invalid = CGIHead.parse(Array("Status: 99\n\n".utf8)) {} else { Issue.record("status 99 taken") }
     }
 }
