@@ -1,5 +1,9 @@
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Keeps the bytes 0x80–0xFF of header fields ("obs-text", RFC 9110 §5.5) from being lost.
 ///
 /// NIO's HTTP decoder turns each field value into a `String` by decoding it as UTF-8 with
@@ -42,6 +46,9 @@ struct ObsTextWidener {
     /// framing fields and read their values.
     private var line: [UInt8] = []
     private var lineIsEmpty = true
+    /// Whether the current field line may be a framing field (it starts with `c` or `t`) and so
+    /// is kept in `line`; nil before its first byte.
+    private var keepsLine: Bool?
     /// What the head read so far says about its body.
     private var contentLength: Int?
     private var chunked = false
@@ -79,8 +86,40 @@ struct ObsTextWidener {
                     position = remaining == skip ? .chunkDataEnd : .chunkData(remaining: remaining - skip)
                 case .lost:
                     return
+                case .requestLine(let sawByte):
+                    // Up to the request line's end, which starts the head; blank lines before it
+                    // are skipped. Its bytes are NIO's to read, never widened.
+                    let end = Self.lineEnd(bytes, from: index)
+                    let seen = sawByte || bytes[index..<end].contains { $0 != UInt8(ascii: "\r") }
+                    if end < bytes.count {
+                        index = end + 1
+                        position = .requestLine(sawByte: false)
+                        if seen { startHead() }
+                    } else {
+                        index = end
+                        position = .requestLine(sawByte: seen)
+                    }
+                case .fields(let trailers):
+                    // A field line, or as much of it as this read holds: its obs-text bytes are
+                    // the ones widened.
+                    let end = Self.lineEnd(bytes, from: index)
+                    if end > index {
+                        let first = bytes[index]
+                        if keepsLine == nil { keepsLine = first | 0x20 == UInt8(ascii: "c") || first | 0x20 == UInt8(ascii: "t") }
+                        for offset in index..<end where bytes[offset] >= 0x80 { wide.append(offset) }
+                        if lineIsEmpty { lineIsEmpty = bytes[index..<end].allSatisfy { $0 == UInt8(ascii: "\r") } }
+                        if keepsLine == true && line.count < Self.keptLineBytes {
+                            line.append(contentsOf: bytes[index..<min(end, index + Self.keptLineBytes - line.count)])
+                        }
+                    }
+                    if end < bytes.count {
+                        index = end + 1
+                        endFieldLine(trailers: trailers)
+                    } else {
+                        index = end
+                    }
                 default:
-                    if step(bytes[index]) { wide.append(index) }
+                    step(bytes[index])
                     index += 1
                 }
             }
@@ -88,25 +127,17 @@ struct ObsTextWidener {
         return wide.isEmpty ? nil : Self.widened(buffer, at: wide)
     }
 
-    /// Advances over one byte outside a counted stretch; true when it is an obs-text byte of a
-    /// field line (to be widened).
-    private mutating func step(_ byte: UInt8) -> Bool {
+    /// The offset of the next LF at or after `start`, or the end of `bytes`.
+    private static func lineEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+        guard let found = memchr(bytes.baseAddress! + start, Int32(UInt8(ascii: "\n")), bytes.count - start) else {
+            return bytes.count
+        }
+        return UnsafeRawPointer(found) - bytes.baseAddress!
+    }
+
+    /// Advances over one byte of a chunked body's framing (sizes, extensions, line ends).
+    private mutating func step(_ byte: UInt8) {
         switch position {
-        case .requestLine(let sawByte):
-            if byte == UInt8(ascii: "\n") {
-                if sawByte { startHead() }
-            } else if byte != UInt8(ascii: "\r") {
-                position = .requestLine(sawByte: true)
-            }
-            return false
-        case .fields(let trailers):
-            if byte == UInt8(ascii: "\n") {
-                endFieldLine(trailers: trailers)
-                return false
-            }
-            if byte != UInt8(ascii: "\r") { lineIsEmpty = false }
-            if line.count < Self.keptLineBytes { line.append(byte) }
-            return byte >= 0x80
         case .chunkSize(let size, let digits, let extensionBegan):
             if byte == UInt8(ascii: "\n") {
                 if digits == 0 {
@@ -126,12 +157,10 @@ struct ObsTextWidener {
             } else if byte != UInt8(ascii: "\r") && !extensionBegan {
                 position = .lost
             }
-            return false
         case .chunkDataEnd:
             if byte == UInt8(ascii: "\n") { position = .chunkSize(size: 0, digits: 0, extensionBegan: false) }
-            return false
-        case .body, .chunkData, .lost:
-            return false
+        case .requestLine, .fields, .body, .chunkData, .lost:
+            break
         }
     }
 
@@ -146,6 +175,7 @@ struct ObsTextWidener {
         position = .fields(trailers: trailers)
         line.removeAll(keepingCapacity: true)
         lineIsEmpty = true
+        keepsLine = nil
     }
 
     private mutating func endFieldLine(trailers: Bool) {
@@ -153,9 +183,10 @@ struct ObsTextWidener {
             position = trailers ? .requestLine(sawByte: false) : bodyStart()
             return
         }
-        if !trailers { noteFraming() }
+        if !trailers && keepsLine == true { noteFraming() }
         line.removeAll(keepingCapacity: true)
         lineIsEmpty = true
+        keepsLine = nil
     }
 
     /// Reads `Content-Length` and `Transfer-Encoding` from the line just ended.
