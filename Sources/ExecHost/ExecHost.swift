@@ -481,6 +481,7 @@ public final class ExecHost: FunctionHost, @unchecked Sendable {
             // The result went to the transport with the head; the stream says how it ended.
             if let problem {
                 stream.abort(problem)
+                invocation.streamBrokeOff = true
             } else {
                 stream.finish()
             }

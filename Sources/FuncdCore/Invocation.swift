@@ -50,6 +50,10 @@ public final class Invocation: @unchecked Sendable {
     /// What the host's handler returned; written only by the host (``complete(with:)``), before
     /// it reports the call.
     public internal(set) var hostResult: InvocationResult?
+    /// Set by the host when a streamed answer broke off after its head (its `hostResult` went to
+    /// the transport with the head and is not written again: the watchdog may be reading it).
+    /// Read only on the host's thread, when the call is reported.
+    public var streamBrokeOff = false
 
     let state = Atomic<UInt8>(State.queued.rawValue)
     /// Set by the host when its interpreter no longer runs this call, even after a timeout: the

@@ -131,7 +131,7 @@ public final class Invoker: @unchecked Sendable {
     private func record(_ invocation: Invocation) {
         metrics.record(
             method: invocation.method, nanoseconds: invocation.finishedAt &- invocation.startedAt,
-            failed: invocation.hostResult?.isFailure ?? true, timedOut: false)
+            failed: invocation.streamBrokeOff || (invocation.hostResult?.isFailure ?? true), timedOut: false)
     }
 
     /// Called by the host with running invocations whose handler started a streamed answer

@@ -107,10 +107,9 @@ extension NodeHost {
             calls[reply.id] = nil
             let stream = invocation.hostResult?.stream
             stream?.write(body)
-            if let error, var failed = invocation.hostResult {
+            if let error {
                 stream?.abort(error)
-                failed.error = error
-                invocation.complete(with: failed)
+                invocation.streamBrokeOff = true
             } else {
                 stream?.finish()
             }
@@ -131,8 +130,13 @@ extension NodeHost {
 
     /// A call the glue will not answer any more: let the Invoker know the loop is free of it.
     private func release(_ invocation: Invocation, _ result: InvocationResult) {
-        invocation.hostResult?.stream?.abort(result.error ?? "ended")
-        invocation.complete(with: result)
+        if let stream = invocation.hostResult?.stream {
+            // Its result went out with the head (and the watchdog may read it): only the stream ends.
+            stream.abort(result.error ?? "ended")
+            invocation.streamBrokeOff = true
+        } else {
+            invocation.complete(with: result)
+        }
         outbox.append(invocation)
     }
 

@@ -165,10 +165,9 @@ public final class RubyHost: FunctionHost, @unchecked Sendable {
                 guard let invocation = calls.removeValue(forKey: reply.id) else { return false }
                 let stream = invocation.hostResult?.stream
                 stream?.write(body)
-                if let error, var failed = invocation.hostResult {
+                if let error {
                     stream?.abort(error)
-                    failed.error = error
-                    invocation.complete(with: failed)
+                    invocation.streamBrokeOff = true
                 } else {
                     stream?.finish()
                 }
@@ -183,9 +182,13 @@ public final class RubyHost: FunctionHost, @unchecked Sendable {
                 guard let invocation = calls.removeValue(forKey: reply.id) else { return false }
                 // A whole answer after a head (the glue failed while streaming): the head is out, so
                 // the client can only be shown a broken answer.
-                invocation.hostResult?.stream?.abort(error ?? "ended")
-                invocation.complete(
-                    with: InvocationResult(status: Int(reply.status), headers: headers, body: body, error: error))
+                if let stream = invocation.hostResult?.stream {
+                    stream.abort(error ?? "ended")
+                    invocation.streamBrokeOff = true
+                } else {
+                    invocation.complete(
+                        with: InvocationResult(status: Int(reply.status), headers: headers, body: body, error: error))
+                }
                 outbox.append(invocation)
                 return outbox.count >= Self.outboxBatchLimit
             }
