@@ -64,8 +64,16 @@ module Funcd
       type = @env ? @env['CONTENT_TYPE'] : Headers.find(@raw_headers, 'content-type')
       return nil if type.nil? || type.empty?
 
-      type.split(/\s*[;,]\s*/, 2).first.downcase
+      # Rack's split(/\s*[;,]\s*/, 2).first, without a regexp on every call: the part before the
+      # first ; or , with the blanks before it dropped.
+      semicolon = type.index(';')
+      comma = type.index(',')
+      cut = comma && (semicolon.nil? || comma < semicolon) ? comma : semicolon
+      type = type[0, cut].sub(TRAILING_BLANKS, '') if cut
+      type.downcase
     end
+
+    TRAILING_BLANKS = /\s+\z/.freeze
   end
 
   # The Rack environment WEBrick and Rack's WEBrick handler give an application for a request
