@@ -59,25 +59,36 @@ final class ExecCall {
         kill(-pid, signal)
     }
 
+    /// How the process ended, from its wait status; nil before it is reaped.
+    enum Ending {
+        case exited(Int32)
+        case killed(signal: Int32)
+    }
+
+    var ending: Ending? {
+        guard let status = waitStatus else { return nil }
+        let signal = status & 0x7F
+        return signal == 0 ? .exited((status >> 8) & 0xFF) : .killed(signal: signal)
+    }
+
     /// How the process ended, for the log and the answer: nil when it exited 0.
     var exitProblem: String? {
-        guard let status = waitStatus else { return "did not finish" }
-        let signal = status & 0x7F
-        if signal == 0 {
-            let code = (status >> 8) & 0xFF
-            return code == 0 ? nil : "exited with status \(code)"
+        switch ending {
+        case nil: "did not finish"
+        case .exited(0): nil
+        case .exited(let code): "exited with status \(code)"
+        case .killed(let signal): "was killed by signal \(signal) (\(String(cString: strsignal(signal))))"
         }
-        let name = String(cString: strsignal(signal))
-        return "was killed by signal \(signal) (\(name))"
     }
 
     /// The exit status (`"3"`) or the signal's name (`"SIGKILL"`), for the metrics; nil before
     /// the process is reaped.
     var exitOutcome: String? {
-        guard let status = waitStatus else { return nil }
-        let signal = status & 0x7F
-        if signal == 0 { return String((status >> 8) & 0xFF) }
-        return Self.signalNames[Int(signal)] ?? "signal \(signal)"
+        switch ending {
+        case nil: nil
+        case .exited(let code): String(code)
+        case .killed(let signal): Self.signalNames[Int(signal)] ?? "signal \(signal)"
+        }
     }
 
     private static let signalNames: [Int: String] = [

@@ -477,18 +477,10 @@ public final class ExecHost: FunctionHost, @unchecked Sendable {
         if let outcome = call.exitOutcome { countExit(outcome) }
         let invocation = call.invocation
         let problem = call.failure ?? call.exitProblem.map { "\(program.path) \($0)" }
-        if let stream = call.stream {
-            // The result went to the transport with the head; the stream says how it ended.
-            if let problem {
-                stream.abort(problem)
-                invocation.streamBrokeOff = true
-            } else {
-                stream.finish()
-            }
-        } else if let problem {
-            invocation.complete(with: Self.internalError(problem))
+        if call.stream != nil {
+            invocation.endStream(error: problem)
         } else {
-            invocation.complete(with: answer(call))
+            invocation.complete(with: problem.map(Self.internalError) ?? answer(call))
         }
         finishedBatch.append(invocation)
     }

@@ -50,10 +50,9 @@ public final class Invocation: @unchecked Sendable {
     /// What the host's handler returned; written only by the host (``complete(with:)``), before
     /// it reports the call.
     public internal(set) var hostResult: InvocationResult?
-    /// Set by the host when a streamed answer broke off after its head (its `hostResult` went to
-    /// the transport with the head and is not written again: the watchdog may be reading it).
-    /// Read only on the host's thread, when the call is reported.
-    public var streamBrokeOff = false
+    /// Whether a streamed answer broke off after its head (``endStream(with:error:)``). Written
+    /// and read only on the host's thread, when the call is reported.
+    public private(set) var streamBrokeOff = false
 
     let state = Atomic<UInt8>(State.queued.rawValue)
     /// Set by the host when its interpreter no longer runs this call, even after a timeout: the
@@ -87,6 +86,30 @@ public final class Invocation: @unchecked Sendable {
         self.kafka = kafka
         self.remoteAddress = remoteAddress
         self.submittedAt = MonotonicClock.nanoseconds()
+    }
+
+    /// Ends a streamed answer with its last `bytes`: complete, or broken off when `error` is set.
+    /// The result went to the transport with the head and is not written again (the watchdog may
+    /// be reading it to abort the stream at the deadline); the break is kept for the metrics.
+    public func endStream(with bytes: [UInt8] = [], error: String?) {
+        guard let stream = hostResult?.stream else { return }
+        stream.write(bytes)
+        if let error {
+            stream.abort(error)
+            streamBrokeOff = true
+        } else {
+            stream.finish()
+        }
+    }
+
+    /// The host's last word on a call: `result`, or, when a streamed answer's head is out
+    /// already, a break of that stream (the client can only be shown a broken answer).
+    public func conclude(with result: InvocationResult) {
+        if hostResult?.stream != nil {
+            endStream(error: result.error ?? "ended")
+        } else {
+            complete(with: result)
+        }
     }
 
     public var currentState: State { State(rawValue: state.load(ordering: .acquiring))! }

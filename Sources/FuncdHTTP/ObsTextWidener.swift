@@ -1,3 +1,4 @@
+import FuncdCore
 import NIOCore
 
 #if canImport(Glibc)
@@ -147,7 +148,7 @@ struct ObsTextWidener {
                 } else {
                     position = .chunkData(remaining: size)
                 }
-            } else if !extensionBegan, let digit = Self.hexValue(byte) {
+            } else if !extensionBegan, let digit = byte.hexDigitValue.map(Int.init) {
                 // Leading zeros aside, 15 hex digits keep the size below Int.max; nobody sends
                 // a chunk that large.
                 let significant = size == 0 && digit == 0 ? 0 : (size == 0 ? 1 : significantDigits(size) + 1)
@@ -236,15 +237,6 @@ struct ObsTextWidener {
 
     private func significantDigits(_ size: Int) -> Int {
         (Int.bitWidth - size.leadingZeroBitCount + 3) / 4
-    }
-
-    private static func hexValue(_ byte: UInt8) -> Int? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(byte - UInt8(ascii: "0"))
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(byte - UInt8(ascii: "a")) + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): Int(byte - UInt8(ascii: "A")) + 10
-        default: nil
-        }
     }
 
     /// A copy of `buffer` with the bytes at `offsets` (obs-text, so 0x80–0xFF) written as the

@@ -105,19 +105,12 @@ extension NodeHost {
             return invocation.hostResult?.stream?.write(body) ?? true ? 1 : 0
         case Int(FUNCD_NODE_END.rawValue):
             calls[reply.id] = nil
-            let stream = invocation.hostResult?.stream
-            stream?.write(body)
-            if let error {
-                stream?.abort(error)
-                invocation.streamBrokeOff = true
-            } else {
-                stream?.finish()
-            }
+            invocation.endStream(with: body, error: error)
             outbox.append(invocation)
             return 1
         default:
             calls[reply.id] = nil
-            invocation.complete(
+            invocation.conclude(
                 with: InvocationResult(status: Int(reply.status), headers: unpackHeaders(reply), body: body, error: error))
             outbox.append(invocation)
             return 1
@@ -130,13 +123,7 @@ extension NodeHost {
 
     /// A call the glue will not answer any more: let the Invoker know the loop is free of it.
     private func release(_ invocation: Invocation, _ result: InvocationResult) {
-        if let stream = invocation.hostResult?.stream {
-            // Its result went out with the head (and the watchdog may read it): only the stream ends.
-            stream.abort(result.error ?? "ended")
-            invocation.streamBrokeOff = true
-        } else {
-            invocation.complete(with: result)
-        }
+        invocation.conclude(with: result)
         outbox.append(invocation)
     }
 

@@ -163,14 +163,7 @@ public final class RubyHost: FunctionHost, @unchecked Sendable {
         case Int(FUNCD_RUBY_END.rawValue):
             let full: Bool = lock.withLock {
                 guard let invocation = calls.removeValue(forKey: reply.id) else { return false }
-                let stream = invocation.hostResult?.stream
-                stream?.write(body)
-                if let error {
-                    stream?.abort(error)
-                    invocation.streamBrokeOff = true
-                } else {
-                    stream?.finish()
-                }
+                invocation.endStream(with: body, error: error)
                 outbox.append(invocation)
                 return outbox.count >= Self.outboxBatchLimit
             }
@@ -180,15 +173,9 @@ public final class RubyHost: FunctionHost, @unchecked Sendable {
             let headers = unpackHeaders(reply)
             let full: Bool = lock.withLock {
                 guard let invocation = calls.removeValue(forKey: reply.id) else { return false }
-                // A whole answer after a head (the glue failed while streaming): the head is out, so
-                // the client can only be shown a broken answer.
-                if let stream = invocation.hostResult?.stream {
-                    stream.abort(error ?? "ended")
-                    invocation.streamBrokeOff = true
-                } else {
-                    invocation.complete(
-                        with: InvocationResult(status: Int(reply.status), headers: headers, body: body, error: error))
-                }
+                // After a head (the glue failed while streaming) this breaks the stream off.
+                invocation.conclude(
+                    with: InvocationResult(status: Int(reply.status), headers: headers, body: body, error: error))
                 outbox.append(invocation)
                 return outbox.count >= Self.outboxBatchLimit
             }
