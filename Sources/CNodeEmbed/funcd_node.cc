@@ -420,9 +420,45 @@ const char *funcd_node_version(void) { return NODE_VERSION_STRING; }
 
 int funcd_node_call(funcd_node *node, uint64_t id, const char *method, size_t method_length, const char *target,
                     size_t target_length, const char *headers, size_t headers_length, const uint8_t *body,
-                    size_t body_length, const char *remote_address) {
+                    size_t body_length, const char *remote_address, const char *facts, size_t facts_length,
+                    funcd_node_cloudevent cloudevent) {
     v8::Isolate *isolate = node->isolate;
     v8::HandleScope handles(isolate);
+
+    // The trace, then a binary event's attributes: UTF-8, not one byte per character.
+    v8::Local<v8::Value> traceparent = v8::Undefined(isolate);
+    v8::Local<v8::Value> tracestate = v8::Undefined(isolate);
+    std::vector<v8::Local<v8::Value>> attributes;
+    int field = 0;
+    for (size_t at = 0; facts_length - at >= 8;) {
+        size_t name_length = read_length(facts + at);
+        if (facts_length - at - 4 < name_length + 4) break;
+        const char *name = facts + at + 4;
+        size_t value_length = read_length(name + name_length);
+        const char *value = name + name_length + 4;
+        if (size_t(facts + facts_length - value) < value_length) break;
+        at = size_t(value + value_length - facts);
+        auto text = v8::String::NewFromUtf8(isolate, value, v8::NewStringType::kNormal, int(value_length))
+                        .ToLocalChecked();
+        // By place: the trace's two fields (an empty tracestate is none), then attributes.
+        if (field == 0) {
+            traceparent = text;
+        } else if (field == 1) {
+            if (value_length) tracestate = text;
+        } else {
+            attributes.push_back(
+                v8::String::NewFromUtf8(isolate, name, v8::NewStringType::kInternalized, int(name_length))
+                    .ToLocalChecked());
+            attributes.push_back(text);
+        }
+        field++;
+    }
+    v8::Local<v8::Value> event = v8::Undefined(isolate);
+    if (cloudevent == FUNCD_NODE_BINARY_EVENT) {
+        event = v8::Array::New(isolate, attributes.data(), attributes.size());
+    } else if (cloudevent == FUNCD_NODE_STRUCTURED_EVENT) {
+        event = v8::True(isolate);
+    }
 
     // Length-prefixed names and values (see funcd_node_reply) become [name, value, ...]: each
     // byte one character (latin1), as node's http gives header values; names are interned.
@@ -441,7 +477,7 @@ int funcd_node_call(funcd_node *node, uint64_t id, const char *method, size_t me
     }
     // A name whose value was cut off (no correct writer does that) is not passed on.
     if (!name) fields.pop_back();
-    v8::Local<v8::Value> arguments[6] = {
+    v8::Local<v8::Value> arguments[9] = {
         v8::Number::New(isolate, double(id)),
         one_byte(isolate, method, method_length, v8::NewStringType::kInternalized),
         one_byte(isolate, target, target_length),
@@ -454,8 +490,11 @@ int funcd_node_call(funcd_node *node, uint64_t id, const char *method, size_t me
         remote_address ? one_byte(isolate, remote_address, strlen(remote_address), v8::NewStringType::kInternalized)
                              .As<v8::Value>()
                        : v8::Undefined(isolate).As<v8::Value>(),
+        traceparent,
+        tracestate,
+        event,
     };
-    return node->enter(node->call.Get(isolate), 6, arguments);
+    return node->enter(node->call.Get(isolate), 9, arguments);
 }
 
 void funcd_node_cancel(funcd_node *node, uint64_t id) {

@@ -19,6 +19,7 @@ static inline void funcd_py_decref(PyObject *object) { Py_DECREF(object); }
 static inline void funcd_py_xdecref(PyObject *object) { Py_XDECREF(object); }
 static inline int funcd_py_is_none(PyObject *object) { return object == Py_None; }
 static inline int funcd_py_is_true(PyObject *object) { return object == Py_True; }
+static inline PyObject *funcd_py_new_true(void) { Py_INCREF(Py_True); return Py_True; }
 static inline PyObject *funcd_py_timeout_error(void) { return PyExc_TimeoutError; }
 
 /// The real-time signal funcd sends to the interpreter's main thread to break a blocking call.

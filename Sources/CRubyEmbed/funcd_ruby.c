@@ -36,7 +36,8 @@ struct call {
     struct call *next;
     uint64_t id;
     uint64_t queued_at;
-    size_t method_length, target_length, headers_length, body_length;
+    size_t method_length, target_length, headers_length, facts_offset, body_length;
+    funcd_ruby_cloudevent cloudevent;
     char bytes[];
 };
 
@@ -70,9 +71,44 @@ static uint64_t *resumes;
 static size_t resume_count, resume_capacity;
 static funcd_ruby_callbacks host;
 
+// A packed length (FuncdCore's HeaderPacking: uint32, little-endian).
+static size_t packed_length(const char *bytes) {
+    const unsigned char *b = (const unsigned char *)bytes;
+    return (size_t)b[0] | (size_t)b[1] << 8 | (size_t)b[2] << 16 | (size_t)b[3] << 24;
+}
+
+// The call's facts (see funcd_ruby_submit) as Ruby strings: the trace, and into `attributes`
+// (when asked for) a binary event's names and values. GVL held.
+static void read_facts(const char *facts, size_t length, VALUE *traceparent, VALUE *tracestate, VALUE *attributes) {
+    if (attributes) *attributes = rb_ary_new();
+    size_t at = 0;
+    int field = 0;
+    while (length - at >= 8) {
+        size_t name_length = packed_length(facts + at);
+        if (length - at - 4 < name_length + 4) break;
+        const char *name = facts + at + 4;
+        size_t value_length = packed_length(name + name_length);
+        const char *value = name + name_length + 4;
+        if ((size_t)(facts + length - value) < value_length) break;
+        at = (size_t)(value + value_length - facts);
+        // By place: the trace's two fields (an empty tracestate is none), then attributes.
+        if (field == 0) {
+            *traceparent = rb_utf8_str_new(value, (long)value_length);
+        } else if (field == 1) {
+            if (value_length) *tracestate = rb_utf8_str_new(value, (long)value_length);
+        } else if (attributes) {
+            rb_ary_push(*attributes, rb_utf8_str_new(name, (long)name_length));
+            rb_ary_push(*attributes, rb_utf8_str_new(value, (long)value_length));
+        } else {
+            break;
+        }
+        field++;
+    }
+}
+
 void funcd_ruby_submit(uint64_t id, const char *method, size_t method_length, const char *target,
-                       size_t target_length, const char *headers, size_t headers_length, const uint8_t *body,
-                       size_t body_length) {
+                       size_t target_length, const char *headers, size_t headers_length, size_t facts_offset,
+                       funcd_ruby_cloudevent cloudevent, const uint8_t *body, size_t body_length) {
     struct call *call = malloc(sizeof(struct call) + method_length + target_length + headers_length + body_length);
     if (!call) abort();
     call->next = NULL;
@@ -80,6 +116,8 @@ void funcd_ruby_submit(uint64_t id, const char *method, size_t method_length, co
     call->method_length = method_length;
     call->target_length = target_length;
     call->headers_length = headers_length;
+    call->facts_offset = facts_offset <= headers_length ? facts_offset : headers_length;
+    call->cloudevent = cloudevent;
     call->body_length = body_length;
     char *cursor = call->bytes;
     memcpy(cursor, method, method_length);
@@ -409,11 +447,17 @@ static VALUE native_take(VALUE self) {
     cursor += call->method_length;
     VALUE target = rb_utf8_str_new(cursor, (long)call->target_length);
     cursor += call->target_length;
-    VALUE headers = rb_str_new(cursor, (long)call->headers_length);
+    VALUE headers = rb_str_new(cursor, (long)call->facts_offset);
+    VALUE traceparent = Qnil, tracestate = Qnil, attributes = Qnil;
+    read_facts(cursor + call->facts_offset, call->headers_length - call->facts_offset, &traceparent, &tracestate,
+               call->cloudevent == FUNCD_RUBY_BINARY_EVENT ? &attributes : NULL);
     cursor += call->headers_length;
     VALUE body = rb_str_new(cursor, (long)call->body_length);
+    VALUE cloudevent = call->cloudevent == FUNCD_RUBY_BINARY_EVENT       ? attributes
+                       : call->cloudevent == FUNCD_RUBY_STRUCTURED_EVENT ? Qtrue
+                                                                         : Qnil;
     free(call);
-    return rb_ary_new_from_args(5, id, method, target, headers, body);
+    return rb_ary_new_from_args(8, id, method, target, headers, body, traceparent, tracestate, cloudevent);
 }
 
 // Hands one reply of `kind` to funcd; returns what the callback said (0: pause).

@@ -2,7 +2,8 @@ import FuncdCore
 
 /// The environment of one call's process: funcd's own, without its secrets, then the request
 /// described the way both OpenFaaS watchdogs describe it (`Http_Method`, `Http_Path`,
-/// `Http_Query`, `Http_<Header>`, ...), then the kubeless variables. What the call sets comes
+/// `Http_Query`, `Http_<Header>`, ...), then the kubeless variables and the call's trace
+/// (`TRACEPARENT`, `TRACESTATE`). What the call sets comes
 /// last, so a header named `Method` cannot pass for the method.
 struct ChildEnvironment {
     /// The names and `NAME=value` entries that every call gets, already filtered.
@@ -42,7 +43,8 @@ struct ChildEnvironment {
     /// The `NAME=value` entries of a call: the base, then the request's. Header values are the
     /// bytes the client sent (`values` `.latin1` for HTTP), or UTF-8 (`.utf8`, a Kafka message's).
     func entries(
-        method: String, target: String, headers: [(String, String)], bodyCount: Int, values: HeaderPacking.ValueBytes
+        method: String, target: String, headers: [(String, String)], bodyCount: Int, values: HeaderPacking.ValueBytes,
+        trace: CallTrace? = nil
     ) -> [[UInt8]] {
         var call: [(String, [UInt8])] = []
         var seen: [String: Int] = [:]
@@ -84,7 +86,7 @@ struct ChildEnvironment {
         let question = target.firstIndex(of: "?")
         let path = question.map { String(target[..<$0]) } ?? target
         set("Http_Method", Array(method.utf8))
-        set("Http_Path", Array((Self.percentDecoded(path) ?? path).utf8))
+        set("Http_Path", Array((path.percentDecoded ?? path).utf8))
         if let question {
             set("Http_Query", Array(target[target.index(after: question)...].utf8))
         }
@@ -92,6 +94,11 @@ struct ChildEnvironment {
         set("Http_Content_Length", Array(String(bodyCount).utf8))
         set("Http_ContentLength", Array(String(bodyCount).utf8))
         for (name, value) in event where seen[name] == nil { add(name, value) }
+        if let trace {
+            // The call's trace, as OpenTelemetry's environment carrier passes it to a process.
+            set("TRACEPARENT", Array(trace.traceparent.utf8))
+            if let state = trace.tracestate { set("TRACESTATE", Array(state.utf8)) }
+        }
         var entries: [[UInt8]] = []
         entries.reserveCapacity(base.count + call.count)
         for (name, entry) in base where seen[name] == nil { entries.append(entry) }
@@ -123,22 +130,5 @@ struct ChildEnvironment {
             }
         }
         return String(decoding: bytes, as: UTF8.self)
-    }
-
-    /// `%XX` escapes decoded, as of-watchdog's `Http_Path` (Go's `URL.Path`) is; nil when an
-    /// escape is malformed or the result is not UTF-8 (the raw path is used then).
-    static func percentDecoded(_ text: String) -> String? {
-        guard text.utf8.contains(UInt8(ascii: "%")) else { return text }
-        var bytes: [UInt8] = []
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else {
-                bytes.append(byte)
-                continue
-            }
-            guard let high = iterator.next()?.hexDigitValue, let low = iterator.next()?.hexDigitValue else { return nil }
-            bytes.append(high << 4 | low)
-        }
-        return String(validating: bytes, as: UTF8.self)
     }
 }

@@ -273,7 +273,7 @@ public final class ExecHost: FunctionHost, @unchecked Sendable {
         }
         let entries = environment.entries(
             method: invocation.method, target: invocation.target, headers: invocation.headers,
-            bodyCount: invocation.body.count, values: invocation.kafka == nil ? .latin1 : .utf8)
+            bodyCount: invocation.body.count, values: invocation.kafka == nil ? .latin1 : .utf8, trace: invocation.trace)
         var pid: pid_t = 0
         var pidfd: Int32 = -1
         let result = Self.withCStrings(entries) { envp in
@@ -386,10 +386,7 @@ public final class ExecHost: FunctionHost, @unchecked Sendable {
         call.errorLine.removeAll(keepingCapacity: true)
         logger.info(
             "\(String(decoding: line, as: UTF8.self))",
-            metadata: [
-                "funcd.exec.pid": "\(call.pid)", LogKeys.method: "\(call.invocation.method)",
-                LogKeys.target: "\(call.invocation.target)",
-            ])
+            metadata: call.invocation.logMetadata(["funcd.exec.pid": "\(call.pid)"]))
     }
 
     /// stdout bytes: into the stream once it has begun, else buffered (bounded), and in streaming

@@ -42,6 +42,12 @@ public struct ServerOptions: ParsableArguments, Sendable {
     @Option(help: "Access log on stdout: off, combined or json. (FUNC_ACCESS_LOG, default combined)")
     public var accessLog: String?
 
+    @Option(
+        help:
+            "CloudEvents: on reads binary and structured events into the kubeless event (and refuses batches with 415); off treats them as any request, exactly as kubeless did. (FUNC_CLOUDEVENTS, default on)"
+    )
+    public var cloudevents: String?
+
     @Option(help: "Runtime name passed to the handler, e.g. python3.11, nodejs18 or ruby3.1, or exec for a program; picks the language. (FUNC_RUNTIME)")
     public var runtime: String?
 
@@ -142,6 +148,7 @@ public struct ServerOptions: ParsableArguments, Sendable {
         }
         values["SHUTDOWN_TIMEOUT"] = shutdownTimeout.map { String($0) }
         values["FUNC_ACCESS_LOG"] = accessLog
+        values["FUNC_CLOUDEVENTS"] = cloudevents
         values["FUNC_RUNTIME"] = runtime
         values["FUNC_MEMORY_LIMIT"] = memoryLimit
         values["FUNC_EXEC_MODE"] = execMode

@@ -25,6 +25,7 @@ import Darwin
 /// | `FUNC_WORKERS` | `--workers` | worker processes under the supervisor (0: none, serve in this process) | 1 |
 /// | `FUNC_WATCH` | `--watch` (run) | reload when the code's files change, not only the ConfigMap | off |
 /// | `FUNC_ACCESS_LOG` | `--access-log` | `off`, `combined` or `json` | combined |
+/// | `FUNC_CLOUDEVENTS` | `--cloudevents` | `on`: CloudEvents (binary, structured) fill the kubeless event and batches get 415; `off`: they are ordinary requests, as in kubeless | on |
 /// | `FUNCD_RUNTIMES_DIR` | — | where the language glue (`runtimes/`) is | found beside the binary |
 /// | `FUNC_HEADER_TIMEOUT`, `FUNC_BODY_TIMEOUT`, `FUNC_IDLE_TIMEOUT`, `FUNC_LINGER_TIMEOUT`, `FUNC_MAX_CONNECTIONS`, `FUNC_BODY_BUDGET`, `FUNC_MAX_HEADERS`, `FUNC_MAX_HEADER_BYTES`, `FUNC_MAX_PIPELINED`, `FUNC_SEND_BUFFER` | `--header-timeout` … | the HTTP front's bounds: see ``HTTPLimits`` | see there |
 /// | `FUNC_EXEC_MODE`, `FUNC_EXEC_CGI`, `FUNC_EXEC_CONTENT_TYPE`, `FUNC_EXEC_OUTPUT_LIMIT` | `--exec-mode` … | the exec runtime: see ``ExecSettings`` | see there |
@@ -57,6 +58,8 @@ public struct Configuration: Sendable, Equatable {
     public var workers: Int
     public var watch: Bool
     public var accessLog: AccessLogFormat
+    /// Whether CloudEvents are read (`FUNC_CLOUDEVENTS`); see ``CloudEvents``.
+    public var cloudEvents: Bool
     public var runtimesDirectory: String?
     /// The Kafka trigger, when `KAFKA_BROKERS` is set (see ``KafkaConfiguration``).
     public var kafka: KafkaConfiguration?
@@ -185,6 +188,11 @@ public struct Configuration: Sendable, Equatable {
             throw FuncdError(.configuration, "FUNC_ACCESS_LOG=\(format) is not one of off, combined, json")
         }
         self.accessLog = accessLog
+        let cloudEvents = value("FUNC_CLOUDEVENTS") ?? "on"
+        guard let readsCloudEvents = Self.boolean(cloudEvents) else {
+            throw FuncdError(.configuration, "FUNC_CLOUDEVENTS=\(cloudEvents) is not on or off")
+        }
+        self.cloudEvents = readsCloudEvents
         self.limits = try HTTPLimits(value: value)
         self.exec = try ExecSettings(value: value)
         self.kafka = try KafkaConfiguration(environment: environment.merging(overrides) { _, flag in flag }, functionName: moduleName)

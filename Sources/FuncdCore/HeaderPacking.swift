@@ -89,6 +89,17 @@ public enum HeaderPacking {
         return headers
     }
 
+    /// Appends a call's facts for the Node and Ruby shims: `traceparent`, `tracestate` (empty
+    /// when there is none), then a binary-mode CloudEvent's attributes. The shims read them by
+    /// place, so an attribute cannot pass for the trace.
+    public static func appendFacts(of invocation: Invocation, into buffer: inout [UInt8]) {
+        append(name: "traceparent", value: invocation.trace.traceparent, into: &buffer)
+        append(name: "tracestate", value: invocation.trace.tracestate ?? "", into: &buffer)
+        if case .binary(let attributes) = invocation.cloudEvent {
+            pack(attributes, into: &buffer)
+        }
+    }
+
     // MARK: - Lengths
 
     @inline(__always)

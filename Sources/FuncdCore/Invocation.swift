@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 
 /// One call of the handler: the request as the transport received it, where its answer goes,
@@ -38,6 +39,12 @@ public final class Invocation: @unchecked Sendable {
     /// The client's IP address as the connection's socket has it (`10.0.0.7`, `::1`); nil where
     /// there is no client socket (Kafka, `funcd invoke`). Node's glue answers `req.ip` with it.
     public let remoteAddress: String?
+    /// The call's place in a distributed trace (W3C Trace Context): continued from the request's
+    /// `traceparent`, or started here.
+    public let trace: CallTrace
+    /// Whether the request is a CloudEvent, and how it carries it; nil when it is not one (or
+    /// `FUNC_CLOUDEVENTS=off`). See ``CloudEvents``.
+    public let cloudEvent: CloudEventInput?
 
     /// Monotonic nanoseconds.
     public let submittedAt: UInt64
@@ -75,7 +82,9 @@ public final class Invocation: @unchecked Sendable {
         sink: any InvocationSink,
         reply: AnyObject?,
         kafka: KafkaRecord? = nil,
-        remoteAddress: String? = nil
+        remoteAddress: String? = nil,
+        trace: CallTrace = .start(),
+        cloudEvent: CloudEventInput? = nil
     ) {
         self.method = method
         self.target = target
@@ -85,6 +94,8 @@ public final class Invocation: @unchecked Sendable {
         self.reply = reply
         self.kafka = kafka
         self.remoteAddress = remoteAddress
+        self.trace = trace
+        self.cloudEvent = cloudEvent
         self.submittedAt = MonotonicClock.nanoseconds()
     }
 
@@ -110,6 +121,17 @@ public final class Invocation: @unchecked Sendable {
         } else {
             complete(with: result)
         }
+    }
+
+    /// What funcd's log lines about this call say of it: the request, the trace and the span,
+    /// with `extra`.
+    public func logMetadata(_ extra: Logger.Metadata = [:]) -> Logger.Metadata {
+        var metadata = extra
+        metadata[LogKeys.method] = "\(method)"
+        metadata[LogKeys.target] = "\(target)"
+        metadata[LogKeys.traceID] = "\(trace.traceIDText)"
+        metadata[LogKeys.spanID] = "\(trace.spanIDText)"
+        return metadata
     }
 
     public var currentState: State { State(rawValue: state.load(ordering: .acquiring))! }

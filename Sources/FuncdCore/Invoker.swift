@@ -114,7 +114,7 @@ public final class Invoker: @unchecked Sendable {
             } else {
                 logger.debug(
                     "late result dropped",
-                    metadata: [LogKeys.method: "\(invocation.method)", LogKeys.target: "\(invocation.target)"])
+                    metadata: invocation.logMetadata())
             }
         }
         guard !answered.isEmpty || !ended.isEmpty else { return }
@@ -250,10 +250,7 @@ public final class Invoker: @unchecked Sendable {
             metrics.record(method: invocation.method, nanoseconds: now &- started, failed: true, timedOut: true)
             logger.warning(
                 "handler timed out",
-                metadata: [
-                    LogKeys.method: "\(invocation.method)", LogKeys.target: "\(invocation.target)",
-                    LogKeys.timeout: "\(timeoutSeconds)",
-                ])
+                metadata: invocation.logMetadata([LogKeys.timeout: "\(timeoutSeconds)"]))
             if state == .streaming {
                 // Its head is out: the client can only be shown a broken answer.
                 invocation.hostResult?.stream?.abort("timeout")
@@ -277,7 +274,7 @@ public final class Invoker: @unchecked Sendable {
         metrics.stuckHandlers.increment()
         logger.critical(
             "handler could not be interrupted; funcd stops so that a fresh process replaces it",
-            metadata: [LogKeys.method: "\(invocation.method)", LogKeys.target: "\(invocation.target)"])
+            metadata: invocation.logMetadata())
         onStuck(invocation)
     }
 }

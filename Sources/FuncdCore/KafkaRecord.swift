@@ -36,6 +36,39 @@ public final class KafkaRecord: Sendable {
     /// out on demand: a host that parses the value itself learns it from the parse.
     public var isJSON: Bool { JSONCheck.isJSON(value) }
 
+    /// The trace of a call for this message: its `traceparent` and `tracestate` headers continued
+    /// (a new trace without them).
+    public func callTrace() -> CallTrace {
+        var parent: String?
+        var parents = 0
+        var state: String?
+        for (name, value) in headers {
+            if name.equalsIgnoringASCIICase("traceparent") {
+                parent = value
+                parents += 1
+            } else if name.equalsIgnoringASCIICase("tracestate") {
+                state = state.map { $0 + "," + value } ?? value
+            }
+        }
+        return CallTrace(traceparent: parents == 1 ? parent : nil, tracestate: state)
+    }
+
+    /// The message as a CloudEvent in the Kafka binding: binary mode (`ce_` headers), or
+    /// structured mode (a `content-type` of `application/cloudevents+json`); nil when it is
+    /// neither, or not a complete v1.0 event. A batch is no event here: it stays a message.
+    public func cloudEvent() -> CloudEventInput? {
+        let contentType = headers.first(where: { $0.0.equalsIgnoringASCIICase("content-type") })?.1
+        switch CloudEvents.mode(contentType: contentType) {
+        case .structured: return .structured
+        case .batch: return nil
+        case .binary:
+            guard headers.contains(where: { CloudEvents.mayBeBinary($0.0, prefix: "ce_") }),
+                let attributes = CloudEvents.binaryAttributes(headers, prefix: "ce_")
+            else { return nil }
+            return .binary(attributes)
+        }
+    }
+
     /// The event's `event-namespace`, as the kafka-trigger sent it.
     public static let namespace = "kafkatriggers.kubeless.io"
 }

@@ -9,6 +9,24 @@ extension String {
         }
         return true
     }
+
+    /// `%XX` escapes decoded (as Go's `URL.Path` has them for of-watchdog's `Http_Path`, and as
+    /// CloudEvents' HTTP binding encodes attribute values); nil when an escape is malformed or the
+    /// result is not UTF-8.
+    public var percentDecoded: String? {
+        guard utf8.contains(UInt8(ascii: "%")) else { return self }
+        var bytes: [UInt8] = []
+        var iterator = utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next()?.hexDigitValue, let low = iterator.next()?.hexDigitValue else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
 }
 
 extension UInt8 {

@@ -26,7 +26,7 @@ final class AccessLog: @unchecked Sendable {
     }
 
     func record(
-        remote: String, head: HTTPRequestHead, status: Int, bytes: Int, nanoseconds: UInt64
+        remote: String, head: HTTPRequestHead, status: Int, bytes: Int, nanoseconds: UInt64, trace: CallTrace? = nil
     ) {
         switch format {
         case .off:
@@ -54,6 +54,10 @@ final class AccessLog: @unchecked Sendable {
             line += ",\"status\":\(status),\"bytes\":\(bytes),\"duration_ms\":\(Double(nanoseconds / 1000) / 1000)"
             line += ",\"user_agent\":"
             appendJSONString(head.headers.first(name: "user-agent") ?? "", to: &line)
+            if let trace {
+                // Hex digits only: nothing to escape.
+                line += ",\"trace_id\":\"\(trace.traceIDText)\",\"span_id\":\"\(trace.spanIDText)\""
+            }
             line += "}\n"
             buffer.append(contentsOf: line.utf8)
         }

@@ -34,7 +34,7 @@ extension FunctionHTTPHandler {
         let response = HTTPResponseHead(
             version: head.version, status: HTTPResponseStatus(statusCode: result.status), headers: headers)
         context.write(wrapOutboundOut(.head(response)), promise: nil)
-        streaming = (stream, head, result.status, keepAlive, 0, invocation.submittedAt)
+        streaming = (stream, head, result.status, keepAlive, 0, invocation.submittedAt, invocation.trace)
         // The first bytes came with the result, not through the stream: nothing to report sent.
         continueStream(context: context, events: [.bytes(result.body)], stream: stream, counted: false)
     }
@@ -78,11 +78,16 @@ extension FunctionHTTPHandler {
         streaming = nil
         lane.accessLog.record(
             remote: remote, head: current.head, status: current.status, bytes: current.bytes,
-            nanoseconds: MonotonicClock.nanoseconds() &- current.started)
+            nanoseconds: MonotonicClock.nanoseconds() &- current.started, trace: current.trace)
         if let reason {
             // A chunked answer without its last chunk is how HTTP says "broken".
             if reason != "timeout" {
-                server.logger.error("streamed answer broke off", metadata: [LogKeys.error: "\(reason)"])
+                server.logger.error(
+                    "streamed answer broke off",
+                    metadata: [
+                        LogKeys.error: "\(reason)", LogKeys.traceID: "\(current.trace.traceIDText)",
+                        LogKeys.spanID: "\(current.trace.spanIDText)",
+                    ])
             }
             context.flush()
             closeNow()
@@ -96,7 +101,7 @@ extension FunctionHTTPHandler {
 
     func write(
         context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus,
-        headers: [(String, String)], body: [UInt8], keepAlive: Bool, started: UInt64
+        headers: [(String, String)], body: [UInt8], keepAlive: Bool, started: UInt64, trace: CallTrace? = nil
     ) {
         let keepAlive = keepAlive && !server.isDraining
         let code = Int(status.code)
@@ -122,7 +127,7 @@ extension FunctionHTTPHandler {
         }
         lane.accessLog.record(
             remote: remote, head: head, status: code, bytes: carriesBody ? body.count : 0,
-            nanoseconds: MonotonicClock.nanoseconds() &- started)
+            nanoseconds: MonotonicClock.nanoseconds() &- started, trace: trace)
         let after = machine.answered(now: MonotonicClock.nanoseconds(), keepAlive: keepAlive)
         if after == .next {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)

@@ -62,7 +62,10 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private(set) var context: ChannelHandlerContext?
     /// The answer being streamed, if any; see ``startStream``.
     var streaming:
-        (stream: ResponseStream, head: HTTPRequestHead, status: Int, keepAlive: Bool, bytes: Int, started: UInt64)?
+        (
+            stream: ResponseStream, head: HTTPRequestHead, status: Int, keepAlive: Bool, bytes: Int, started: UInt64,
+            trace: CallTrace
+        )?
 
     init(lane: EventLoopLane, server: ServerState, connectionGuard: ConnectionGuard) {
         self.lane = lane
@@ -400,13 +403,24 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 started: started)
             return
         }
-        var headers: [(String, String)] = []
-        headers.reserveCapacity(head.headers.count)
-        for (name, value) in head.headers where !Self.isReservedField(name) { headers.append((name, value)) }
+        let scan = RequestHeaderScan(head.headers)
+        var cloudEvent: CloudEventInput?
+        switch scan.cloudEvent(enabled: server.configuration.cloudEvents) {
+        case .none: break
+        case .event(let input): cloudEvent = input
+        case .batch:
+            server.bodyBudget.release(budget)
+            write(
+                context: context, head: head, status: .unsupportedMediaType,
+                headers: [("Content-Type", "text/plain; charset=utf-8"), ("Accept", CloudEvents.structuredMediaType)],
+                body: Array("CloudEvents batch mode is not accepted here: send one event per request\n".utf8),
+                keepAlive: head.isKeepAlive, started: started, trace: scan.trace)
+            return
+        }
         let reply = PendingResponse(handler: self, context: context, head: head)
         let invocation = Invocation(
-            method: head.method.rawValue, target: head.uri, headers: headers, body: body, sink: lane, reply: reply,
-            remoteAddress: remote == "-" ? nil : remote)
+            method: head.method.rawValue, target: head.uri, headers: scan.headers, body: body, sink: lane, reply: reply,
+            remoteAddress: remote == "-" ? nil : remote, trace: scan.trace, cloudEvent: cloudEvent)
         inFlight = (invocation, budget)
         lane.submit(invocation)
     }
@@ -432,7 +446,7 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         write(
             context: context, head: head, status: HTTPResponseStatus(statusCode: result.status),
             headers: withCORS(result.headers), body: result.body, keepAlive: head.isKeepAlive,
-            started: invocation.submittedAt)
+            started: invocation.submittedAt, trace: invocation.trace)
     }
 
     /// A handler's answer HTTP cannot carry safely becomes a 500, with one line naming why.
@@ -441,14 +455,12 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     ) {
         server.logger.error(
             "function answer refused",
-            metadata: [
-                LogKeys.method: "\(invocation.method)", LogKeys.target: "\(invocation.target)",
-                LogKeys.error: "\(problem)",
-            ])
+            metadata: invocation.logMetadata([LogKeys.error: "\(problem)"]))
         write(
             context: context, head: head, status: .internalServerError,
             headers: withCORS([("Content-Type", "text/plain; charset=utf-8")]),
-            body: Array("Internal Server Error\n".utf8), keepAlive: head.isKeepAlive, started: invocation.submittedAt)
+            body: Array("Internal Server Error\n".utf8), keepAlive: head.isKeepAlive, started: invocation.submittedAt,
+            trace: invocation.trace)
     }
 
     /// Adds `Access-Control-Allow-Origin: *` to a function's answer where the runtime answers

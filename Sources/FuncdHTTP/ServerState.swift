@@ -56,10 +56,9 @@ final class ServerState: @unchecked Sendable {
     func logHandlerError(invocation: Invocation, result: InvocationResult) {
         logger.error(
             "function failed",
-            metadata: [
-                LogKeys.method: "\(invocation.method)", LogKeys.target: "\(invocation.target)",
+            metadata: invocation.logMetadata([
                 LogKeys.status: "\(result.status)", LogKeys.error: "\(result.error ?? "")",
-            ])
+            ]))
     }
 }
 

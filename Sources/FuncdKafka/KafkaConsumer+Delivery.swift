@@ -110,9 +110,12 @@ extension KafkaConsumer {
         let direct = invoker.host.buildsKafkaEvents
         invoker.submit(
             messages.map { message in
-                Invocation(
+                let trace = message.record.callTrace()
+                message.trace = trace
+                return Invocation(
                     method: "POST", target: "/", headers: direct ? [] : KafkaEvent.headers(for: message.record),
-                    body: direct ? [] : message.value, sink: self, reply: message, kafka: message.record)
+                    body: direct ? [] : message.value, sink: self, reply: message, kafka: message.record,
+                    trace: trace, cloudEvent: readsCloudEvents ? message.record.cloudEvent() : nil)
             })
     }
 
@@ -151,7 +154,17 @@ extension KafkaConsumer {
         if let refusal = settings.replyRefusal(replyTo) { return .refused(reason: refusal) }
         let correlation = message.headers.first { $0.0.equalsIgnoringASCIICase("correlation-id") }?.1
             ?? "\(message.topic)/\(message.record.partition)/\(message.offset)"
-        return .reply(topic: replyTo, value: result.body, correlation: correlation)
+        var headers = [("correlation-id", correlation)]
+        if let trace = message.trace { headers += KafkaEvent.traceHeaders(trace) }
+        // An answer that is a binary-mode CloudEvent stays one in the Kafka binding.
+        let event = CloudEvents.kafkaHeaders(forAnswer: result.headers)
+        if !event.isEmpty {
+            headers += event
+            if let type = result.headers.first(where: { $0.0.equalsIgnoringASCIICase("content-type") })?.1 {
+                headers.append(("content-type", type))
+            }
+        }
+        return .reply(topic: replyTo, value: result.body, headers: headers)
     }
 
     /// Queues `outgoing` with the producer; its outcome arrives in `sent`.

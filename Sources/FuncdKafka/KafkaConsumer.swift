@@ -37,6 +37,8 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
     }
 
     let settings: KafkaConfiguration
+    /// `FUNC_CLOUDEVENTS`: whether messages are read as CloudEvents.
+    let readsCloudEvents: Bool
     let invoker: Invoker
     let logger: Logger
     let shutdownNanoseconds: UInt64
@@ -83,6 +85,7 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
             throw FuncdError(.configuration, "no Kafka configuration")
         }
         self.settings = settings
+        self.readsCloudEvents = configuration.cloudEvents
         self.invoker = invoker
         self.logger = logger
         self.shutdownNanoseconds = UInt64(configuration.shutdownTimeoutSeconds * 1e9)

@@ -1,5 +1,4 @@
 import FuncdCore
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -32,11 +31,18 @@ enum KafkaEvent {
         return headers
     }
 
+    /// The headers that carry `trace` to whoever reads a message funcd sends.
+    static func traceHeaders(_ trace: CallTrace) -> [(String, String)] {
+        var headers = [("traceparent", trace.traceparent)]
+        if let state = trace.tracestate { headers.append(("tracestate", state)) }
+        return headers
+    }
+
     /// 15 URL-safe characters from 11 random bytes, as the kafka-trigger made them. The bytes
     /// come from a generator seeded by the system's (an id per message must not cost system
     /// calls); ids need to be unique, not secret.
     static func eventID() -> String {
-        var bits = EventIDSource.shared.next()
+        var bits = RandomBits.shared.next128()
         let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
         return String(unsafeUninitializedCapacity: 15) { buffer in
             for index in 0..<15 {
@@ -85,30 +91,6 @@ enum KafkaEvent {
             digits(Int(now.tv_nsec), 9)
             for character in " +0000 UTC".utf8 { byte(character) }
             return index
-        }
-    }
-}
-
-/// xorshift64* seeded from the system generator: the random bits of event ids.
-final class EventIDSource: Sendable {
-    static let shared = EventIDSource()
-    private let state: Mutex<UInt64>
-
-    init() {
-        var system = SystemRandomNumberGenerator()
-        state = Mutex(system.next() | 1)
-    }
-
-    /// 128 random bits.
-    func next() -> (UInt64, UInt64) {
-        state.withLock { state in
-            func step() -> UInt64 {
-                state ^= state >> 12
-                state ^= state << 25
-                state ^= state >> 27
-                return state &* 2_685_821_657_736_338_717
-            }
-            return (step(), step())
         }
     }
 }

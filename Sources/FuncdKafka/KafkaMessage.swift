@@ -15,6 +15,9 @@ final class KafkaMessage: @unchecked Sendable {
     var attempts = 0
     /// Its entry in the worker's in-flight table while the handler has it (-1: none).
     var inFlightEntry = -1
+    /// The trace of its last call (each try is a call, with a span of its own), for the headers
+    /// of its dead letter; nil until it is first handed to the handler.
+    var trace: CallTrace?
 
     init(record: KafkaRecord) {
         self.record = record

@@ -116,7 +116,7 @@ struct PartitionScheduler {
     enum Verdict {
         case succeeded
         /// Succeeded, and its result goes to `topic` (`reply-to`).
-        case reply(topic: String, value: [UInt8], correlation: String)
+        case reply(topic: String, value: [UInt8], headers: [(String, String)])
         case failed(reason: String)
         /// Failed for good: trying again would not change it (a `reply-to` that is not allowed).
         case refused(reason: String)
@@ -337,10 +337,10 @@ struct PartitionScheduler {
         switch verdict {
         case .succeeded:
             settle(message, failed: false, reason: "", now: now, into: &actions)
-        case .reply(let topic, let value, let correlation):
+        case .reply(let topic, let value, let headers):
             sending += 1
             actions.sends.append(
-                Outgoing(message: message, topic: topic, isReply: true, value: value, headers: [("correlation-id", correlation)], reason: ""))
+                Outgoing(message: message, topic: topic, isReply: true, value: value, headers: headers, reason: ""))
         case .failed(let reason):
             if message.attempts >= maxRetries, let letter = deadLetter(message, reason) {
                 sending += 1
@@ -440,12 +440,24 @@ struct PartitionScheduler {
     /// `funcd-*` headers dropped, so that the origin recorded is funcd's.
     func deadLetter(_ message: KafkaMessage, _ reason: String) -> Outgoing? {
         guard let topic = deadLetterTopic else { return nil }
-        let headers = message.headers.filter { !Self.isFuncdHeader($0.0) } + [
+        var headers = message.headers.filter { !Self.isFuncdHeader($0.0) }
+        if let trace = message.trace {
+            // The last call's span is the dead letter's parent: whoever reads the letter
+            // continues the trace from the call that failed.
+            headers.removeAll { Self.isTraceHeader($0.0) }
+            headers += KafkaEvent.traceHeaders(trace)
+        }
+        headers += [
             ("funcd-error", String(reason.prefix(4000))), ("funcd-source-topic", message.topic),
             ("funcd-source-partition", String(message.record.partition)), ("funcd-source-offset", String(message.offset)),
             ("funcd-attempts", String(message.attempts + 1)),
         ]
         return Outgoing(message: message, topic: topic, isReply: false, value: message.value, headers: headers, reason: reason)
+    }
+
+    /// `traceparent` and `tracestate`.
+    static func isTraceHeader(_ name: String) -> Bool {
+        name.equalsIgnoringASCIICase("traceparent") || name.equalsIgnoringASCIICase("tracestate")
     }
 
     /// `funcd-…`: the names funcd gives its own facts in a dead letter.

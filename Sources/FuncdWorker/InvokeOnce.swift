@@ -53,8 +53,13 @@ public enum InvokeOnce {
         var headers: [(String, String)] = [("Host", "localhost")]
         if let type = call.contentType { headers.append(("Content-Type", type)) }
         headers.append(("Content-Length", String(call.body.count)))
+        // A trace is continued from the environment, as OpenTelemetry's environment carrier has it.
+        let environment = ProcessEnvironment.current()
+        let structured = configuration.cloudEvents && CloudEvents.mode(contentType: call.contentType) == .structured
         let invocation = Invocation(
-            method: call.method, target: request.path, headers: headers, body: call.body, sink: waiter, reply: nil)
+            method: call.method, target: request.path, headers: headers, body: call.body, sink: waiter, reply: nil,
+            trace: CallTrace(traceparent: environment["TRACEPARENT"], tracestate: environment["TRACESTATE"]),
+            cloudEvent: structured ? .structured : nil)
         invoker.submit([invocation])
         let result = waiter.wait().result ?? InvocationResult(status: 500, error: "no result")
         if let error = result.error {

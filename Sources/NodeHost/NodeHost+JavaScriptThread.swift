@@ -37,7 +37,7 @@ extension NodeHost {
         nextID += 1
         invocation.hostSlot = Int(id)
         calls[id] = invocation
-        packHeaders(invocation.headers, values: invocation.kafka == nil ? .latin1 : .utf8)
+        let factsStart = pack(invocation)
         var method = invocation.method
         var target = invocation.target
         let status = method.withUTF8 { method in
@@ -46,11 +46,12 @@ extension NodeHost {
                     invocation.body.withUnsafeBufferPointer { body in
                         method.withMemoryRebound(to: CChar.self) { method in
                             target.withMemoryRebound(to: CChar.self) { target in
-                                headers.withMemoryRebound(to: CChar.self) { headers in
+                                headers.withMemoryRebound(to: CChar.self) { scratch in
                                     funcd_node_call(
                                         node, id, method.baseAddress, method.count, target.baseAddress, target.count,
-                                        headers.baseAddress, headers.count, body.baseAddress, body.count,
-                                        invocation.remoteAddress)
+                                        scratch.baseAddress, factsStart, body.baseAddress, body.count,
+                                        invocation.remoteAddress, scratch.baseAddress! + factsStart,
+                                        scratch.count - factsStart, Self.eventForm(invocation.cloudEvent))
                                 }
                             }
                         }
@@ -79,9 +80,22 @@ extension NodeHost {
         }
     }
 
-    private func packHeaders(_ headers: [(String, String)], values: HeaderPacking.ValueBytes) {
+    /// Packs the call's headers and then its facts (trace, a binary event's attributes) into
+    /// `headerScratch`; returns where the facts start.
+    private func pack(_ invocation: Invocation) -> Int {
         headerScratch.removeAll(keepingCapacity: true)
-        HeaderPacking.pack(headers, into: &headerScratch, values: values)
+        HeaderPacking.pack(invocation.headers, into: &headerScratch, values: invocation.kafka == nil ? .latin1 : .utf8)
+        let factsStart = headerScratch.count
+        HeaderPacking.appendFacts(of: invocation, into: &headerScratch)
+        return factsStart
+    }
+
+    private static func eventForm(_ input: CloudEventInput?) -> funcd_node_cloudevent {
+        switch input {
+        case nil: FUNCD_NODE_NO_EVENT
+        case .binary: FUNCD_NODE_BINARY_EVENT
+        case .structured: FUNCD_NODE_STRUCTURED_EVENT
+        }
     }
 
     /// The glue answered (through `native.reply`). Returns 0 to pause a streamed answer.

@@ -60,7 +60,7 @@ final class Terminator: @unchecked Sendable {
             }
             logger.warning(
                 "stopping JavaScript that holds the event loop past a deadline",
-                metadata: [LogKeys.method: "\(invocation.method)", LogKeys.target: "\(invocation.target)"])
+                metadata: invocation.logMetadata())
             funcd_node_terminate(node)
             watch(lastBeat: beat)
         }

@@ -97,7 +97,7 @@ final class PythonCall: @unchecked Sendable {
             method = PythonObjects.string(invocation.method)
         }
         var arguments: [PyPointer?] = prefix
-        arguments.reserveCapacity(prefix.count + 10)
+        arguments.reserveCapacity(prefix.count + 13)
         arguments.append(method)
         arguments.append(PythonObjects.string(invocation.target))
         arguments.append(PythonObjects.headerTuple(invocation.headers))
@@ -108,6 +108,9 @@ final class PythonCall: @unchecked Sendable {
         arguments.append(PythonObjects.optionalString(fields.eventTime))
         arguments.append(PythonObjects.optionalString(fields.eventNamespace))
         arguments.append(peerObject(invocation.remoteAddress))
+        arguments.append(PythonObjects.string(invocation.trace.traceparent))
+        arguments.append(PythonObjects.optionalString(invocation.trace.tracestate))
+        arguments.append(PythonObjects.cloudEvent(invocation.cloudEvent))
         defer { for argument in arguments { funcd_py_decref(argument!) } }
         return arguments.withUnsafeMutableBufferPointer { body($0) }
     }

@@ -67,7 +67,7 @@ extension PythonHost {
                 finished = runAsync(invocation)
             } else {
                 if let record = invocation.kafka, let kafka {
-                    invocation.complete(with: kafka.run(record))
+                    invocation.complete(with: kafka.run(record, invocation))
                 } else {
                     invocation.complete(with: python!.run(invocation))
                 }

@@ -13,7 +13,8 @@ import FuncdCore
 final class PythonKafkaCall: @unchecked Sendable {
     private let call: PythonCall
     private let handler: PyPointer
-    private let context: PyPointer
+    private let callContext: PyPointer
+    private let applyCloudEvent: PyPointer
     private let encode: PyPointer
     private let failure: PyPointer
     private let extensionsType: PyPointer
@@ -57,7 +58,8 @@ final class PythonKafkaCall: @unchecked Sendable {
         }
         self.call = call
         handler = try attribute(function, "handler")
-        context = try attribute(function, "context")
+        callContext = try attribute(function, "call_context")
+        applyCloudEvent = try attribute(try attribute(glue, "_cloudevents"), "apply")
         encode = try attribute(glue, "encode")
         failure = try attribute(glue, "failure")
         extensionsType = try attribute(glue, "KafkaExtensions")
@@ -68,11 +70,16 @@ final class PythonKafkaCall: @unchecked Sendable {
     }
 
     /// Calls the handler with the message's event. GIL held.
-    func run(_ record: KafkaRecord) -> InvocationResult {
-        guard let event = event(record) else {
+    func run(_ record: KafkaRecord, _ invocation: Invocation) -> InvocationResult {
+        guard let event = event(record), let context = context(invocation.trace) else {
             return InvocationResult(
                 status: 500, body: Array("Internal Server Error\n".utf8),
                 error: "cannot build the event of a Kafka message: \(PythonObjects.takeError())")
+        }
+        defer { funcd_py_decref(context) }
+        if let cloudEvent = invocation.cloudEvent, let failed = apply(cloudEvent, record, to: event) {
+            funcd_py_decref(event)
+            return failed
         }
         var arguments: [PyPointer?] = [event, context]
         let result = PyObject_Vectorcall(handler, &arguments, 2, nil)
@@ -83,6 +90,29 @@ final class PythonKafkaCall: @unchecked Sendable {
         // body, nothing else reads it.
         if funcd_py_is_none(result) != 0 { return InvocationResult(status: 200, body: []) }
         return converted(calling: encode, with: result)
+    }
+
+    /// The context for one call: the function's, with the call's trace (`Function.call_context`).
+    private func context(_ trace: CallTrace) -> PyPointer? {
+        var arguments: [PyPointer?] = [
+            PythonObjects.string(trace.traceparent), PythonObjects.optionalString(trace.tracestate),
+        ]
+        defer { for argument in arguments { funcd_py_decref(argument!) } }
+        return PyObject_Vectorcall(callContext, &arguments, 2, nil)
+    }
+
+    /// Fills `event` from the message's CloudEvent (the glue's `_cloudevents.apply`); the 400 of
+    /// a structured event whose data cannot be read, or nil.
+    private func apply(_ cloudEvent: CloudEventInput, _ record: KafkaRecord, to event: PyPointer) -> InvocationResult? {
+        var arguments: [PyPointer?] = [event, PythonObjects.cloudEvent(cloudEvent), PythonObjects.bytes(record.value)]
+        defer { for argument in arguments.dropFirst() { funcd_py_decref(argument!) } }
+        guard let done = PyObject_Vectorcall(applyCloudEvent, &arguments, 3, nil) else {
+            let problem = PythonObjects.takeErrorMessage()
+            return InvocationResult(
+                status: 400, body: Array("Invalid CloudEvent: \(problem)\n".utf8), error: "invalid CloudEvent: \(problem)")
+        }
+        funcd_py_decref(done)
+        return nil
     }
 
     /// The handler raised: the glue formats the exception (and its traceback) into the 500.

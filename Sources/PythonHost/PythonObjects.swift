@@ -1,4 +1,5 @@
 internal import CPython
+import FuncdCore
 
 /// A strong reference to a Python object, as a raw pointer: every function here is called with
 /// the GIL held, and ownership follows CPython's rules (new references are decref'd by the caller).
@@ -35,6 +36,16 @@ enum PythonObjects {
     }
 
     /// A tuple of `(name, value)` tuples: headers as the glue's Request expects them.
+    /// What the glue's `cloudevent` argument says of a request: None, the binary-mode attributes as
+    /// a tuple of pairs, or True (structured mode: the body is the event). A new reference.
+    static func cloudEvent(_ input: CloudEventInput?) -> PyPointer {
+        switch input {
+        case nil: newNone()
+        case .binary(let attributes): headerTuple(attributes)
+        case .structured: funcd_py_new_true()
+        }
+    }
+
     static func headerTuple(_ headers: [(String, String)]) -> PyPointer {
         let tuple = PyTuple_New(headers.count)!
         for (index, (name, value)) in headers.enumerated() {

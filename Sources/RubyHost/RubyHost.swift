@@ -104,6 +104,14 @@ public final class RubyHost: FunctionHost, @unchecked Sendable {
                 // REMOTE_ADDR, as a field of funcd's own (the front drops any a client sends).
                 HeaderPacking.append(name: "funcd-peer", value: peer, into: &headers)
             }
+            let factsOffset = headers.count
+            HeaderPacking.appendFacts(of: invocation, into: &headers)
+            let form: funcd_ruby_cloudevent =
+                switch invocation.cloudEvent {
+                case nil: FUNCD_RUBY_NO_EVENT
+                case .binary: FUNCD_RUBY_BINARY_EVENT
+                case .structured: FUNCD_RUBY_STRUCTURED_EVENT
+                }
             var method = invocation.method
             var target = invocation.target
             method.withUTF8 { method in
@@ -115,7 +123,8 @@ public final class RubyHost: FunctionHost, @unchecked Sendable {
                                     headers.withMemoryRebound(to: CChar.self) { headers in
                                         funcd_ruby_submit(
                                             id, method.baseAddress, method.count, target.baseAddress, target.count,
-                                            headers.baseAddress, headers.count, body.baseAddress, body.count)
+                                            headers.baseAddress, headers.count, factsOffset, form, body.baseAddress,
+                                            body.count)
                                     }
                                 }
                             }

@@ -68,12 +68,24 @@ int funcd_node_run(funcd_node *node);
 /// The Node version (`18.20.4`).
 const char *funcd_node_version(void);
 
-/// Calls `glue.call(id, method, target, headers, body, remoteAddress)`. `headers` as in
-/// funcd_node_reply; `remote_address`: the client's IP address, NUL-terminated, or NULL for none.
+/// How a call's request carries a CloudEvent (see FuncdCore's CloudEvents).
+typedef enum {
+    FUNCD_NODE_NO_EVENT = 0,
+    FUNCD_NODE_BINARY_EVENT = 1,     ///< its attributes follow the trace in `facts`
+    FUNCD_NODE_STRUCTURED_EVENT = 2, ///< the body is the event
+} funcd_node_cloudevent;
+
+/// Calls `glue.call(id, method, target, headers, body, remoteAddress, traceparent, tracestate,
+/// cloudevent)`. `headers` as in funcd_node_reply; `remote_address`: the client's IP address,
+/// NUL-terminated, or NULL for none. `facts`, length-prefixed UTF-8 names and values like
+/// `headers`: the fields `traceparent` and `tracestate` (empty: none), then, for a
+/// binary-mode event, its attributes, which become `cloudevent`'s [name, value, ...] array; a
+/// structured event's `cloudevent` is true.
 int funcd_node_call(
     funcd_node *node, uint64_t id, const char *method, size_t method_length, const char *target,
     size_t target_length, const char *headers, size_t headers_length, const uint8_t *body,
-    size_t body_length, const char *remote_address);
+    size_t body_length, const char *remote_address, const char *facts, size_t facts_length,
+    funcd_node_cloudevent cloudevent);
 
 /// `glue.cancel(id)`: the call's deadline passed; its late answer is dropped.
 void funcd_node_cancel(funcd_node *node, uint64_t id);

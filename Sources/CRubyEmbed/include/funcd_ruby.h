@@ -56,10 +56,22 @@ typedef struct {
 /// never returns.
 void funcd_ruby_run(const char *glue, const char *config_json, int workers, funcd_ruby_callbacks callbacks);
 
-/// Any thread: queues a call (the bytes are copied). `headers` as in funcd_ruby_reply.
+/// How a call's request carries a CloudEvent (see FuncdCore's CloudEvents).
+typedef enum {
+    FUNCD_RUBY_NO_EVENT = 0,
+    FUNCD_RUBY_BINARY_EVENT = 1,     ///< its attributes follow the trace among the facts
+    FUNCD_RUBY_STRUCTURED_EVENT = 2, ///< the body is the event
+} funcd_ruby_cloudevent;
+
+/// Any thread: queues a call (the bytes are copied). `headers` as in funcd_ruby_reply; its
+/// first `facts_offset` bytes are the request's fields, the rest the call's facts, packed the
+/// same way (UTF-8): `traceparent`, `tracestate` (empty: none), then a binary-mode event's
+/// attributes. `Native.take` gives the glue `[id, method, target, headers, body, traceparent,
+/// tracestate, cloudevent]`, `cloudevent` nil, true (structured) or [name, value, ...].
 void funcd_ruby_submit(
     uint64_t id, const char *method, size_t method_length, const char *target, size_t target_length,
-    const char *headers, size_t headers_length, const uint8_t *body, size_t body_length);
+    const char *headers, size_t headers_length, size_t facts_offset, funcd_ruby_cloudevent cloudevent,
+    const uint8_t *body, size_t body_length);
 
 /// Any thread: the deadline of call `id` passed; Thread#raise it if it is running.
 void funcd_ruby_interrupt(uint64_t id);

@@ -2,7 +2,7 @@
 
 // The glue funcd-node runs inside its embedded Node: loads the handler, turns each call the
 // server hands over into the kubeless event, and answers through `native.reply`. One call is
-// `call(id, method, target, headers, body, remoteAddress)`; its answer is one COMPLETE reply, or HEAD, CHUNK...,
+// `call(id, method, target, headers, body, remoteAddress, traceparent, tracestate, cloudevent)`; its answer is one COMPLETE reply, or HEAD, CHUNK...,
 // END when the handler streams through event.extensions.response. `cancel(id)` says the deadline
 // passed (the caller has had its 408): whatever the handler does later is dropped.
 
@@ -10,6 +10,7 @@ const Module = require('module');
 const { Request, mediaType } = require('./request');
 const { Response } = require('./response');
 const { encode, isFetchResponse, fromFetchResponse } = require('./encode');
+const cloudEvents = require('./cloudevents');
 
 const COMPLETE = 0;
 const HEAD = 1;
@@ -176,6 +177,8 @@ class Call {
     this.response = undefined;
     this.done = false;
     this.cancelled = false;
+    /** The request was a structured CloudEvent: a returned event is answered as one. */
+    this.structured = false;
   }
 
   responseObject() {
@@ -211,7 +214,7 @@ class Call {
     if (isFetchResponse(value)) return this.finishWithFetchResponse(value);
     let answer;
     try {
-      answer = encode(value);
+      answer = (this.structured && cloudEvents.encodeEvent(value)) || encode(value);
     } catch (error) {
       return this.fail(error);
     }
@@ -293,9 +296,10 @@ class Host {
     this.calls = new Map();
   }
 
-  call(id, method, target, headers, body, remoteAddress) {
+  call(id, method, target, headers, body, remoteAddress, traceparent, tracestate, cloudevent) {
     const request = new Request(method, target, headers, body, remoteAddress);
     const call = new Call(this, id, request);
+    call.structured = cloudevent === true;
     request._call = call;
     const event = {
       data: undefined,
@@ -324,9 +328,20 @@ class Host {
       call.complete(400, TEXT, `Request body is not valid JSON: ${error.message}\n`, `invalid JSON body: ${error.message}`);
       return;
     }
+    if (cloudevent !== undefined) {
+      try {
+        cloudEvents.apply(event, cloudevent, request.body);
+      } catch (error) {
+        if (!(error instanceof cloudEvents.CloudEventError)) throw error;
+        call.complete(400, TEXT, `Invalid CloudEvent: ${error.message}\n`, `invalid CloudEvent: ${error.message}`);
+        return;
+      }
+    }
+    // A context per call: calls awaiting side by side each hold their own trace.
+    const context = { ...this.context, traceparent, tracestate };
     let result;
     try {
-      result = this.handler(event, this.context);
+      result = this.handler(event, context);
     } catch (error) {
       call.fail(error);
       return;
@@ -432,7 +447,8 @@ function serve(native, process, config, handler) {
   // One context object for every call, as kubeless passed it.
   const host = new Host(native, handler, { ...config.context });
   return {
-    call: (id, method, target, headers, body, remoteAddress) => host.call(id, method, target, headers, body, remoteAddress),
+    call: (id, method, target, headers, body, remoteAddress, traceparent, tracestate, cloudevent) =>
+      host.call(id, method, target, headers, body, remoteAddress, traceparent, tracestate, cloudevent),
     cancel: (id) => host.cancel(id),
     drain: (id) => host.drain(id),
     host,

@@ -9,6 +9,7 @@ Python so that it can be tested with plain Python (see tests/).
 import os
 import sys
 
+from . import _cloudevents
 from ._lazy import protect, std
 from ._request import Request
 
@@ -19,6 +20,10 @@ _HTML = [("Content-Type", "text/html; charset=UTF-8")]
 _JSON = [("Content-Type", "application/json")]
 _TEXT = [("Content-Type", "text/plain; charset=utf-8")]
 _INVALID_JSON = (400, _TEXT, b"Invalid JSON body\n")
+
+
+def _invalid_event(error):
+    return (400, _TEXT, f"Invalid CloudEvent: {error}\n".encode("utf-8"), f"invalid CloudEvent: {error}")
 
 
 # One encoder and decoder for every call, made on first use (json and re are not imported at
@@ -148,8 +153,9 @@ class Function:
         self._loop = None
         self._futures = {}
 
-    def event(self, method, target, headers, body, content_type, event_id, event_type, event_time, namespace, peer=None):
-        """Builds the kubeless event; raises ValueError when a JSON body does not parse."""
+    def event(self, method, target, headers, body, content_type, event_id, event_type, event_time, namespace, peer=None, cloudevent=None):
+        """Builds the kubeless event; raises ValueError when a JSON body does not parse, and
+        CloudEventError when a structured CloudEvent's data cannot be read."""
         data = body
         if content_type is not None and content_type.split(";", 1)[0].strip().lower() == "application/json":
             try:
@@ -163,7 +169,7 @@ class Function:
             if data is body:
                 data = body.decode("utf-8", "replace")
             extensions.update(kafka_extensions(headers))
-        return {
+        event = {
             "data": data,
             "event-id": event_id,
             "event-type": event_type,
@@ -171,32 +177,56 @@ class Function:
             "event-namespace": namespace,
             "extensions": extensions,
         }
+        if cloudevent is not None:
+            _cloudevents.apply(event, cloudevent, body)
+        return event
 
-    def call(self, method, target, headers, body, content_type, event_id, event_type, event_time, namespace, peer=None):
+    def call_context(self, traceparent, tracestate):
+        """The context of one call: the function's, with the call's trace to propagate. A copy
+        per call, because calls on other threads (or awaiting) hold their own trace."""
+        context = self.context.copy()
+        context["traceparent"] = traceparent
+        context["tracestate"] = tracestate
+        return context
+
+    def call(self, method, target, headers, body, content_type, event_id, event_type, event_time, namespace, peer=None,
+             traceparent=None, tracestate=None, cloudevent=None):
         """Calls a plain handler: returns (status, headers, body, error). `peer` is the client's
-        address (None for a Kafka message)."""
+        address (None for a Kafka message); `traceparent` and `tracestate` the call's trace;
+        `cloudevent` what the host found of a CloudEvent (see _cloudevents.apply)."""
         try:
-            event = self.event(method, target, headers, body, content_type, event_id, event_type, event_time, namespace, peer)
+            event = self.event(method, target, headers, body, content_type, event_id, event_type, event_time, namespace, peer, cloudevent)
+        except _cloudevents.CloudEventError as error:
+            return _invalid_event(error)
         except ValueError:
             return (*_INVALID_JSON, "invalid JSON body")
         try:
-            return encode(self.handler(event, self.context))
+            result = self.handler(event, self.call_context(traceparent, tracestate))
+            if cloudevent is True and type(result) is dict:
+                answer = _cloudevents.encode_event(result, _encode_json)
+                if answer is not None:
+                    return answer
+            return encode(result)
         except BaseException as error:  # noqa: B036 - a handler's failure must never end the worker
             return failure(error)
 
     # -- async def handlers run on one asyncio loop the host owns
 
-    def start(self, token, complete, method, target, headers, body, content_type, event_id, event_type, event_time, namespace, peer=None):
+    def start(self, token, complete, method, target, headers, body, content_type, event_id, event_type, event_time, namespace,
+              peer=None, traceparent=None, tracestate=None, cloudevent=None):
         """Starts an async handler on the loop; ``complete(token, result)`` is called when done.
 
         Returns None, or a finished result when the call failed before it started.
         """
         try:
-            event = self.event(method, target, headers, body, content_type, event_id, event_type, event_time, namespace, peer)
+            event = self.event(method, target, headers, body, content_type, event_id, event_type, event_time, namespace, peer, cloudevent)
+        except _cloudevents.CloudEventError as error:
+            return _invalid_event(error)
         except ValueError:
             return (*_INVALID_JSON, "invalid JSON body")
         loop = self._ensure_loop()
-        future = std("asyncio").run_coroutine_threadsafe(self._run(event), loop)
+        context = self.call_context(traceparent, tracestate)
+        future = std("asyncio").run_coroutine_threadsafe(self._run(event, context, cloudevent is True), loop)
         self._futures[token] = future
 
         def done(finished, token=token):
@@ -210,9 +240,14 @@ class Function:
         future.add_done_callback(done)
         return None
 
-    async def _run(self, event):
+    async def _run(self, event, context, structured):
         try:
-            return encode(await self.handler(event, self.context))
+            result = await self.handler(event, context)
+            if structured and type(result) is dict:
+                answer = _cloudevents.encode_event(result, _encode_json)
+                if answer is not None:
+                    return answer
+            return encode(result)
         except BaseException as error:  # noqa: B036
             if isinstance(error, std("asyncio").CancelledError):
                 raise

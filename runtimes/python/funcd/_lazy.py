@@ -20,6 +20,7 @@ NAMES = (
     "http.cookies",
     "email.parser",
     "email.policy",
+    "binascii",
 )
 
 

@@ -37,7 +37,8 @@ TIMEOUT = 10  # seconds any wait on the asyncio thread may take before the test 
 
 def arguments(body=b"", content_type=None, method="POST", target="/", headers=None, event_id=None,
               event_type=None, event_time=None, namespace=None):
-    """The nine arguments the Swift host passes to ``call`` (and, after token and complete, ``start``)."""
+    """The first nine arguments the Swift host passes to ``call`` (and, after token and complete,
+    ``start``); the peer, the trace and the CloudEvent follow."""
     if headers is None:
         headers = (("Content-Type", content_type),) if content_type is not None else ()
     return (method, target, headers, body, content_type, event_id, event_type, event_time, namespace)
@@ -159,10 +160,63 @@ class EventTest(unittest.TestCase):
         self.assertEqual(request.body.read(), b"payload")
         self.assertEqual(request.url, "http://example.com/items/1?x=2")
 
-    def test_handler_gets_the_function_context(self):
+    def test_handler_gets_the_function_context_with_the_calls_trace(self):
         function, seen = capturing()
-        function.call(*arguments())
-        self.assertIs(seen[0][1], function.context)
+        parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        function.call(*arguments(), None, parent, "rojo=00f067aa0ba902b7")
+        function.call(*arguments(), None, parent.replace("b7ad", "c8be"), None)
+        first, second = seen[0][1], seen[1][1]
+        self.assertEqual(first, {**function.context, "traceparent": parent, "tracestate": "rojo=00f067aa0ba902b7"})
+        self.assertEqual(second["tracestate"], None)
+        # A copy per call: a call's trace is not another's, and the function's context is untouched.
+        self.assertIsNot(first, second)
+        self.assertNotIn("traceparent", function.context)
+
+    def test_binary_cloudevent_fills_what_the_caller_did_not_send(self):
+        attributes = (("id", "42"), ("source", "/src"), ("specversion", "1.0"), ("type", "t"), ("time", "2026-12-06T00:00:00Z"), ("myext", "x"))
+        event = Function(lambda e, c: None, {}).event("POST", "/", (), b"{}", "application/json", "given-id", None, None, None, None, attributes)
+        self.assertEqual(event["event-id"], "given-id")
+        self.assertEqual(event["event-type"], "t")
+        self.assertEqual(event["event-time"], "2026-12-06T00:00:00Z")
+        self.assertEqual(event["event-namespace"], "/src")
+        self.assertEqual(event["data"], {})
+        self.assertEqual(event["extensions"]["cloudevent"]["myext"], "x")
+
+    def test_structured_cloudevent(self):
+        function = Function(lambda e, c: None, {})
+        def event(body):
+            return function.event("POST", "/", (), body, "application/cloudevents+json", None, None, None, None, None, True)
+        full = b'{"specversion":"1.0","id":"1","source":"s","type":"t","data":{"a":[1]},"ext":true}'
+        self.assertEqual(event(full)["data"], {"a": [1]})
+        self.assertEqual(event(full)["extensions"]["cloudevent"], {"specversion": "1.0", "id": "1", "source": "s", "type": "t", "ext": True})
+        self.assertEqual(event(b'{"specversion":"1.0","id":"1","source":"s","type":"t","data_base64":"AAH/"}')["data"], b"\x00\x01\xff")
+        # Not a complete v1.0 event: the request stays what kubeless made of it.
+        for body in (b'{"specversion":"0.3","id":"1","source":"s","type":"t"}', b'{"id":"1","source":"s","type":"t"}',
+                     b'{"specversion":"1.0","id":1,"source":"s","type":"t"}', b'{"specversion":"1.0","id":"1","source":"s","type":"t","Bad-Name":1}',
+                     b"not json", b"[1]", b"\xff"):
+            with self.subTest(body=body):
+                built = event(body)
+                self.assertEqual(built["data"], body)
+                self.assertNotIn("cloudevent", built["extensions"])
+        for body, reason in ((b'{"specversion":"1.0","id":"1","source":"s","type":"t","data_base64":"%%"}', "not base64"),
+                             (b'{"specversion":"1.0","id":"1","source":"s","type":"t","data_base64":"AA==","data":1}', "both"),
+                             (b'{"specversion":"1.0","id":"1","source":"s","type":"t","data_base64":5}', "not a string")):
+            with self.subTest(body=body):
+                status, _, text, error = function.call("POST", "/", (), body, "application/cloudevents+json", None, None, None, None, None, None, None, True)
+                self.assertEqual(status, 400)
+                self.assertIn(reason, text.decode())
+
+    def test_returned_event_answers_a_structured_request_as_one(self):
+        returned = {"specversion": "1.0", "id": "r", "source": "funcd", "type": "reply", "data": b"\x00\xff"}
+        function = Function(lambda e, c: returned, {})
+        body = b'{"specversion":"1.0","id":"1","source":"s","type":"t"}'
+        status, headers, text, _ = function.call("POST", "/", (), body, "application/cloudevents+json", None, None, None, None, None, None, None, True)
+        self.assertEqual(headers, [("Content-Type", "application/cloudevents+json")])
+        self.assertEqual(json.loads(text), {"specversion": "1.0", "id": "r", "source": "funcd", "type": "reply", "data_base64": "AP8="})
+        # An event answering an ordinary request is plain JSON.
+        returned.pop("data")
+        _, headers, _, _ = function.call("POST", "/", (), b"{}", "application/json", None, None, None, None)
+        self.assertEqual(headers, [("Content-Type", "application/json")])
 
     def test_invalid_json_is_400(self):
         for body in (b"{not json", b"[1,", b'"\xff\xfe"', b"\xff"):

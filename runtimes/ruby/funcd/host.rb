@@ -9,6 +9,7 @@ require 'json'
 require 'timeout'
 require_relative 'headers'
 require_relative 'request'
+require_relative 'cloudevents'
 
 module Funcd
   # Raised in a handler whose deadline passed; a Timeout::Error, so code written for
@@ -179,7 +180,7 @@ module Funcd
     end
 
     # Runs one call and replies; every outcome ends in exactly one Native.reply.
-    def answer(id, method, target, headers, body)
+    def answer(id, method, target, headers, body, traceparent = nil, tracestate = nil, cloudevent = nil)
       request = @request_class.new(method, target, headers, body)
       # Most calls carry no event-* header (Kafka messages do): the header table is only built
       # when the bytes hold "event-" at all (inside a value too: only a hint, the table decides).
@@ -198,10 +199,17 @@ module Funcd
       rescue JSON::ParserError => e
         return Native.reply(id, 400, TEXT, "Request body is not valid JSON: #{e.message}\n", "invalid JSON body: #{e.message}")
       end
-      result = call_handler(id, event)
+      begin
+        CloudEvents.apply(event, cloudevent, body) if cloudevent
+      rescue CloudEvents::Invalid => e
+        return Native.reply(id, 400, TEXT, "Invalid CloudEvent: #{e.message}\n", "invalid CloudEvent: #{e.message}")
+      end
+      # A context per call: calls on other threads hold their own trace.
+      context = @context.merge(traceparent: traceparent, tracestate: tracestate)
+      result = call_handler(id, event, context)
       return if result.equal?(FAILED)
 
-      status, flat, text = Encode.result(result)
+      status, flat, text = (cloudevent == true && CloudEvents.encode(result)) || Encode.result(result)
       Native.reply(id, status, flat, text, nil)
     rescue Exception => e # rubocop:disable Lint/RescueException
       Native.reply(id, 500, TEXT, "Internal Server Error\n", e.full_message(highlight: false))
@@ -231,10 +239,10 @@ module Funcd
 
     # The handler's value, or FAILED once the call has been answered: a failure, or a streamed
     # answer (sent while the deadline still applies).
-    def call_handler(id, event)
+    def call_handler(id, event, context = @context)
       @running[id] = Thread.current
       Thread.handle_interrupt(LET_TIMEOUTS_IN) do
-        value = @namespace.send(@handler, event, @context)
+        value = @namespace.send(@handler, event, context)
         streamed = Encode.streamed(value)
         next value unless streamed
 
