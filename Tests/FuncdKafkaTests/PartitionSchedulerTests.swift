@@ -120,7 +120,7 @@ struct PartitionSchedulerTests {
         let asking = message(0, 1)
         schedule.accept([asking, message(0, 2)], into: &actions)
         var step = PartitionScheduler.Actions()
-        schedule.handedBack(asking, .reply(topic: "answers", value: [1], correlation: "c"), now: 0, into: &step)
+        schedule.handedBack(asking, .reply(topic: "answers", value: [1], headers: [("correlation-id", "c")]), now: 0, into: &step)
         schedule.takeReady(into: &step)
         #expect(step.starts.isEmpty && step.stores.isEmpty && schedule.inFlight == 0 && schedule.sending == 1)
         let reply = try! #require(step.sends.first)
@@ -138,7 +138,7 @@ struct PartitionSchedulerTests {
         let asking = message(0, 1)
         schedule.accept([asking], into: &actions)
         var step = PartitionScheduler.Actions()
-        schedule.handedBack(asking, .reply(topic: "answers", value: [], correlation: "c"), now: 0, into: &step)
+        schedule.handedBack(asking, .reply(topic: "answers", value: [], headers: [("correlation-id", "c")]), now: 0, into: &step)
         let reply = step.sends[0]
 
         var failed = PartitionScheduler.Actions()
@@ -201,7 +201,7 @@ struct PartitionSchedulerTests {
         let other = message(1, 1)
         schedule.accept([asking, other, message(2, 1)], into: &actions)
         var step = PartitionScheduler.Actions()
-        schedule.handedBack(asking, .reply(topic: "a", value: [], correlation: "c"), now: 0, into: &step)
+        schedule.handedBack(asking, .reply(topic: "a", value: [], headers: [("correlation-id", "c")]), now: 0, into: &step)
         schedule.sent(step.sends[0], failure: .init(description: "away", permanent: false), now: 0, into: &step)
         schedule.stop()
         #expect(schedule.sending == 0 && schedule.inFlight == 2 && !schedule.drained)
