@@ -156,13 +156,14 @@ extension KafkaConsumer {
             ?? "\(message.topic)/\(message.record.partition)/\(message.offset)"
         var headers = [("correlation-id", correlation)]
         if let trace = message.trace { headers += KafkaEvent.traceHeaders(trace) }
-        // An answer that is a binary-mode CloudEvent stays one in the Kafka binding.
+        // An answer that is a CloudEvent stays one in the Kafka binding: a binary-mode one's ce-*
+        // fields become ce_ headers; either mode keeps its content type (a structured one's says
+        // it is one).
         let event = CloudEvents.kafkaHeaders(forAnswer: result.headers)
-        if !event.isEmpty {
-            headers += event
-            if let type = result.headers.first(where: { $0.0.equalsIgnoringASCIICase("content-type") })?.1 {
-                headers.append(("content-type", type))
-            }
+        let type = result.headers.first(where: { $0.0.equalsIgnoringASCIICase("content-type") })?.1
+        headers += event
+        if let type, !event.isEmpty || CloudEvents.mode(contentType: type) == .structured {
+            headers.append(("content-type", type))
         }
         return .reply(topic: replyTo, value: result.body, headers: headers)
     }

@@ -16,6 +16,7 @@ final class PythonKafkaCall: @unchecked Sendable {
     private let callContext: PyPointer
     private let applyCloudEvent: PyPointer
     private let encode: PyPointer
+    private let encodeAnswer: PyPointer
     private let failure: PyPointer
     private let extensionsType: PyPointer
     private let kafkaScanner: PyPointer
@@ -61,6 +62,7 @@ final class PythonKafkaCall: @unchecked Sendable {
         callContext = try attribute(function, "call_context")
         applyCloudEvent = try attribute(try attribute(glue, "_cloudevents"), "apply")
         encode = try attribute(glue, "encode")
+        encodeAnswer = try attribute(glue, "encode_answer")
         failure = try attribute(glue, "failure")
         extensionsType = try attribute(glue, "KafkaExtensions")
         kafkaScanner = try attribute(glue, "kafka_scanner")
@@ -89,6 +91,14 @@ final class PythonKafkaCall: @unchecked Sendable {
         // The common answers of a trigger's handler, without the glue: a reply-to topic gets the
         // body, nothing else reads it.
         if funcd_py_is_none(result) != 0 { return InvocationResult(status: 200, body: []) }
+        if case .structured = invocation.cloudEvent {
+            // A returned event answers a structured event as one (the glue's encode_answer).
+            var arguments: [PyPointer?] = [result, funcd_py_new_true()]
+            defer { funcd_py_decref(arguments[1]!) }
+            guard let tuple = PyObject_Vectorcall(encodeAnswer, &arguments, 2, nil) else { return raised() }
+            defer { funcd_py_decref(tuple) }
+            return call.convert(tuple)
+        }
         return converted(calling: encode, with: result)
     }
 

@@ -260,3 +260,68 @@ struct EventsTests {
         #expect(seen.string("traceparent")?.hasPrefix("00-0af7651916cd43dd8448eb211c80319c-") == true, "\(seen)")
     }
 }
+
+/// The official CloudEvents SDK (PyPI `cloudevents` 2.x, from `.kafka/venv`: scripts/kafka-env)
+/// builds the events and reads funcd's answers (Fixtures/cloudevents_sdk.py).
+@Suite(.sharesMachine)
+struct CloudEventsSDKTests {
+    static func sdk(_ arguments: [String]) throws -> FuncdProcess.Outcome {
+        let environment = try KafkaTests.Environment.find()
+        return try FuncdProcess(
+            executableURL: environment.python,
+            arguments: [TestPaths.fixture("cloudevents_sdk.py").path] + arguments
+        ).finish(timeout: 120)
+    }
+
+    @Test("HTTP: binary and structured events from the SDK; the handler's answers read back by the SDK", arguments: EventsTests.Language.allCases)
+    func http(_ language: EventsTests.Language) throws {
+        try EventsTests.withServer(language) { server in
+            let outcome = try Self.sdk(["http", "\(try server.port())"])
+            #expect(outcome.exitCode == 0, "\(outcome)\n\(server.diagnostics)")
+        }
+    }
+
+    @Test("Kafka: events in either mode from the SDK; replies are events the SDK reads, carrying the trace; a dead letter carries the failed call's", arguments: EventsTests.Language.allCases)
+    func kafka(_ language: EventsTests.Language) throws {
+        try KafkaTests.withBroker { environment, broker in
+            for topic in ["ce-in", "ce-out", "ce-dead"] { try KafkaTests.createTopic(environment, broker, topic, partitions: 1) }
+            let produced = try Self.sdk(["kafka-produce", broker, "ce-in", "ce-out"])
+            #expect(produced.exitCode == 0, "\(produced)")
+            let code = try CodeDirectory(fixtures: [language.file])
+            defer { code.remove() }
+            let runtime = ["py": "python3.11", "js": "nodejs18", "rb": "ruby3.1"][language.rawValue]!
+            let funcd = try KafkaTests.startFuncd(
+                environment, broker, topic: "ce-in", group: "g-ce-\(language)", handler: "handler", code: code,
+                env: [
+                    "MOD_NAME": "events_app", "FUNC_RUNTIME": runtime, "KAFKA_MAX_RETRIES": "0", "KAFKA_DLQ_TOPIC": "ce-dead",
+                ])
+            defer { funcd.stop() }
+            let read = try Self.sdk(["kafka-replies", broker, "ce-out"])
+            #expect(read.exitCode == 0, "\(read)\n\(funcd.diagnostics)")
+            let replies = read.stdout.split(separator: "\n").compactMap { JSONObject(text: String($0)) }
+            #expect(replies.count == 2, "\(read)")
+            guard replies.count == 2 else { return }
+            let binary = replies[0]
+            let seen = try #require(binary.object("data"), "\(binary)")
+            #expect(binary.object("attributes")?.string("id") == "reply-1", "a binary-mode reply: \(binary)")
+            #expect(seen.object("cloudevent")?.string("id") == "k-1", "\(seen)")
+            #expect(seen.object("data")?.int("n") == 1, "\(seen)")
+            // The call continued the message's trace; the reply's parent is the call's span.
+            let callTrace = try #require(seen.string("traceparent"), "\(seen)")
+            #expect(callTrace.hasPrefix("00-4bf92f3577b34da6a3ce929d0e0e4736-") && !callTrace.contains("00f067aa0ba902b7"), "\(seen)")
+            #expect(seen.string("tracestate") == "congo=t61rcWkgMzE", "\(seen)")
+            #expect(binary.object("headers")?.string("traceparent") == callTrace, "\(binary)")
+            let structured = replies[1]
+            #expect(structured.object("headers")?.string("content-type") == "application/cloudevents+json", "\(structured)")
+            #expect(structured.object("attributes")?.string("source") == "/funcd/test", "\(structured)")
+            #expect(structured.object("data")?.object("cloudevent")?.string("id") == "k-2", "\(structured)")
+            #expect(structured.object("data")?.object("data")?.int("n") == 2, "\(structured)")
+            let letters = try KafkaTests.consume(environment, broker, "ce-dead", count: 1)
+            let headers = letters.first?["headers"] as? [String: String] ?? [:]
+            #expect(headers["funcd-error"]?.contains("asked to fail") == true, "\(letters)")
+            let letterTrace = headers["traceparent"] ?? ""
+            #expect(letterTrace.hasPrefix("00-4bf92f3577b34da6a3ce929d0e0e4736-") && !letterTrace.contains("00f067aa0ba902b7"), "\(letters)")
+            #expect(headers["ce_id"] == "k-1", "the event's own headers stay: \(letters)")
+        }
+    }
+}

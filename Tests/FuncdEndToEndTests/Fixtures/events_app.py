@@ -1,5 +1,6 @@
 """Shows a test what funcd made of a request: the kubeless event's fields, the CloudEvent and the
-trace context. `X-Answer: structured` answers with a returned event, `binary` with ce-* fields."""
+trace context. `X-Answer` (a request header, or a Kafka message's header): `structured` answers
+with a returned event, `binary` with ce-* fields, `fail` raises."""
 
 from funcd import Response
 
@@ -20,7 +21,10 @@ def handler(event, context):
         "traceparent": context["traceparent"],
         "tracestate": context["tracestate"],
     }
-    answer = event["extensions"]["request"].get_header("x-answer")
+    kafka = event["extensions"].get("headers")
+    answer = kafka.get("x-answer") if kafka is not None else event["extensions"]["request"].get_header("x-answer")
+    if answer == "fail":
+        raise RuntimeError("asked to fail")
     if answer == "structured":
         return {"specversion": "1.0", "id": "reply-1", "source": "/funcd/test", "type": "com.example.reply",
                 "datacontenttype": "application/json", "data": seen}

@@ -1,5 +1,6 @@
 # Shows a test what funcd made of a request: the kubeless event's fields, the CloudEvent and the
-# trace context. `X-Answer: structured` answers with a returned event, `binary` with ce-* fields.
+# trace context. `X-Answer` (a request header, or a Kafka message's header): `structured` answers
+# with a returned event, `binary` with ce-* fields, `fail` raises.
 require 'json'
 
 REPLY = { 'ce-id' => 'reply-1', 'ce-source' => '/funcd/test', 'ce-specversion' => '1.0', 'ce-type' => 'com.example.reply' }.freeze
@@ -17,7 +18,10 @@ def handler(event, context)
     traceparent: context[:traceparent],
     tracestate: context[:tracestate]
   }
-  case event[:extensions][:request].env['HTTP_X_ANSWER']
+  kafka = event[:extensions][:headers]
+  case kafka ? kafka['x-answer'] : event[:extensions][:request].env['HTTP_X_ANSWER']
+  when 'fail'
+    raise 'asked to fail'
   when 'structured'
     { specversion: '1.0', id: 'reply-1', source: '/funcd/test', type: 'com.example.reply', datacontenttype: 'application/json', data: seen }
   when 'binary'

@@ -201,12 +201,7 @@ class Function:
         except ValueError:
             return (*_INVALID_JSON, "invalid JSON body")
         try:
-            result = self.handler(event, self.call_context(traceparent, tracestate))
-            if cloudevent is True and type(result) is dict:
-                answer = _cloudevents.encode_event(result, _encode_json)
-                if answer is not None:
-                    return answer
-            return encode(result)
+            return encode_answer(self.handler(event, self.call_context(traceparent, tracestate)), cloudevent is True)
         except BaseException as error:  # noqa: B036 - a handler's failure must never end the worker
             return failure(error)
 
@@ -242,12 +237,7 @@ class Function:
 
     async def _run(self, event, context, structured):
         try:
-            result = await self.handler(event, context)
-            if structured and type(result) is dict:
-                answer = _cloudevents.encode_event(result, _encode_json)
-                if answer is not None:
-                    return answer
-            return encode(result)
+            return encode_answer(await self.handler(event, context), structured)
         except BaseException as error:  # noqa: B036
             if isinstance(error, std("asyncio").CancelledError):
                 raise
@@ -352,6 +342,16 @@ def encode(result):
         # bottle joined iterables of str/bytes into the body.
         return (200, _HTML, b"".join([_part(part) for part in result]), None)
     return (200, _HTML, str(result).encode("utf-8"), None)
+
+
+def encode_answer(result, structured):
+    """``encode(result)``, except that an event returned for a structured-mode CloudEvent is
+    answered as one (``application/cloudevents+json``)."""
+    if structured and type(result) is dict:
+        answer = _cloudevents.encode_event(result, _encode_json)
+        if answer is not None:
+            return answer
+    return encode(result)
 
 
 def _part(part):
