@@ -17,6 +17,11 @@ public final class RandomBits: Sendable {
         state.withLock { Self.step(&$0) }
     }
 
+    /// 192 random bits, under one lock: a trace id and a span id.
+    public func next192() -> (UInt64, UInt64, UInt64) {
+        state.withLock { state in (Self.step(&state), Self.step(&state), Self.step(&state)) }
+    }
+
     /// 128 random bits, under one lock.
     public func next128() -> (UInt64, UInt64) {
         state.withLock { state in (Self.step(&state), Self.step(&state)) }

@@ -23,6 +23,16 @@ struct CallTraceTests {
         #expect(trace.tracestate == "congo=t61rcWkgMzE, rojo=00f067aa0ba902b7")
     }
 
+    @Test("the fast traceparent is the library's, for started and continued traces")
+    func formatting() {
+        for _ in 0..<1000 {
+            let started = CallTrace.start()
+            #expect(started.traceparent == started.context.traceParentHeaderValue)
+            let continued = CallTrace(traceparent: started.traceparent, tracestate: nil)
+            #expect(continued.traceparent == continued.context.traceParentHeaderValue)
+        }
+    }
+
     @Test("each call gets its own span")
     func spansDiffer() {
         let spans = Set((0..<100).map { _ in CallTrace(traceparent: Self.parent, tracestate: nil).spanIDText })

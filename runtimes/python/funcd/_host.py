@@ -201,7 +201,8 @@ class Function:
         except ValueError:
             return (*_INVALID_JSON, "invalid JSON body")
         try:
-            return encode_answer(self.handler(event, self.call_context(traceparent, tracestate)), cloudevent is True)
+            result = self.handler(event, self.call_context(traceparent, tracestate))
+            return encode(result) if cloudevent is not True else encode_answer(result, True)
         except BaseException as error:  # noqa: B036 - a handler's failure must never end the worker
             return failure(error)
 
