@@ -158,10 +158,17 @@ let package = Package(
         // kubeless resources read and converted (`funcd kubeless convert`, `funcd run function.yaml`)
         // in an executable of their own: Yams brings Foundation, which neither the interpreter-less
         // funcd of the base image nor the language executables carry. funcd execs it.
+        // zlib's inflate, for a Function's zip or tar.gz code (FuncdKubeless only).
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         .target(
             name: "FuncdKubeless",
             dependencies: [
                 "FuncdCore",
+                "CZlib",
                 .product(name: "Yams", package: "Yams"),
             ]
         ),

@@ -86,14 +86,31 @@ public struct Conversion {
             ?? 8080
     }
 
+    /// The ConfigMap key of each file: its path when that is a valid key, else the path with
+    /// `/` and other characters a key cannot hold as `_` (made unique), and the volume's `items`
+    /// put the file back at its path.
+    static func configMapKeys(_ source: FunctionSource) -> (keys: [String], items: Node?) {
+        func isKey(_ text: String) -> Bool {
+            !text.isEmpty && text.utf8.allSatisfy { $0 == 0x2D || $0 == 0x2E || $0 == 0x5F || ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) }
+        }
+        var keys: [String] = []
+        for file in source.files {
+            var key = isKey(file.name) ? file.name : String(file.name.map { isKey(String($0)) ? $0 : "_" })
+            while keys.contains(key) { key = "_" + key }
+            keys.append(key)
+        }
+        guard zip(keys, source.files).contains(where: { $0 != $1.name }) else { return (keys, nil) }
+        return (keys, .list(zip(keys, source.files).map { Node.map([("key", .text($0)), ("path", .text($1.name))]) }))
+    }
+
     func configMap(_ function: KubelessResources.Function, _ source: FunctionSource) -> Node {
         var data: [(String, Node?)] = []
         var binary: [(String, Node?)] = []
-        for file in source.files {
+        for (key, file) in zip(Self.configMapKeys(source).keys, source.files) {
             if let text = String(validating: file.bytes, as: UTF8.self) {
-                data.append((file.name, .text(text)))
+                data.append((key, .text(text)))
             } else {
-                binary.append((file.name, .text(Data(file.bytes).base64EncodedString())))
+                binary.append((key, .text(Data(file.bytes).base64EncodedString())))
             }
         }
         return .map([
@@ -247,7 +264,10 @@ public struct Conversion {
                 "volumes",
                 .list(
                     [
-                        .map([("name", "function"), ("configMap", .map([("name", .text(name))]))]),
+                        .map([
+                            ("name", "function"),
+                            ("configMap", .map([("name", .text(name)), ("items", Self.configMapKeys(source).items)])),
+                        ]),
                         .map([("name", "dependencies"), ("emptyDir", .map([]))]),
                         .map([("name", "tmp"), ("emptyDir", .map([]))]),
                     ] + (userPod?["volumes"]?.array() ?? []))

@@ -9,8 +9,9 @@ public struct FunctionSource {
     public var runtime: String
     public var module: String
     public var handler: String
-    /// File name and bytes, the module's file first (named after the handler, as kubeless named
-    /// it), then the dependencies file when there are dependencies.
+    /// Path (relative to the code folder) and bytes, the module's file first (named after the
+    /// handler, as kubeless named it), then an archive's other files, then the dependencies file
+    /// when there are dependencies.
     public var files: [(name: String, bytes: [UInt8])]
     /// The dependencies file's name (`requirements.txt`, `package.json`, `Gemfile`).
     public var depsFile: String
@@ -68,7 +69,8 @@ public struct FunctionSource {
         }
         let moduleFile = "\(module).\(language.fileExtensions.first ?? "")"
         files = try Self.files(of: function, moduleFile: moduleFile)
-        if !function.deps.isEmpty {
+        // `+deps`: the dependencies file came in the archive.
+        if !function.deps.isEmpty && !files.contains(where: { $0.name == depsFile }) {
             files.append((depsFile, Array(function.deps.utf8)))
         }
     }
@@ -111,8 +113,14 @@ public struct FunctionSource {
             }
         }
         if modifiers.contains("zip") || modifiers.contains("compressedtar") {
-            throw ConversionError(
-                "Function \(name): function-content-type \(type): archives are not converted yet; unpack it and deploy its files")
+            // kubeless unpacked the archive into the code folder: its files are the function's.
+            let files = try FunctionArchive.unpack(bytes, zip: modifiers.contains("zip"), function: name)
+            guard let module = files.firstIndex(where: { $0.name == moduleFile }) else {
+                throw ConversionError(
+                    "Function \(name): the archive has no \(moduleFile) for the handler \(function.handler) (it has \(files.map(\.name).joined(separator: ", ")))")
+            }
+            // The module first, as for plain code.
+            return [files[module]] + files.enumerated().filter { $0.offset != module }.map(\.element)
         }
         return [(moduleFile, bytes)]
     }

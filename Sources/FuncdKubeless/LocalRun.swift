@@ -50,7 +50,10 @@ public enum LocalRun {
             if files.fileExists(atPath: folder) { try files.removeItem(atPath: folder) }
             try files.createDirectory(atPath: folder, withIntermediateDirectories: false)
             for file in source.files {
-                guard files.createFile(atPath: "\(folder)/\(file.name)", contents: Data(file.bytes)) else {
+                let path = "\(folder)/\(file.name)"
+                let parent = String(path[..<path.lastIndex(of: "/")!])
+                try files.createDirectory(atPath: parent, withIntermediateDirectories: true)
+                guard files.createFile(atPath: path, contents: Data(file.bytes)) else {
                     throw ConversionError("cannot write \(folder)/\(file.name)")
                 }
             }
