@@ -633,7 +633,7 @@ public struct Conversion {
         ])
     }
 
-    /// `KAFKA_BROKERS` and `KAFKA_TOPICS` per function a KafkaTrigger selects.
+    /// `KAFKA_BROKERS`, `KAFKA_TOPICS` and `KAFKA_OFFSET_RESET` per function a KafkaTrigger selects.
     mutating func kafkaVariables(_ resources: KubelessResources, options: Options) -> [String: [(String, String)]] {
         var topics: [String: [String]] = [:]
         for trigger in resources.kafkaTriggers {
@@ -642,20 +642,24 @@ public struct Conversion {
                 errors.append("KafkaTrigger \(name): no topic")
                 continue
             }
-            guard let brokers = options.kafkaBrokers, !brokers.isEmpty else {
+            guard let brokers = options.kafkaBrokers, !brokers.isEmpty, !brokers.contains(where: \.isWhitespace) else {
                 errors.append(
                     "KafkaTrigger \(name): give --kafka-brokers host:port (kubeless's controller had the broker in its own KAFKA_BROKERS)")
                 continue
             }
-            _ = brokers
             let selected = resources.functions.filter { Self.selects(trigger, Self.labels($0)) }
             if selected.isEmpty {
                 errors.append("KafkaTrigger \(name): its functionSelector selects none of the Functions given")
             }
             for function in selected { topics[function.metadata.name, default: []].append(trigger.topic) }
         }
+        // A new consumer group starts at the newest message, as kubeless's sarama consumer did:
+        // funcd's default (earliest) would handle the topic's whole history again.
         return topics.mapValues { list in
-            [("KAFKA_BROKERS", options.kafkaBrokers ?? ""), ("KAFKA_TOPICS", list.joined(separator: ","))]
+            [
+                ("KAFKA_BROKERS", options.kafkaBrokers ?? ""), ("KAFKA_TOPICS", list.joined(separator: ",")),
+                ("KAFKA_OFFSET_RESET", "latest"),
+            ]
         }
     }
 

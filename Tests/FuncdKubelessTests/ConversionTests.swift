@@ -65,6 +65,7 @@ struct ConversionTests {
         // The Kafka trigger selected post-nodejs by its labels.
         let node = try #require(Self.documents(conversion, kind: "Deployment").first { $0["metadata"]?["name"]?.string == "post-nodejs" })
         #expect(Self.env(node)["KAFKA_TOPICS"] == "orders" && Self.env(node)["KAFKA_BROKERS"] == "kafka:9092")
+        #expect(Self.env(node)["KAFKA_OFFSET_RESET"] == "latest")
         #expect(Self.env(deployment)["KAFKA_TOPICS"] == nil)
     }
 
