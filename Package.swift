@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "funcd-node", targets: ["funcd-node"]),
         .executable(name: "funcd-ruby", targets: ["funcd-ruby"]),
         .executable(name: "funcd-exec", targets: ["funcd-exec"]),
+        .executable(name: "funcd-kubeless", targets: ["funcd-kubeless"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
@@ -22,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-otel/swift-w3c-trace-context.git", from: "1.0.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         .target(
@@ -153,6 +155,27 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // kubeless resources read and converted (`funcd kubeless convert`, `funcd run function.yaml`)
+        // in an executable of their own: Yams brings Foundation, which neither the interpreter-less
+        // funcd of the base image nor the language executables carry. funcd execs it.
+        // zlib's inflate, for a Function's zip or tar.gz code (FuncdKubeless only).
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .target(
+            name: "FuncdKubeless",
+            dependencies: [
+                "FuncdCore",
+                "CZlib",
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .executableTarget(
+            name: "funcd-kubeless",
+            dependencies: ["FuncdCLI", "FuncdCore", "FuncdKubeless"]
+        ),
         .executableTarget(
             name: "funcd",
             dependencies: [
@@ -184,6 +207,14 @@ let package = Package(
         .testTarget(
             name: "FuncdCoreTests",
             dependencies: ["FuncdCore"]
+        ),
+        .testTarget(
+            name: "FuncdKubelessTests",
+            dependencies: [
+                "FuncdKubeless",
+                "FuncdCore",
+                .product(name: "Yams", package: "Yams"),
+            ]
         ),
         .testTarget(
             name: "FuncdHTTPTests",

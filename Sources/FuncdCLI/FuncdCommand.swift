@@ -43,9 +43,11 @@ public struct FuncdCommand: ParsableCommand {
             In a function pod, `funcd serve` reads the kubeless environment (MOD_NAME, FUNC_HANDLER, \
             FUNC_TIMEOUT, FUNC_PORT, ...). On a laptop, `funcd run hello.py --handler hello` serves one \
             file and `funcd invoke hello.py --handler hello --data '{"a":1}'` calls it once; \
-            `funcd run ./hello.sh` serves a program (the request body on its stdin, its stdout the answer).
+            `funcd run ./hello.sh` serves a program (the request body on its stdin, its stdout the answer). \
+            `funcd run function.yaml` serves a kubeless Function resource, and `funcd kubeless convert` \
+            turns kubeless resources into manifests for funcd's images.
             """,
-        subcommands: [Serve.self, Run.self, Invoke.self]
+        subcommands: [Serve.self, Run.self, Invoke.self, Kubeless.self]
     )
 
     public init() {}
@@ -118,11 +120,11 @@ public struct Run: ParsableCommand {
             """
     )
 
-    @Argument(help: "The handler file, e.g. hello.py, or a program, e.g. ./hello.sh.")
-    var file: String
+    @Argument(help: "The handler file, e.g. hello.py, a program, e.g. ./hello.sh, or a kubeless Function resource, e.g. function.yaml.")
+    public var file: String
 
-    @Option(help: "Function inside the file (not needed for a program).")
-    var handler: String?
+    @Option(help: "Function inside the file (not needed for a program or a Function resource).")
+    public var handler: String?
 
     @Flag(help: "Reload (a fresh worker, no failed request) whenever a file in the handler's folder is saved.")
     var watch = false
@@ -132,6 +134,11 @@ public struct Run: ParsableCommand {
     public init() {}
 
     func configuration(environment: [String: String]) throws -> Configuration {
+        if isKubelessManifest(file) {
+            throw FuncdError(
+                .configuration,
+                "\(file): a kubeless Function resource is served through funcd-kubeless, which funcd runs: funcd run \(file)")
+        }
         var overrides = try moduleOverrides(file: file, handler: handler, runtime: server.runtime)
         overrides["FUNC_HANDLER"] = handler
         overrides["FUNC_HOST"] = "127.0.0.1"

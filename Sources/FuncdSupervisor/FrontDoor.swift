@@ -20,8 +20,9 @@ public enum FrontDoor {
         CommandLine.arguments.first.map { $0.split(separator: "/").last == "funcd" } ?? false
     }
 
-    public static func main() -> Never {
-        let arguments = Array(CommandLine.arguments.dropFirst())
+    /// `arguments`: the command line without the program's name (by default, this process's).
+    public static func main(arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
+        handOverKubelessCommands(arguments)
         let environment = ProcessEnvironment.current()
         let configuration: Configuration
         let mode: Mode
@@ -48,6 +49,27 @@ public enum FrontDoor {
             exit(supervisor.run())
         }
 
+        var argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        execv(executable, &argv)
+        ProcessEnvironment.fail("cannot start \(executable): \(String(cString: strerror(errno)))")
+    }
+
+    /// `funcd kubeless convert …` and `funcd run function.yaml` are funcd-kubeless's (it reads
+    /// YAML): exec'd from this folder, or one line saying this installation has none (an image).
+    static func handOverKubelessCommands(_ arguments: [String]) {
+        let parsed = try? FuncdCommand.parseAsRoot(arguments)
+        let isKubeless: Bool
+        switch parsed {
+        case is KubelessConvert: isKubeless = true
+        case let run as Run: isKubeless = isKubelessManifest(run.file)
+        default: isKubeless = false
+        }
+        guard isKubeless else { return }
+        let executable = "\(RuntimeDirectory.executableDirectory())/funcd-kubeless"
+        guard access(executable, X_OK) == 0 else {
+            ProcessEnvironment.fail(
+                "this installation has no funcd-kubeless (\(executable)), which reads kubeless resources: run funcd from a build (swift build) or a release, not an image")
+        }
         var argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         execv(executable, &argv)
         ProcessEnvironment.fail("cannot start \(executable): \(String(cString: strerror(errno)))")

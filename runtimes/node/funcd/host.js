@@ -127,6 +127,12 @@ function describeLoadFailure(modulePath, error) {
   const frame = stack.split('\n').find((line) => line.includes('(/') || /at \//.test(line) || line.includes('file:///'));
   const place = frame && /\(?(?:file:\/\/)?(\/[^()]+):(\d+):\d+\)?$/.exec(frame.trim());
   const where = place ? `${decodeURIComponentSafely(place[1])}:${place[2]}` : modulePath;
+  if (error.code === 'MODULE_NOT_FOUND' || error.code === 'ERR_MODULE_NOT_FOUND') {
+    // Node's message goes on with the require stack over several lines: the first says it.
+    const folder = require('path').dirname(modulePath);
+    return `${where}: ${error.name}: ${error.message.split('\n')[0]} (${error.code}) while loading ${modulePath}; ` +
+      `looked in node_modules folders from ${folder} up, and NODE_PATH (${process.env.NODE_PATH || 'unset'}): npm install beside the handler adds it`;
+  }
   return `${where}: ${error.name}: ${error.message}${error.code ? ` (${error.code})` : ''} while loading ${modulePath}`;
 }
 

@@ -112,6 +112,7 @@ def load(code_dir, mod_name, handler_name, context):
     # Standard modules the user's module would shadow are fetched first, before the code
     # folder goes on sys.path (where a json.py would be found instead of the real one).
     protect(mod_name)
+    venv = add_virtualenv(code_dir)
     if code_dir not in sys.path:
         sys.path.insert(0, code_dir)
     spec = _spec_from_file_location(mod_name, path)
@@ -128,7 +129,10 @@ def load(code_dir, mod_name, handler_name, context):
         frames = std("traceback").extract_tb(error.__traceback__)
         inner = next((f for f in reversed(frames) if f.filename == path), None)
         where = f"{path}:{inner.lineno}" if inner else path
-        raise LoadError(f"{where}: {type(error).__name__} while importing {mod_name}: {error}") from None
+        hint = ""
+        if isinstance(error, ModuleNotFoundError):
+            hint = f" (looked in {code_dir}, {venv or 'no virtualenv: VIRTUAL_ENV is unset and there is no .venv beside the handler'}, PYTHONPATH and the interpreter's own packages)"
+        raise LoadError(f"{where}: {type(error).__name__} while importing {mod_name}: {error}{hint}") from None
     try:
         handler = getattr(module, handler_name)
     except AttributeError:
@@ -141,6 +145,28 @@ def load(code_dir, mod_name, handler_name, context):
 
 
 # MARK: - calling
+
+
+def add_virtualenv(code_dir):
+    """Puts the packages of the virtualenv the user works in on sys.path: the activated one
+    (VIRTUAL_ENV), else a .venv beside the handler. Returns its site-packages folder, or None.
+
+    Only one made for this interpreter's Python version can serve: another version's compiled
+    packages would not load, so it is named in a warning and left out.
+    """
+    root = os.environ.get("VIRTUAL_ENV") or os.path.join(code_dir, ".venv")
+    if not os.path.isdir(root):
+        return None
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site_packages = os.path.join(root, "lib", version, "site-packages")
+    if not os.path.isdir(site_packages):
+        found = sorted(os.listdir(os.path.join(root, "lib"))) if os.path.isdir(os.path.join(root, "lib")) else []
+        print(f"funcd: warning: the virtualenv {root} is not for {version} (it has {', '.join(found) or 'no lib folder'}); its packages are not used", file=sys.stderr)
+        return None
+    if site_packages not in sys.path:
+        # addsitedir also reads the .pth files editable installs leave there.
+        std("site").addsitedir(site_packages)
+    return site_packages
 
 
 class Function:

@@ -21,6 +21,7 @@ NAMES = (
     "email.parser",
     "email.policy",
     "binascii",
+    "site",
 )
 
 

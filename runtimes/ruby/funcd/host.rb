@@ -105,11 +105,13 @@ module Funcd
     end
 
     # Gems that `bundle install --path <code dir>` put under <code dir>/ruby/<version> (or
-    # vendor/bundle/ruby/<version>) are found by a plain `require`.
+    # vendor/bundle/ruby/<version>, or BUNDLE_PATH's) are found by a plain `require`.
     def self.add_gem_paths(code_directory)
       version = RbConfig::CONFIG['ruby_version']
       found = [File.join(code_directory, 'ruby', version), File.join(code_directory, 'vendor', 'bundle', 'ruby', version)]
-              .select { |path| File.directory?(path) }
+      # BUNDLE_PATH (`bundle config set path …` exports it): where a local `bundle install` put them.
+      found.unshift(File.join(File.expand_path(ENV['BUNDLE_PATH'], code_directory), 'ruby', version)) if ENV['BUNDLE_PATH']
+      found.select! { |path| File.directory?(path) }
       return if found.empty?
 
       Gem.paths = { 'GEM_HOME' => Gem.dir, 'GEM_PATH' => (found + Gem.path).uniq.join(File::PATH_SEPARATOR) }
@@ -130,7 +132,8 @@ module Funcd
       rescue ScriptError, StandardError => e
         frame = (e.backtrace || []).find { |line| line.start_with?("#{path}:") }
         where = frame ? frame.split(':')[0, 2].join(':') : path
-        raise LoadFailure, "#{where}: #{e.class}: #{e.message} (while loading #{path})"
+        hint = e.is_a?(::LoadError) ? "; gems were looked for in #{Gem.path.join(', ')} (bundle install --path vendor/bundle beside the handler, or BUNDLE_PATH, adds one)" : ''
+        raise LoadFailure, "#{where}: #{e.class}: #{e.message} (while loading #{path})#{hint}"
       end
       unless namespace.method_defined?(handler_name) || namespace.private_method_defined?(handler_name)
         raise LoadFailure, "#{path}: no function '#{handler_name}' defined at the top level"
