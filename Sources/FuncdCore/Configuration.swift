@@ -26,6 +26,7 @@ import Darwin
 /// | `FUNC_WATCH` | `--watch` (run) | reload when the code's files change, not only the ConfigMap | off |
 /// | `FUNC_ACCESS_LOG` | `--access-log` | `off`, `combined` or `json` | combined |
 /// | `FUNC_CLOUDEVENTS` | `--cloudevents` | `on`: CloudEvents (binary, structured) fill the kubeless event and batches get 415; `off`: they are ordinary requests, as in kubeless | on |
+/// | `FUNCD_LANGUAGE` | — | `python`, `node`, `ruby` or `exec`: the language, over `FUNC_RUNTIME` and the files (`funcd run` and `invoke` set it for the file they are given) | from `FUNC_RUNTIME`, else the module file that exists |
 /// | `FUNCD_RUNTIMES_DIR` | — | where the language glue (`runtimes/`) is | found beside the binary |
 /// | `FUNC_HEADER_TIMEOUT`, `FUNC_BODY_TIMEOUT`, `FUNC_IDLE_TIMEOUT`, `FUNC_LINGER_TIMEOUT`, `FUNC_MAX_CONNECTIONS`, `FUNC_BODY_BUDGET`, `FUNC_MAX_HEADERS`, `FUNC_MAX_HEADER_BYTES`, `FUNC_MAX_PIPELINED`, `FUNC_SEND_BUFFER` | `--header-timeout` … | the HTTP front's bounds: see ``HTTPLimits`` | see there |
 /// | `FUNC_EXEC_MODE`, `FUNC_EXEC_CGI`, `FUNC_EXEC_CONTENT_TYPE`, `FUNC_EXEC_OUTPUT_LIMIT` | `--exec-mode` … | the exec runtime: see ``ExecSettings`` | see there |
