@@ -1,3 +1,4 @@
+import Logging
 import W3CTraceContext
 
 /// A call's place in a distributed trace (W3C Trace Context): the caller's trace continued with a
@@ -80,6 +81,11 @@ public struct CallTrace: Sendable {
     public var traceIDText: String { context.traceID.description }
     /// The call's span id, 16 lowercase hex digits.
     public var spanIDText: String { context.spanID.description }
+
+    /// The trace and span, under the names funcd's log lines give them (`trace_id`, `span_id`).
+    public var logMetadata: Logger.Metadata {
+        [LogKeys.traceID: "\(traceIDText)", LogKeys.spanID: "\(spanIDText)"]
+    }
 
     /// The received context, or nil when `traceparent` is not one this version can read.
     static func parse(_ traceparent: String, state: String?) -> TraceContext? {

@@ -33,13 +33,9 @@ public enum CloudEvents {
     /// `application/cloudevents-batch…` batch, `application/cloudevents…` structured, else binary.
     public static func mode(contentType: String?) -> Mode {
         guard let contentType else { return .binary }
-        let bytes = contentType.utf8.drop(while: { $0 == 0x20 || $0 == 0x09 })
-        func hasPrefix(_ prefix: String) -> Bool {
-            guard bytes.count >= prefix.utf8.count else { return false }
-            return zip(bytes, prefix.utf8).allSatisfy { a, b in ((a >= 65 && a <= 90) ? a | 0x20 : a) == b }
-        }
-        if hasPrefix("application/cloudevents-batch") { return .batch }
-        if hasPrefix("application/cloudevents") { return .structured }
+        let type = contentType.drop(while: { $0 == " " || $0 == "\t" })
+        if type.hasPrefixIgnoringASCIICase("application/cloudevents-batch") { return .batch }
+        if type.hasPrefixIgnoringASCIICase("application/cloudevents") { return .structured }
         return .binary
     }
 
@@ -59,9 +55,7 @@ public enum CloudEvents {
                 contentType = value
                 continue
             }
-            guard nameBytes.count > prefixLength,
-                zip(nameBytes, prefix.utf8).allSatisfy({ a, b in ((a >= 65 && a <= 90) ? a | 0x20 : a) == b })
-            else { continue }
+            guard nameBytes.count > prefixLength, name.hasPrefixIgnoringASCIICase(prefix) else { continue }
             guard let attribute = attributeName(nameBytes.dropFirst(prefixLength)),
                 let decoded = value.percentDecoded,
                 !attributes.contains(where: { $0.0 == attribute })
@@ -104,9 +98,7 @@ public enum CloudEvents {
     public static func kafkaHeaders(forAnswer headers: [(String, String)]) -> [(String, String)] {
         var kafka: [(String, String)] = []
         for (name, value) in headers {
-            let bytes = name.utf8
-            guard bytes.count > 3,
-                zip(bytes, "ce-".utf8).allSatisfy({ a, b in ((a >= 65 && a <= 90) ? a | 0x20 : a) == b }),
+            guard name.utf8.count > 3, name.hasPrefixIgnoringASCIICase("ce-"),
                 let attribute = attributeName(Substring(name).utf8.dropFirst(3))
             else { continue }
             kafka.append(("ce_" + attribute, value.percentDecoded ?? value))

@@ -126,11 +126,9 @@ public final class Invocation: @unchecked Sendable {
     /// What funcd's log lines about this call say of it: the request, the trace and the span,
     /// with `extra`.
     public func logMetadata(_ extra: Logger.Metadata = [:]) -> Logger.Metadata {
-        var metadata = extra
+        var metadata = trace.logMetadata.merging(extra) { _, given in given }
         metadata[LogKeys.method] = "\(method)"
         metadata[LogKeys.target] = "\(target)"
-        metadata[LogKeys.traceID] = "\(trace.traceIDText)"
-        metadata[LogKeys.spanID] = "\(trace.spanIDText)"
         return metadata
     }
 

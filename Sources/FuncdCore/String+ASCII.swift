@@ -40,3 +40,12 @@ extension UInt8 {
         }
     }
 }
+
+extension StringProtocol {
+    /// Whether this text starts with `lowercased` (a lower-case ASCII literal), in any case: the
+    /// prefixes of media types and header names, compared without allocating.
+    public func hasPrefixIgnoringASCIICase(_ lowercased: String) -> Bool {
+        guard utf8.count >= lowercased.utf8.count else { return false }
+        return zip(utf8, lowercased.utf8).allSatisfy { a, b in ((a >= 65 && a <= 90) ? a | 0x20 : a) == b }
+    }
+}

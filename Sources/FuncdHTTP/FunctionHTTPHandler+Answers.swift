@@ -84,10 +84,7 @@ extension FunctionHTTPHandler {
             if reason != "timeout" {
                 server.logger.error(
                     "streamed answer broke off",
-                    metadata: [
-                        LogKeys.error: "\(reason)", LogKeys.traceID: "\(current.trace.traceIDText)",
-                        LogKeys.spanID: "\(current.trace.spanIDText)",
-                    ])
+                    metadata: current.trace.logMetadata.merging([LogKeys.error: "\(reason)"]) { _, given in given })
             }
             context.flush()
             closeNow()

@@ -8,7 +8,7 @@ public enum LocalRun {
     /// module file, and the handler, runtime and timeout the Function names (a flag the user gave
     /// comes later and wins).
     public static func arguments(
-        _ arguments: [String], manifest: String, readingStandardInput: () -> String?
+        _ arguments: [String], manifest: String, readingStandardInput: () -> String?, warn: (String) -> Void
     ) throws(ConversionError) -> [String] {
         var resources = KubelessResources()
         let text: String?
@@ -28,7 +28,7 @@ public enum LocalRun {
                 "\(manifest): \(resources.functions.count) Functions (\(resources.functions.map(\.metadata.name).joined(separator: ", "))); give a file with one")
         }
         let source = try FunctionSource(function)
-        for warning in source.warnings { FileHandle.standardError.write(Data("funcd: warning: \(warning)\n".utf8)) }
+        source.warnings.forEach(warn)
         let folder = try write(source, name: function.metadata.name, namespace: function.metadata.namespace)
         var rewritten = arguments
         guard let index = rewritten.firstIndex(of: manifest) else { return rewritten }

@@ -16,7 +16,9 @@ case let convert as KubelessConvert:
 case let run as Run where isKubelessManifest(run.file):
     let rewritten: [String]
     do {
-        rewritten = try LocalRun.arguments(arguments, manifest: run.file, readingStandardInput: KubelessConverter.standardInput)
+        rewritten = try LocalRun.arguments(
+            arguments, manifest: run.file, readingStandardInput: KubelessConverter.standardInput,
+            warn: { KubelessConverter.say("warning", $0) })
     } catch {
         ProcessEnvironment.fail(error.description)
     }
