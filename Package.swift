@@ -1,9 +1,12 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-// The target graph is the design (see README "Parts"): FuncdCore knows no transport and no
-// interpreter; FuncdHTTP and each language host depend on FuncdCore, never on each other; each C
-// module is imported by exactly one Swift target.
+// The target graph is the design (see README "Parts"): FuncdCore is values and rules, with no
+// transport, no interpreter and no I/O; FuncdSystem is what a process asks of Linux; FuncdHTTP,
+// FuncdKafka and each language host depend on those two, never on each other; each C module is
+// imported by exactly one Swift target. scripts/test builds with
+// `--explicit-target-dependency-import-check error`, so an import the graph does not declare
+// fails the build.
 let package = Package(
     name: "funcd",
     platforms: [.macOS(.v15)],
@@ -34,10 +37,18 @@ let package = Package(
                 .product(name: "W3CTraceContext", package: "swift-w3c-trace-context"),
             ]
         ),
+        // What a funcd process asks of Linux beyond FuncdCore's values: threads of its own, whole
+        // writes to a descriptor, the glue's folder, start-up pages given back, the in-flight
+        // table shared with the supervisor. No NIO, no interpreter.
+        .target(
+            name: "FuncdSystem",
+            dependencies: ["FuncdCore"]
+        ),
         .target(
             name: "FuncdHTTP",
             dependencies: [
                 "FuncdCore",
+                "FuncdSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -57,6 +68,7 @@ let package = Package(
             name: "PythonHost",
             dependencies: [
                 "FuncdCore",
+                "FuncdSystem",
                 "CPython",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -72,6 +84,7 @@ let package = Package(
             name: "NodeHost",
             dependencies: [
                 "FuncdCore",
+                "FuncdSystem",
                 "CNodeEmbed",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -91,6 +104,7 @@ let package = Package(
             name: "RubyHost",
             dependencies: [
                 "FuncdCore",
+                "FuncdSystem",
                 "CRubyEmbed",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -102,6 +116,7 @@ let package = Package(
             name: "ExecHost",
             dependencies: [
                 "FuncdCore",
+                "FuncdSystem",
                 "CExecSpawn",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -116,6 +131,7 @@ let package = Package(
             name: "FuncdKafka",
             dependencies: [
                 "FuncdCore",
+                "FuncdSystem",
                 "CRdKafka",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -127,6 +143,7 @@ let package = Package(
             dependencies: [
                 "FuncdCLI",
                 "FuncdCore",
+                "FuncdSystem",
                 "FuncdHTTP",
                 "FuncdKafka",
                 .product(name: "Logging", package: "swift-log"),
@@ -140,6 +157,7 @@ let package = Package(
             name: "FuncdSupervisor",
             dependencies: [
                 "FuncdCore",
+                "FuncdSystem",
                 "FuncdCLI",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -148,6 +166,7 @@ let package = Package(
             name: "FuncdCLI",
             dependencies: [
                 "FuncdCore",
+                "FuncdSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -171,7 +190,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "funcd-kubeless",
-            dependencies: ["FuncdCLI", "FuncdCore", "FuncdKubeless"]
+            dependencies: ["FuncdCLI", "FuncdCore", "FuncdKubeless", "FuncdSystem"]
         ),
         .executableTarget(
             name: "funcd",
@@ -203,7 +222,11 @@ let package = Package(
         ),
         .testTarget(
             name: "FuncdCoreTests",
-            dependencies: ["FuncdCore"]
+            dependencies: ["FuncdCore", "FuncdSystem", .product(name: "Prometheus", package: "swift-prometheus")]
+        ),
+        .testTarget(
+            name: "FuncdSystemTests",
+            dependencies: ["FuncdCore", "FuncdSystem"]
         ),
         .testTarget(
             name: "FuncdKubelessTests",
@@ -218,6 +241,7 @@ let package = Package(
             dependencies: [
                 "FuncdCore",
                 "FuncdHTTP",
+                "FuncdSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

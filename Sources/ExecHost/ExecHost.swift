@@ -1,5 +1,6 @@
 import CExecSpawn
 import FuncdCore
+import FuncdSystem
 import Logging
 import Prometheus
 import Synchronization

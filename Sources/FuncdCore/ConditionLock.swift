@@ -96,13 +96,3 @@ public final class ConditionLock: @unchecked Sendable {
         pthread_cond_timedwait(condition.condition, mutex, &time)
     }
 }
-
-/// Nanoseconds on the monotonic clock: the one time base of deadlines and durations.
-public enum MonotonicClock {
-    @inline(__always)
-    public static func nanoseconds() -> UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
-    }
-}

@@ -57,7 +57,6 @@ public final class Invoker: @unchecked Sendable {
         self.logger = logger
         self.onStuck = onStuck
         host.attach(self)
-        NativeThread.start(stackSize: 512 * 1024) { [self] in watchdog() }
     }
 
     /// The number of calls submitted and not yet answered.
@@ -192,7 +191,10 @@ public final class Invoker: @unchecked Sendable {
 
     // MARK: - The watchdog
 
-    private func watchdog() {
+    /// The deadline watchdog: runs on the calling thread for the life of the process. Whoever
+    /// makes an Invoker starts it on a thread of its own (`startWatchdog()`, in FuncdSystem), so
+    /// that FuncdCore itself starts no thread.
+    public func runWatchdog() -> Never {
         lock.lock()
         while true {
             let now = MonotonicClock.nanoseconds()

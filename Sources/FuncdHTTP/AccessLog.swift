@@ -1,4 +1,5 @@
 import FuncdCore
+import FuncdSystem
 import NIOCore
 import NIOHTTP1
 

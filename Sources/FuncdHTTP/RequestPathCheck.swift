@@ -1,4 +1,5 @@
 import FuncdCore
+import FuncdSystem
 import Logging
 import NIOCore
 import NIOEmbedded
@@ -32,6 +33,7 @@ package enum RequestPathCheck {
         let invoker = Invoker(
             host: EchoHost(), timeoutSeconds: 60, graceSeconds: 1,
             metrics: FunctionMetrics(registry: PrometheusCollectorRegistry()), logger: logger, onStuck: { _ in })
+        invoker.startWatchdog()
         return ServerState(configuration: configuration, invoker: invoker, logger: logger, extraMetrics: nil)
     }()
 

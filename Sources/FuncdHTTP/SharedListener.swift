@@ -1,4 +1,5 @@
 import FuncdCore
+import FuncdSystem
 import Logging
 import NIOCore
 import NIOPosix

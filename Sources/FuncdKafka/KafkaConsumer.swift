@@ -1,5 +1,6 @@
 internal import CRdKafka
 import FuncdCore
+import FuncdSystem
 import Logging
 import Prometheus
 import ServiceLifecycle

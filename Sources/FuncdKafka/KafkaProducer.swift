@@ -1,5 +1,6 @@
 internal import CRdKafka
 import FuncdCore
+import FuncdSystem
 
 /// Produces the few messages the trigger itself sends: a handler's result to a `reply-to` topic
 /// and a message that failed all its tries to the dead-letter topic.

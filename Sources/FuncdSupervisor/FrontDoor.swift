@@ -1,5 +1,6 @@
 import FuncdCLI
 import FuncdCore
+import FuncdSystem
 import Logging
 
 #if canImport(Glibc)

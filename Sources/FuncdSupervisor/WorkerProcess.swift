@@ -1,4 +1,5 @@
 import FuncdCore
+import FuncdSystem
 
 #if canImport(Glibc)
 import Glibc

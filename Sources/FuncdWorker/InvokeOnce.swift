@@ -1,5 +1,6 @@
 import FuncdCLI
 import FuncdCore
+import FuncdSystem
 import Logging
 
 #if canImport(Glibc)
@@ -41,6 +42,7 @@ public enum InvokeOnce {
         ) { _ in
             ProcessEnvironment.fail("the handler could not be interrupted after its timeout")
         }
+        invoker.startWatchdog()
         let waiter = Waiter()
         let call: (method: String, body: [UInt8], contentType: String?)
         do {

@@ -2,6 +2,7 @@ import FuncdCLI
 import FuncdCore
 import FuncdHTTP
 import FuncdKafka
+import FuncdSystem
 import Logging
 import NIOCore
 import NIOPosix
@@ -103,6 +104,7 @@ public enum Worker {
                 shutdown.trigger(unhealthy: true)
             }
         }
+        invoker.startWatchdog()
         let module =
             configuration.handlerName.isEmpty ? configuration.moduleName : "\(configuration.moduleName).\(configuration.handlerName)"
         var supervisorMetrics: (@Sendable () -> [UInt8])? = nil

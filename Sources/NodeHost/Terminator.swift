@@ -1,5 +1,6 @@
 internal import CNodeEmbed
 import FuncdCore
+import FuncdSystem
 import Logging
 
 #if canImport(Glibc)

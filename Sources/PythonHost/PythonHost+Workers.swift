@@ -1,5 +1,6 @@
 internal import CPython
 import FuncdCore
+import FuncdSystem
 
 
 extension PythonHost {

@@ -1,5 +1,6 @@
 internal import CPython
 import FuncdCore
+import FuncdSystem
 import Logging
 import Synchronization
 

@@ -1,5 +1,6 @@
 internal import CRubyEmbed
 import FuncdCore
+import FuncdSystem
 import Logging
 
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 import FuncdCLI
 import FuncdCore
 import FuncdKubeless
+import FuncdSystem
 
 #if canImport(Glibc)
 import Glibc

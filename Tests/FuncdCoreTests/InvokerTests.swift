@@ -1,3 +1,4 @@
+import FuncdSystem
 import Prometheus
 import Synchronization
 import Testing
@@ -83,6 +84,7 @@ struct InvokerTests {
         let invoker = Invoker(
             host: host, timeoutSeconds: timeout, graceSeconds: grace, metrics: metrics,
             logger: .init(label: "test"), onStuck: onStuck)
+        invoker.startWatchdog()
         return (invoker, metrics)
     }
 

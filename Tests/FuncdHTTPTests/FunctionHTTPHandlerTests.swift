@@ -1,4 +1,5 @@
 import FuncdCore
+import FuncdSystem
 import Logging
 import NIOCore
 import NIOEmbedded
@@ -73,6 +74,7 @@ import Testing
             let invoker = Invoker(
                 host: host, timeoutSeconds: 60, graceSeconds: 1,
                 metrics: FunctionMetrics(registry: PrometheusCollectorRegistry()), logger: logger, onStuck: { _ in })
+            invoker.startWatchdog()
             server = ServerState(configuration: configuration, invoker: invoker, logger: logger, extraMetrics: nil)
             channel = EmbeddedChannel()
             let lane = EventLoopLane(

@@ -1,3 +1,5 @@
+import FuncdCore
+import FuncdSystem
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,3 +1,5 @@
+import FuncdCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
