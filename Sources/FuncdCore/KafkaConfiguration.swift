@@ -26,16 +26,35 @@ public struct KafkaConfiguration: Sendable, Equatable {
     /// How long one send of a reply or a dead letter may take (librdkafka's `message.timeout.ms`)
     /// before funcd gives it up and sends it again after a backoff; the partition waits meanwhile.
     public var sendTimeoutMilliseconds: Int
-    /// librdkafka properties, in the order they are applied (later ones win).
-    public var properties: [(String, String)]
-    /// funcd's own defaults that an older librdkafka may not know; skipped there.
-    public static let optionalProperties: Set<String> = ["fetch.queue.backoff.ms"]
+    /// Where a group with no committed offset starts (`KAFKA_OFFSET_RESET`).
+    public var offsetReset: OffsetReset
+    /// SASL to the brokers (`KAFKA_SASL_MECHANISM`, `KAFKA_USERNAME`, `KAFKA_PASSWORD`).
+    public var sasl: SASL?
+    /// TLS to the brokers (`KAFKA_TLS`), checked against `caFile` when set (`KAFKA_CA_FILE`).
+    public var tls: Bool
+    public var caFile: String?
+    /// `KAFKA_CONF_<property>`: the user's own client properties, under the client library's
+    /// names (dots written as underscores in the variable), sorted by name; applied last, so
+    /// they win. FuncdKafka turns everything else into the library's names.
+    public var clientProperties: [(name: String, value: String)]
+
+    public enum OffsetReset: String, Sendable {
+        case earliest, latest
+    }
+
+    public struct SASL: Sendable, Equatable {
+        public var mechanism: String
+        public var username: String?
+        public var password: String?
+    }
 
     public static func == (lhs: KafkaConfiguration, rhs: KafkaConfiguration) -> Bool {
         lhs.brokers == rhs.brokers && lhs.topics == rhs.topics && lhs.group == rhs.group
             && lhs.maxRetries == rhs.maxRetries && lhs.deadLetterTopic == rhs.deadLetterTopic
             && lhs.replyTopics == rhs.replyTopics && lhs.sendTimeoutMilliseconds == rhs.sendTimeoutMilliseconds
-            && lhs.properties.map { "\($0.0)=\($0.1)" } == rhs.properties.map { "\($0.0)=\($0.1)" }
+            && lhs.offsetReset == rhs.offsetReset && lhs.sasl == rhs.sasl && lhs.tls == rhs.tls
+            && lhs.caFile == rhs.caFile
+            && lhs.clientProperties.map { "\($0.name)=\($0.value)" } == rhs.clientProperties.map { "\($0.name)=\($0.value)" }
     }
 
     /// nil when `KAFKA_BROKERS` is not set: no consumer.
@@ -78,42 +97,21 @@ public struct KafkaConfiguration: Sendable, Equatable {
             $0.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
         }
 
-        var properties: [(String, String)] = [
-            ("bootstrap.servers", brokers),
-            ("group.id", group),
-            // At-least-once: an offset is stored only once its message (and every earlier one of
-            // its partition) has been handled; librdkafka commits what is stored.
-            ("enable.auto.offset.store", "false"),
-            ("enable.auto.commit", "true"),
-            // What was handled is committed within a second (librdkafka's default is 5 s): after a
-            // kill -9 only about the last second's messages run again. One commit request a
-            // second per consumer, made by librdkafka's own thread.
-            ("auto.commit.interval.ms", "1000"),
-            // librdkafka ≥ 2 otherwise stops fetching a partition for a second whenever its local
-            // queue is full, and a consumer faster than the fetcher idles (KAFKA-NOTES.md).
-            ("fetch.queue.backoff.ms", "10"),
-        ]
         let reset = value("KAFKA_OFFSET_RESET")?.lowercased() ?? "earliest"
-        guard reset == "earliest" || reset == "latest" else {
+        guard let offsetReset = OffsetReset(rawValue: reset) else {
             throw FuncdError(.configuration, "KAFKA_OFFSET_RESET=\(reset) is not earliest or latest")
         }
-        properties.append(("auto.offset.reset", reset))
-        let tls = ["1", "true", "yes", "on"].contains(value("KAFKA_TLS")?.lowercased() ?? "")
-        if let mechanism = value("KAFKA_SASL_MECHANISM") {
-            properties.append(("security.protocol", tls ? "sasl_ssl" : "sasl_plaintext"))
-            properties.append(("sasl.mechanisms", mechanism))
-            if let user = value("KAFKA_USERNAME") { properties.append(("sasl.username", user)) }
-            if let password = environment["KAFKA_PASSWORD"] { properties.append(("sasl.password", password)) }
-        } else if tls {
-            properties.append(("security.protocol", "ssl"))
+        self.offsetReset = offsetReset
+        self.tls = ["1", "true", "yes", "on"].contains(value("KAFKA_TLS")?.lowercased() ?? "")
+        self.sasl = value("KAFKA_SASL_MECHANISM").map {
+            SASL(mechanism: $0, username: value("KAFKA_USERNAME"), password: environment["KAFKA_PASSWORD"])
         }
-        if let ca = value("KAFKA_CA_FILE") { properties.append(("ssl.ca.location", ca)) }
-        for (name, text) in environment.sorted(by: { $0.key < $1.key }) where name.hasPrefix("KAFKA_CONF_") {
+        self.caFile = value("KAFKA_CA_FILE")
+        self.clientProperties = environment.sorted { $0.key < $1.key }.compactMap { name, text in
+            guard name.hasPrefix("KAFKA_CONF_") else { return nil }
             let property = name.dropFirst("KAFKA_CONF_".count).replacingUnderscores()
-            guard !property.isEmpty else { continue }
-            properties.append((property, text))
+            return property.isEmpty ? nil : (property, text)
         }
-        self.properties = properties
     }
 
     /// Why a `reply-to` naming `topic` is refused, or nil when it may go there.

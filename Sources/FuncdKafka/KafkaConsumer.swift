@@ -113,10 +113,9 @@ public final class KafkaConsumer: InvocationSink, Service, @unchecked Sendable {
         func text(_ buffer: [CChar]) -> String {
             String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
-        let userSet = Set(settings.properties.dropFirst().map(\.0)).subtracting(KafkaConfiguration.optionalProperties)
-        for (name, value) in settings.properties {
+        for (name, value) in settings.librdkafkaProperties {
             let result = rd_kafka_conf_set(conf, name, value, &error, error.count)
-            if result == RD_KAFKA_CONF_UNKNOWN && KafkaConfiguration.optionalProperties.contains(name) && !userSet.contains(name) {
+            if result == RD_KAFKA_CONF_UNKNOWN && settings.mayPassOver(name) {
                 continue  // an older librdkafka (Debian's 2.0.2) has no such property
             }
             if result != RD_KAFKA_CONF_OK {

@@ -42,7 +42,7 @@ final class KafkaProducer: @unchecked Sendable {
             String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
         // The connection settings only: the consumer's own properties mean nothing to a producer.
-        for (name, value) in settings.properties where Self.shared(name) {
+        for (name, value) in settings.librdkafkaProperties where Self.shared(name) {
             if rd_kafka_conf_set(conf, name, value, &error, error.count) != RD_KAFKA_CONF_OK {
                 rd_kafka_conf_destroy(conf)
                 throw FuncdError(.configuration, "Kafka property \(name)=\(value): \(text(error))")
