@@ -200,19 +200,19 @@ let package = Package(
         ),
         .executableTarget(
             name: "funcd-python",
-            dependencies: ["FuncdCLI", "FuncdCore", "FuncdSupervisor", "FuncdWorker", "PythonHost"]
+            dependencies: ["FuncdSupervisor", "FuncdWorker", "PythonHost"]
         ),
         .executableTarget(
             name: "funcd-node",
-            dependencies: ["FuncdCLI", "FuncdCore", "FuncdSupervisor", "FuncdWorker", "NodeHost"]
+            dependencies: ["FuncdSupervisor", "FuncdWorker", "NodeHost"]
         ),
         .executableTarget(
             name: "funcd-ruby",
-            dependencies: ["FuncdCLI", "FuncdCore", "FuncdSupervisor", "FuncdWorker", "RubyHost"]
+            dependencies: ["FuncdSupervisor", "FuncdWorker", "RubyHost"]
         ),
         .executableTarget(
             name: "funcd-exec",
-            dependencies: ["FuncdCore", "FuncdSupervisor", "FuncdWorker", "ExecHost"]
+            dependencies: ["ExecHost", "FuncdSupervisor", "FuncdWorker"]
         ),
         // The fuzz target over the request path (see Sources/funcd-fuzz and scripts/fuzz); built
         // plainly it replays a corpus.

@@ -28,7 +28,7 @@ public struct InvokeRequest: Sendable {
             body = try InputFile.read(dataFile)
         }
         let type =
-            contentType ?? (body.isEmpty ? nil : (JSONSniffer.looksLikeJSON(body) ? "application/json" : "text/plain"))
+            contentType ?? (body.isEmpty ? nil : (JSONCheck.isJSON(body) ? "application/json" : "text/plain"))
         return (method ?? (body.isEmpty ? "GET" : "POST"), body, type)
     }
 }

@@ -25,29 +25,3 @@ enum InputFile {
         }
     }
 }
-
-/// Decides the default content type of `funcd invoke` data: JSON when it is a JSON document.
-/// A light check (balanced, well-formed start and end) is enough here, since the handler's own
-/// JSON parser is the judge and answers 400 otherwise.
-enum JSONSniffer {
-    static func looksLikeJSON(_ bytes: [UInt8]) -> Bool {
-        let trimmed = bytes.drop { $0 == 32 || $0 == 9 || $0 == 10 || $0 == 13 }
-        guard let first = trimmed.first,
-            let last = trimmed.reversed().first(where: { !($0 == 32 || $0 == 9 || $0 == 10 || $0 == 13) })
-        else { return false }
-        switch (first, last) {
-        case (UInt8(ascii: "{"), UInt8(ascii: "}")), (UInt8(ascii: "["), UInt8(ascii: "]")),
-            (UInt8(ascii: "\""), UInt8(ascii: "\"")):
-            return true
-        default:
-            let text = String(decoding: trimmed, as: UTF8.self).trimmingSpaces
-            return text == "true" || text == "false" || text == "null" || Double(text) != nil
-        }
-    }
-}
-
-extension String {
-    fileprivate var trimmingSpaces: String {
-        String(self.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
-    }
-}

@@ -89,6 +89,22 @@ public enum HeaderPacking {
         return headers
     }
 
+    /// Everything Node's and Ruby's glue get of a call but its body, into `buffer` (emptied
+    /// first): the request headers (HTTP values as Latin-1 bytes, Kafka's as UTF-8), the peer's
+    /// address as `funcd-peer` when asked, then the facts (``appendFacts(of:into:)``). Returns
+    /// where the facts start.
+    public static func packCall(_ invocation: Invocation, into buffer: inout [UInt8], peerField: Bool) -> Int {
+        buffer.removeAll(keepingCapacity: true)
+        pack(invocation.headers, into: &buffer, values: invocation.kafka == nil ? .latin1 : .utf8)
+        if peerField, let peer = invocation.remoteAddress {
+            // REMOTE_ADDR, as a field of funcd's own (the front drops any a client sends).
+            append(name: "funcd-peer", value: peer, into: &buffer)
+        }
+        let factsStart = buffer.count
+        appendFacts(of: invocation, into: &buffer)
+        return factsStart
+    }
+
     /// Appends a call's facts for the Node and Ruby shims: `traceparent`, `tracestate` (empty
     /// when there is none), then a binary-mode CloudEvent's attributes. The shims read them by
     /// place, so an attribute cannot pass for the trace.

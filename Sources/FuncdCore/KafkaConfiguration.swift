@@ -60,7 +60,7 @@ public struct KafkaConfiguration: Sendable, Equatable {
     /// nil when `KAFKA_BROKERS` is not set: no consumer.
     public init?(environment: [String: String], functionName: String) throws(FuncdError) {
         func value(_ name: String) -> String? {
-            guard let text = environment[name]?.trimmingSpaces, !text.isEmpty else { return nil }
+            guard let text = environment[name]?.trimmingASCIIWhitespace, !text.isEmpty else { return nil }
             return text
         }
         guard let brokers = value("KAFKA_BROKERS") else {
@@ -73,7 +73,7 @@ public struct KafkaConfiguration: Sendable, Equatable {
             throw FuncdError(.configuration, "KAFKA_BROKERS is set but KAFKA_TOPICS is not: which topics?")
         }
         self.brokers = brokers
-        self.topics = topicList.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+        self.topics = topicList.split(separator: ",").map { String($0).trimmingASCIIWhitespace }.filter { !$0.isEmpty }
         self.group = value("KAFKA_GROUP") ?? functionName
         if let retries = value("KAFKA_MAX_RETRIES") {
             guard let count = Int(retries), (0...100).contains(count) else {
@@ -94,7 +94,7 @@ public struct KafkaConfiguration: Sendable, Equatable {
             self.sendTimeoutMilliseconds = 30_000
         }
         self.replyTopics = value("KAFKA_REPLY_TOPICS").map {
-            $0.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+            $0.split(separator: ",").map { String($0).trimmingASCIIWhitespace }.filter { !$0.isEmpty }
         }
 
         let reset = value("KAFKA_OFFSET_RESET")?.lowercased() ?? "earliest"
@@ -156,14 +156,5 @@ public struct KafkaConfiguration: Sendable, Equatable {
 extension Substring {
     fileprivate func replacingUnderscores() -> String {
         String(map { $0 == "_" ? "." : $0 })
-    }
-}
-
-extension String {
-    fileprivate var trimmingSpaces: String {
-        var text = Substring(self)
-        while text.first == " " { text.removeFirst() }
-        while text.last == " " { text.removeLast() }
-        return String(text)
     }
 }

@@ -49,3 +49,19 @@ extension StringProtocol {
         return zip(utf8, lowercased.utf8).allSatisfy { a, b in ((a >= 65 && a <= 90) ? a | 0x20 : a) == b }
     }
 }
+
+extension StringProtocol {
+    /// This text without ASCII white space (space, tab, CR, LF) at either end: what a value read
+    /// from the environment, a control line or an `invoke` file is compared by. Unicode spaces
+    /// stay; they are not padding anyone types.
+    public var trimmingASCIIWhitespace: String {
+        let isSpace = { (scalar: Unicode.Scalar) in scalar == " " || scalar == "\t" || scalar == "\r" || scalar == "\n" }
+        let scalars = unicodeScalars
+        guard let first = scalars.firstIndex(where: { !isSpace($0) }),
+            let last = scalars.lastIndex(where: { !isSpace($0) })
+        else { return "" }
+        var text = ""
+        text.unicodeScalars.append(contentsOf: scalars[first...last])
+        return text
+    }
+}

@@ -181,7 +181,7 @@ public final class Supervisor {
         if line.hasPrefix("ready") {
             guard worker.state == .starting else { return }
             worker.state = .ready
-            worker.description = String(line.dropFirst("ready".count)).trimmingSpaces
+            worker.description = String(line.dropFirst("ready".count)).trimmingASCIIWhitespace
             counters.readyWorkers += 1
             if let old = worker.replaces, let predecessor = workers.first(where: { $0.pid == old }) {
                 drain(predecessor)
@@ -375,11 +375,5 @@ public final class Supervisor {
         let signal = status & 0x7f
         if signal == 0 { return "exit code \((status >> 8) & 0xff)" }
         return "signal \(signal)\(signal == SIGKILL ? " (killed, e.g. out of memory)" : signal == SIGSEGV ? " (segmentation fault)" : "")"
-    }
-}
-
-extension String {
-    fileprivate var trimmingSpaces: String {
-        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
     }
 }

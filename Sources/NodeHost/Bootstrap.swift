@@ -6,10 +6,7 @@ import FuncdCore
 enum Bootstrap {
     static func source(glueDirectory: String, configuration: Configuration, stdoutToStderr: Bool) -> String {
         let glue = quoted("\(glueDirectory)/funcd/host.js")
-        let context =
-            "{\"function-name\": \(quoted(configuration.handlerName)), \"timeout\": \(configuration.timeoutSeconds), "
-            + "\"runtime\": \(configuration.runtime.map(quoted) ?? "undefined"), "
-            + "\"memory-limit\": \(configuration.memoryLimit.map(quoted) ?? "undefined")}"
+        let context = HandlerContext.literal(configuration, absent: "undefined")
         return """
             const native = globalThis.__funcdNative;
             delete globalThis.__funcdNative;

@@ -37,27 +37,13 @@ extension NodeHost {
         nextID += 1
         invocation.hostSlot = Int(id)
         calls[id] = invocation
-        let factsStart = pack(invocation)
-        var method = invocation.method
-        var target = invocation.target
-        let status = method.withUTF8 { method in
-            target.withUTF8 { target in
-                headerScratch.withUnsafeBufferPointer { headers in
-                    invocation.body.withUnsafeBufferPointer { body in
-                        method.withMemoryRebound(to: CChar.self) { method in
-                            target.withMemoryRebound(to: CChar.self) { target in
-                                headers.withMemoryRebound(to: CChar.self) { scratch in
-                                    funcd_node_call(
-                                        node, id, method.baseAddress, method.count, target.baseAddress, target.count,
-                                        scratch.baseAddress, factsStart, body.baseAddress, body.count,
-                                        invocation.remoteAddress, scratch.baseAddress! + factsStart,
-                                        scratch.count - factsStart, Self.eventForm(invocation.cloudEvent))
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+        // The peer goes as its own argument (`req.ip`).
+        let factsStart = HeaderPacking.packCall(invocation, into: &headerScratch, peerField: false)
+        let status = CallBuffers.lend(invocation, fields: headerScratch) { call in
+            funcd_node_call(
+                node, id, call.method.baseAddress, call.method.count, call.target.baseAddress, call.target.count,
+                call.fields.baseAddress, factsStart, call.body.baseAddress, call.body.count, invocation.remoteAddress,
+                call.fields.baseAddress! + factsStart, call.fields.count - factsStart, Self.eventForm(invocation.cloudEvent))
         }
         switch Int(status) {
         case Int(FUNCD_NODE_TERMINATED.rawValue):
@@ -82,14 +68,6 @@ extension NodeHost {
 
     /// Packs the call's headers and then its facts (trace, a binary event's attributes) into
     /// `headerScratch`; returns where the facts start.
-    private func pack(_ invocation: Invocation) -> Int {
-        headerScratch.removeAll(keepingCapacity: true)
-        HeaderPacking.pack(invocation.headers, into: &headerScratch, values: invocation.kafka == nil ? .latin1 : .utf8)
-        let factsStart = headerScratch.count
-        HeaderPacking.appendFacts(of: invocation, into: &headerScratch)
-        return factsStart
-    }
-
     private static func eventForm(_ input: CloudEventInput?) -> funcd_node_cloudevent {
         switch input {
         case nil: FUNCD_NODE_NO_EVENT

@@ -4,10 +4,7 @@ import FuncdCore
 /// own json).
 enum BootConfiguration {
     static func json(_ configuration: Configuration, stdoutToStderr: Bool) -> String {
-        let context =
-            "{\"function-name\": \(quoted(configuration.handlerName)), \"timeout\": \(configuration.timeoutSeconds), "
-            + "\"runtime\": \(configuration.runtime.map(quoted) ?? "null"), "
-            + "\"memory-limit\": \(configuration.memoryLimit.map(quoted) ?? "null")}"
+        let context = HandlerContext.literal(configuration)
         return "{\"modulePath\": \(quoted(configuration.modulePath)), \"handler\": \(quoted(configuration.handlerName)), "
             + "\"codeDirectory\": \(quoted(configuration.codeDirectory)), \"context\": \(context), "
             + "\"stdoutToStderr\": \(stdoutToStderr)}"

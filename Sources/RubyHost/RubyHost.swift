@@ -99,39 +99,17 @@ public final class RubyHost: FunctionHost, @unchecked Sendable {
         }
         var headers: [UInt8] = []
         for (invocation, id) in zip(batch, ids) {
-            headers.removeAll(keepingCapacity: true)
-            HeaderPacking.pack(invocation.headers, into: &headers, values: invocation.kafka == nil ? .latin1 : .utf8)
-            if let peer = invocation.remoteAddress {
-                // REMOTE_ADDR, as a field of funcd's own (the front drops any a client sends).
-                HeaderPacking.append(name: "funcd-peer", value: peer, into: &headers)
-            }
-            let factsOffset = headers.count
-            HeaderPacking.appendFacts(of: invocation, into: &headers)
+            let factsOffset = HeaderPacking.packCall(invocation, into: &headers, peerField: true)
             let form: funcd_ruby_cloudevent =
                 switch invocation.cloudEvent {
                 case nil: FUNCD_RUBY_NO_EVENT
                 case .binary: FUNCD_RUBY_BINARY_EVENT
                 case .structured: FUNCD_RUBY_STRUCTURED_EVENT
                 }
-            var method = invocation.method
-            var target = invocation.target
-            method.withUTF8 { method in
-                target.withUTF8 { target in
-                    headers.withUnsafeBufferPointer { headers in
-                        invocation.body.withUnsafeBufferPointer { body in
-                            method.withMemoryRebound(to: CChar.self) { method in
-                                target.withMemoryRebound(to: CChar.self) { target in
-                                    headers.withMemoryRebound(to: CChar.self) { headers in
-                                        funcd_ruby_submit(
-                                            id, method.baseAddress, method.count, target.baseAddress, target.count,
-                                            headers.baseAddress, headers.count, factsOffset, form, body.baseAddress,
-                                            body.count)
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+            CallBuffers.lend(invocation, fields: headers) { call in
+                funcd_ruby_submit(
+                    id, call.method.baseAddress, call.method.count, call.target.baseAddress, call.target.count,
+                    call.fields.baseAddress, call.fields.count, factsOffset, form, call.body.baseAddress, call.body.count)
             }
         }
     }

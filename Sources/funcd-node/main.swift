@@ -1,4 +1,3 @@
-import FuncdCore
 import FuncdSupervisor
 import FuncdWorker
 import NodeHost
@@ -9,12 +8,6 @@ if FrontDoor.isInvokedAsFuncd { FrontDoor.main() }
 // funcd-node: funcd with Node.js embedded. Node is started without its own signal handling, so
 // the worker's SIGTERM/SIGINT handling and ignored SIGPIPE hold once it serves. The process ends
 // with a hard exit: Node's threads and static state must not be torn down under a running loop.
-let launch = Worker.launch(language: .node)
-let host: NodeHost
-do {
-    host = try NodeHost.start(
-        configuration: launch.configuration, logger: launch.logger, printsToStderr: launch.isInvoke)
-} catch {
-    Worker.failedToStart(error, hard: true)
+await Worker.main(.node, hardExit: true) { launch in
+    try NodeHost.start(configuration: launch.configuration, logger: launch.logger, printsToStderr: launch.isInvoke)
 }
-await Worker.run(launch, host: host, terminate: Worker.hardExit)

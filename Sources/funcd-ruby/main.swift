@@ -1,4 +1,3 @@
-import FuncdCore
 import FuncdSupervisor
 import FuncdWorker
 import RubyHost
@@ -10,12 +9,6 @@ if FrontDoor.isInvokedAsFuncd { FrontDoor.main() }
 // it starts; the worker's own signal handling is set up after that, in Worker.run, so it is
 // funcd's that hold. The process ends with a hard exit: Ruby's VM must not be torn down under
 // running threads.
-let launch = Worker.launch(language: .ruby)
-let host: RubyHost
-do {
-    host = try RubyHost.start(
-        configuration: launch.configuration, logger: launch.logger, printsToStderr: launch.isInvoke)
-} catch {
-    Worker.failedToStart(error, hard: true)
+await Worker.main(.ruby, hardExit: true) { launch in
+    try RubyHost.start(configuration: launch.configuration, logger: launch.logger, printsToStderr: launch.isInvoke)
 }
-await Worker.run(launch, host: host, terminate: Worker.hardExit)

@@ -124,6 +124,36 @@ struct HeaderPackingTests {
         ]
         #expect(buffer == packRaw(expected))
     }
+
+    final class NoSink: InvocationSink {
+        func deliver(_ batch: [Invocation]) {}
+    }
+
+    @Test("a call packed for Node and Ruby: headers, the peer when asked, then the facts, which start where it says")
+    func packCall() {
+        let invocation = Invocation(
+            method: "POST", target: "/p?q=1", headers: [("content-type", "text/plain"), ("x-caf\u{e9}", "caf\u{e9}")],
+            body: [1, 2, 3], sink: NoSink(), reply: nil, remoteAddress: "10.0.0.7")
+        var buffer: [UInt8] = [9, 9, 9]  // emptied first
+        let withPeer = HeaderPacking.packCall(invocation, into: &buffer, peerField: true)
+        let fields = unpack(buffer)
+        #expect(fields.map(\.0) == ["content-type", "x-caf\u{e9}", "funcd-peer", "traceparent", "tracestate"])
+        #expect(fields[2].1 == "10.0.0.7")
+        #expect(unpack(Array(buffer[withPeer...])).map(\.1) == [invocation.trace.traceparent, ""])
+        // HTTP values go as Latin-1 bytes: é is one byte 0xE9.
+        #expect(buffer.contains(0xE9))
+        let withoutPeer = HeaderPacking.packCall(invocation, into: &buffer, peerField: false)
+        #expect(!unpack(buffer).contains { $0.0 == "funcd-peer" })
+        #expect(withoutPeer < withPeer)
+
+        let lent = CallBuffers.lend(invocation, fields: buffer) { call in
+            (
+                String(decoding: UnsafeRawBufferPointer(call.method), as: UTF8.self),
+                String(decoding: UnsafeRawBufferPointer(call.target), as: UTF8.self), call.fields.count, Array(call.body)
+            )
+        }
+        #expect(lent.0 == "POST" && lent.1 == "/p?q=1" && lent.2 == buffer.count && lent.3 == [1, 2, 3])
+    }
 }
 
 /// A small seeded generator, so that a failure can be replayed.
