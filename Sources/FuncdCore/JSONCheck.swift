@@ -78,7 +78,21 @@ public enum JSONCheck {
                 return true
             }
             if byte < 0x20 { return false }
-            index += byte == UInt8(ascii: "\\") ? 2 : 1
+            index += 1
+            guard byte == UInt8(ascii: "\\") else { continue }
+            // An escape is one of the eight letters, or `u` and four hex digits: a parser
+            // refuses `\x`, so the check must too.
+            guard index < bytes.count else { return false }
+            let escaped = bytes[index]
+            index += 1
+            if escaped == UInt8(ascii: "u") {
+                guard bytes.count - index >= 4, bytes[index..<index + 4].allSatisfy({ $0.hexDigitValue != nil }) else {
+                    return false
+                }
+                index += 4
+            } else if !Array(#""\/bfnrt"#.utf8).contains(escaped) {
+                return false
+            }
         }
         return false
     }
@@ -89,6 +103,8 @@ public enum JSONCheck {
         let digitsStart = index
         while index < bytes.count, (48...57).contains(bytes[index]) { index += 1 }
         guard index > digitsStart else { return false }
+        // No leading zeros: `0`, `0.5` and `-0` are numbers, `01` is not.
+        if bytes[digitsStart] == UInt8(ascii: "0") && index - digitsStart > 1 { return false }
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
             index += 1
             let fraction = index
