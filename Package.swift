@@ -238,6 +238,10 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "FuncdSupervisorTests",
+            dependencies: ["FuncdSupervisor", "FuncdCore"]
+        ),
+        .testTarget(
             name: "FuncdEndToEndTests",
             dependencies: ["FuncdCore"],
             exclude: ["Fixtures"]
