@@ -262,6 +262,10 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "FuncdSupervisorTests",
+            dependencies: ["FuncdSupervisor", "FuncdCore"]
+        ),
+        .testTarget(
             name: "FuncdEndToEndTests",
             dependencies: ["FuncdCore"],
             exclude: ["Fixtures"]

@@ -5,38 +5,20 @@ import FuncdSystem
 import Glibc
 #endif
 
-/// One worker process (`funcd-python` ...) and the supervisor's end of its control pair.
+/// One worker process (`funcd-python` ...) and the supervisor's end of its control pair. What
+/// the supervisor decides about it goes by ``SupervisorStateMachine``'s record of the same pid.
 final class WorkerProcess {
-    enum State: Equatable {
-        case starting
-        case ready
-        case draining
-    }
-
     let pid: pid_t
     let control: Int32
-    let slot: Int
-    let generation: Int
-    let startedAt: UInt64
-    /// The worker this one takes over from once it is ready (a stuck one, or old code).
-    let replaces: pid_t?
-    var state: State = .starting
-    /// The code version on disk when the worker was started: what it loaded.
-    var codeVersion: String?
-    var stuck = false
-    var drainDeadline: UInt64 = 0
+    /// What it said after `ready` (its runtime), for the listening line.
     var description = ""
     var pending: [UInt8] = []
     /// The Kafka messages it has with its handler (when it consumes Kafka).
     var inFlight: KafkaInFlightTable?
 
-    init(pid: pid_t, control: Int32, slot: Int, generation: Int, replaces: pid_t?) {
+    init(pid: pid_t, control: Int32) {
         self.pid = pid
         self.control = control
-        self.slot = slot
-        self.generation = generation
-        self.replaces = replaces
-        self.startedAt = MonotonicClock.nanoseconds()
     }
 
     /// Starts `executable arguments` with the listening socket as fd 3 and its end of a fresh
@@ -45,7 +27,7 @@ final class WorkerProcess {
     /// `FUNCD_KAFKA_INFLIGHT_FD`) added to the environment.
     static func spawn(
         executable: String, arguments: [String], environment: [String: String], listen: Int32,
-        slot: Int, generation: Int, replaces: pid_t?, inFlight: KafkaInFlightTable? = nil
+        slot: Int, inFlight: KafkaInFlightTable? = nil
     ) throws -> WorkerProcess {
         var pair: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
@@ -90,7 +72,7 @@ final class WorkerProcess {
             throw FuncdError(.interpreter, "cannot start \(executable): \(String(cString: strerror(status)))")
         }
         _ = fcntl(pair[0], F_SETFL, fcntl(pair[0], F_GETFL) | O_NONBLOCK)
-        let worker = WorkerProcess(pid: pid, control: pair[0], slot: slot, generation: generation, replaces: replaces)
+        let worker = WorkerProcess(pid: pid, control: pair[0])
         worker.inFlight = inFlight
         return worker
     }
