@@ -145,7 +145,7 @@ public final class Invoker: @unchecked Sendable {
                 invocation.result = invocation.hostResult
                 streaming.append(invocation)
             } else {
-                invocation.hostResult?.stream?.abort("timeout")
+                invocation.stream?.abort("timeout")
             }
         }
         if !streaming.isEmpty { Self.deliver(streaming) }
@@ -252,8 +252,9 @@ public final class Invoker: @unchecked Sendable {
                 "handler timed out",
                 metadata: invocation.logMetadata([LogKeys.timeout: "\(timeoutSeconds)"]))
             if state == .streaming {
-                // Its head is out: the client can only be shown a broken answer.
-                invocation.hostResult?.stream?.abort("timeout")
+                // Its head is out: the client can only be shown a broken answer. The stream comes
+                // from its atomic slot, not from `hostResult`, which is the host thread's.
+                invocation.stream?.abort("timeout")
             } else {
                 invocation.result = InvocationResult(
                     status: 408,
@@ -281,8 +282,10 @@ public final class Invoker: @unchecked Sendable {
 
 extension Invocation {
     /// Stores the handler's result; the host calls this before ``Invoker/finished(_:)``, which
-    /// publishes it as ``result`` only if the deadline has not answered the call already.
+    /// publishes it as ``result`` only if the deadline has not answered the call already. A
+    /// streamed result's stream also goes to ``stream``, where the watchdog can reach it.
     public func complete(with result: InvocationResult) {
+        if let stream = result.stream { _ = streamSlot.storeIfNil(stream) }
         self.hostResult = result
     }
 }
