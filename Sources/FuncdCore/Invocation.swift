@@ -9,9 +9,10 @@ import Synchronization
 ///
 /// `@unchecked Sendable`: the request fields are immutable; `result` is written once by the
 /// party that wins the state transition and read only after the hand-back through the sink
-/// (which is a lock or an event-loop queue, so the write happens before the read); `hostResult`
-/// has one writer and is read as its comment says; the stream is an atomic of its own; the list
-/// links and host fields are touched only under the Invoker's or the host's lock.
+/// (which is a lock or an event-loop queue, so the write happens before the read); `startedAt`,
+/// `finishedAt` and `hostResult` each have one writer and are read as their comments say; the
+/// stream is an atomic of its own; the list links and host fields are touched only under the
+/// Invoker's or the host's lock.
 public final class Invocation: @unchecked Sendable {
     /// Where an invocation is in its life.
     public enum State: UInt8, Sendable {
@@ -50,8 +51,16 @@ public final class Invocation: @unchecked Sendable {
     /// Monotonic nanoseconds.
     public let submittedAt: UInt64
     public internal(set) var deadline: UInt64 = 0
-    public var startedAt: UInt64 = 0
-    public var finishedAt: UInt64 = 0
+    /// When the host started the call. Written only by the host's thread, in ``tryStart()``,
+    /// before its releasing exchange of the state to `running`. Read by the host's thread, and by
+    /// the watchdog only for a call whose state it exchanged (acquiring) from `running` or
+    /// `streaming`: states the host stored with releasing exchanges after this write, so the
+    /// write happens before the read. Never read for a call that did not start.
+    public private(set) var startedAt: UInt64 = 0
+    /// When the call's answer was settled. Written once, by whichever party wins the call's last
+    /// state transition (the host's thread in ``Invoker/finished(_:)``, or the watchdog at the
+    /// deadline), after winning it, and read only by that party.
+    public internal(set) var finishedAt: UInt64 = 0
 
     /// The answer: the handler's result, or the timeout answer; set by whoever wins the state.
     public internal(set) var result: InvocationResult?
@@ -150,6 +159,8 @@ public final class Invocation: @unchecked Sendable {
     /// Called by a host before it runs the handler; false when the deadline already passed (the
     /// caller has had its 408), and the host must skip the call.
     public func tryStart() -> Bool {
+        // Before the exchange that publishes it (see `startedAt`). When the exchange fails the
+        // call never runs, and nobody reads the value.
         startedAt = MonotonicClock.nanoseconds()
         return state.compareExchange(
             expected: State.queued.rawValue, desired: State.running.rawValue, ordering: .acquiringAndReleasing

@@ -103,13 +103,16 @@ public final class Invoker: @unchecked Sendable {
         answered.reserveCapacity(batch.count)
         let now = MonotonicClock.nanoseconds()
         for invocation in batch {
-            invocation.finishedAt = now
             invocation.released.store(true, ordering: .releasing)
+            // `finishedAt` is written only by the winner of the state: when the deadline won,
+            // the watchdog writes it (in `expire`), maybe at this very moment.
             if invocation.transition(from: .running, to: .completed) {
+                invocation.finishedAt = now
                 invocation.result = invocation.hostResult
                 answered.append(invocation)
             } else if invocation.transition(from: .streaming, to: .completed) {
                 // Its answer went out through its stream; only the books are left.
+                invocation.finishedAt = now
                 ended.append(invocation)
             } else {
                 logger.debug(
@@ -246,7 +249,9 @@ public final class Invoker: @unchecked Sendable {
         var answers: [Invocation] = []
         for (invocation, state) in expired {
             invocation.finishedAt = now
-            let started = invocation.startedAt == 0 ? invocation.submittedAt : invocation.startedAt
+            // A call taken out of `queued` never started: its time counts from submission, and
+            // its `startedAt` is not read (a host's `tryStart` may be writing it right now).
+            let started = state == .queued ? invocation.submittedAt : invocation.startedAt
             metrics.record(method: invocation.method, nanoseconds: now &- started, failed: true, timedOut: true)
             logger.warning(
                 "handler timed out",
