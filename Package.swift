@@ -226,6 +226,14 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "FuncdWorkerTests",
+            dependencies: [
+                "FuncdWorker",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
             name: "ExecHostTests",
             dependencies: ["ExecHost", "FuncdCore"]
         ),
