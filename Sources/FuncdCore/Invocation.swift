@@ -9,8 +9,10 @@ import Synchronization
 ///
 /// `@unchecked Sendable`: the request fields are immutable; `result` is written once by the
 /// party that wins the state transition and read only after the hand-back through the sink
-/// (which is a lock or an event-loop queue, so the write happens before the read); the list
-/// links and host fields are touched only under the Invoker's or the host's lock.
+/// (which is a lock or an event-loop queue, so the write happens before the read); `startedAt`,
+/// `finishedAt` and `hostResult` each have one writer and are read as their comments say; the
+/// stream is an atomic of its own; the list links and host fields are touched only under the
+/// Invoker's or the host's lock.
 public final class Invocation: @unchecked Sendable {
     /// Where an invocation is in its life.
     public enum State: UInt8, Sendable {
@@ -49,14 +51,30 @@ public final class Invocation: @unchecked Sendable {
     /// Monotonic nanoseconds.
     public let submittedAt: UInt64
     public internal(set) var deadline: UInt64 = 0
-    public var startedAt: UInt64 = 0
-    public var finishedAt: UInt64 = 0
+    /// When the host started the call. Written only by the host's thread, in ``tryStart()``,
+    /// before its releasing exchange of the state to `running`. Read by the host's thread, and by
+    /// the watchdog only for a call whose state it exchanged (acquiring) from `running` or
+    /// `streaming`: states the host stored with releasing exchanges after this write, so the
+    /// write happens before the read. Never read for a call that did not start.
+    public private(set) var startedAt: UInt64 = 0
+    /// When the call's answer was settled. Written once, by whichever party wins the call's last
+    /// state transition (the host's thread in ``Invoker/finished(_:)``, or the watchdog at the
+    /// deadline), after winning it, and read only by that party.
+    public internal(set) var finishedAt: UInt64 = 0
 
     /// The answer: the handler's result, or the timeout answer; set by whoever wins the state.
     public internal(set) var result: InvocationResult?
     /// What the host's handler returned; written only by the host (``complete(with:)``), before
-    /// it reports the call.
+    /// it reports the call. Read by the Invoker only in the calls the host makes to report it
+    /// (``Invoker/started(_:)``, ``Invoker/finished(_:)``), on the host's thread or after a
+    /// hand-off under the host's lock; never by the watchdog, which takes the stream from
+    /// ``stream`` instead.
     public internal(set) var hostResult: InvocationResult?
+    /// The stream of a streamed answer, set once by ``complete(with:)``. A slot of its own, not
+    /// `hostResult.stream`, because the watchdog reads it on its own thread to abort the stream
+    /// at the deadline while the host may still be working on the call: `storeIfNil` releases
+    /// and `load` acquires, so the watchdog sees the stream whole, whatever the host writes later.
+    let streamSlot = AtomicLazyReference<ResponseStream>()
     /// Whether a streamed answer broke off after its head (``endStream(with:error:)``). Written
     /// and read only on the host's thread, when the call is reported.
     public private(set) var streamBrokeOff = false
@@ -100,10 +118,10 @@ public final class Invocation: @unchecked Sendable {
     }
 
     /// Ends a streamed answer with its last `bytes`: complete, or broken off when `error` is set.
-    /// The result went to the transport with the head and is not written again (the watchdog may
-    /// be reading it to abort the stream at the deadline); the break is kept for the metrics.
+    /// The result went to the transport with the head and is not written again; the break is
+    /// kept for the metrics.
     public func endStream(with bytes: [UInt8] = [], error: String?) {
-        guard let stream = hostResult?.stream else { return }
+        guard let stream else { return }
         stream.write(bytes)
         if let error {
             stream.abort(error)
@@ -116,7 +134,7 @@ public final class Invocation: @unchecked Sendable {
     /// The host's last word on a call: `result`, or, when a streamed answer's head is out
     /// already, a break of that stream (the client can only be shown a broken answer).
     public func conclude(with result: InvocationResult) {
-        if hostResult?.stream != nil {
+        if stream != nil {
             endStream(error: result.error ?? "ended")
         } else {
             complete(with: result)
@@ -134,9 +152,15 @@ public final class Invocation: @unchecked Sendable {
 
     public var currentState: State { State(rawValue: state.load(ordering: .acquiring))! }
 
+    /// The stream of the answer once the host has its head (``complete(with:)`` with a result
+    /// that has a stream); nil for an answer that is not streamed. Safe on any thread.
+    public var stream: ResponseStream? { streamSlot.load() }
+
     /// Called by a host before it runs the handler; false when the deadline already passed (the
     /// caller has had its 408), and the host must skip the call.
     public func tryStart() -> Bool {
+        // Before the exchange that publishes it (see `startedAt`). When the exchange fails the
+        // call never runs, and nobody reads the value.
         startedAt = MonotonicClock.nanoseconds()
         return state.compareExchange(
             expected: State.queued.rawValue, desired: State.running.rawValue, ordering: .acquiringAndReleasing

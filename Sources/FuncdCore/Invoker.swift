@@ -102,13 +102,16 @@ public final class Invoker: @unchecked Sendable {
         answered.reserveCapacity(batch.count)
         let now = MonotonicClock.nanoseconds()
         for invocation in batch {
-            invocation.finishedAt = now
             invocation.released.store(true, ordering: .releasing)
+            // `finishedAt` is written only by the winner of the state: when the deadline won,
+            // the watchdog writes it (in `expire`), maybe at this very moment.
             if invocation.transition(from: .running, to: .completed) {
+                invocation.finishedAt = now
                 invocation.result = invocation.hostResult
                 answered.append(invocation)
             } else if invocation.transition(from: .streaming, to: .completed) {
                 // Its answer went out through its stream; only the books are left.
+                invocation.finishedAt = now
                 ended.append(invocation)
             } else {
                 logger.debug(
@@ -144,7 +147,7 @@ public final class Invoker: @unchecked Sendable {
                 invocation.result = invocation.hostResult
                 streaming.append(invocation)
             } else {
-                invocation.hostResult?.stream?.abort("timeout")
+                invocation.stream?.abort("timeout")
             }
         }
         if !streaming.isEmpty { Self.deliver(streaming) }
@@ -248,14 +251,17 @@ public final class Invoker: @unchecked Sendable {
         var answers: [Invocation] = []
         for (invocation, state) in expired {
             invocation.finishedAt = now
-            let started = invocation.startedAt == 0 ? invocation.submittedAt : invocation.startedAt
+            // A call taken out of `queued` never started: its time counts from submission, and
+            // its `startedAt` is not read (a host's `tryStart` may be writing it right now).
+            let started = state == .queued ? invocation.submittedAt : invocation.startedAt
             metrics.record(method: invocation.method, nanoseconds: now &- started, failed: true, timedOut: true)
             logger.warning(
                 "handler timed out",
                 metadata: invocation.logMetadata([LogKeys.timeout: "\(timeoutSeconds)"]))
             if state == .streaming {
-                // Its head is out: the client can only be shown a broken answer.
-                invocation.hostResult?.stream?.abort("timeout")
+                // Its head is out: the client can only be shown a broken answer. The stream comes
+                // from its atomic slot, not from `hostResult`, which is the host thread's.
+                invocation.stream?.abort("timeout")
             } else {
                 invocation.result = InvocationResult(
                     status: 408,
@@ -283,8 +289,10 @@ public final class Invoker: @unchecked Sendable {
 
 extension Invocation {
     /// Stores the handler's result; the host calls this before ``Invoker/finished(_:)``, which
-    /// publishes it as ``result`` only if the deadline has not answered the call already.
+    /// publishes it as ``result`` only if the deadline has not answered the call already. A
+    /// streamed result's stream also goes to ``stream``, where the watchdog can reach it.
     public func complete(with result: InvocationResult) {
+        if let stream = result.stream { _ = streamSlot.storeIfNil(stream) }
         self.hostResult = result
     }
 }

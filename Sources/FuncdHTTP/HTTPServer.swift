@@ -88,8 +88,14 @@ public final class HTTPServer: Service, Sendable {
             } onGracefulShutdown: {
                 listener.stop()
             }
-            listener.stop()
-            close(listenDescriptor)
+            // The accept thread stops within 100 ms of `stop`; the descriptor is closed only
+            // once it has left, else its number could be reused under the thread's poll.
+            if await listener.stopAndWait() {
+                close(listenDescriptor)
+            } else {
+                // Left open: it goes with the process, which is about to end.
+                state.logger.warning("the accept thread did not stop in time; the shared socket stays open")
+            }
         } else {
             let bootstrap = ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 1024)

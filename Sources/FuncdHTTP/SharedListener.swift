@@ -24,6 +24,8 @@ final class SharedListener: Sendable {
     private let writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark
     private let logger: Logger
     private let stopped = Atomic<Bool>(false)
+    /// Set by the accept thread once it has left its loop and will not touch the descriptor again.
+    private let left = Atomic<Bool>(false)
 
     /// How long accepting pauses when the process or the system is out of descriptors (or
     /// memory): the connection waits in the kernel's backlog instead of the thread spinning on
@@ -44,11 +46,33 @@ final class SharedListener: Sendable {
     func start() {
         NativeThread.start(stackSize: 512 * 1024) { [self] in
             acceptLoop()
+            // Releasing, paired with the acquiring load in `stopAndWait`: the thread's last poll
+            // and accept on the descriptor happen before whoever saw this closes it.
+            left.store(true, ordering: .releasing)
         }
     }
 
     /// Stops accepting (within 100 ms); connections already handed over are not touched.
     func stop() { stopped.store(true, ordering: .relaxed) }
+
+    /// Stops accepting and waits, at most `limit`, until the accept thread has left its loop;
+    /// true once it has. Only then may the descriptor be closed: closed under a thread still in
+    /// `poll` or `accept`, its number could be reused by the next descriptor this process opens,
+    /// and that one polled and accepted from. Waits by sleeping, not blocking a thread of the
+    /// caller's executor; gives up (false) when the waiting task is cancelled.
+    func stopAndWait(limit: Duration = .seconds(1)) async -> Bool {
+        stop()
+        let deadline = ContinuousClock.now + limit
+        while !left.load(ordering: .acquiring) {
+            guard ContinuousClock.now < deadline else { return false }
+            do {
+                try await Task.sleep(for: .milliseconds(5))
+            } catch {
+                return left.load(ordering: .acquiring)
+            }
+        }
+        return true
+    }
 
     private func acceptLoop() {
         var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)

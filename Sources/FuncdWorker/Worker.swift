@@ -146,7 +146,7 @@ public enum Worker {
                 services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
-        shutdown.attach(serviceGroup, server: server)
+        shutdown.attach(serviceGroup) { server.markUnhealthy() }
         do {
             try await serviceGroup.run()
         } catch {

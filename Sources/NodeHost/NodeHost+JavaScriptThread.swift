@@ -94,7 +94,7 @@ extension NodeHost {
             invoker?.started([invocation])
             return 1
         case Int(FUNCD_NODE_CHUNK.rawValue):
-            return invocation.hostResult?.stream?.write(body) ?? true ? 1 : 0
+            return invocation.stream?.write(body) ?? true ? 1 : 0
         case Int(FUNCD_NODE_END.rawValue):
             calls[reply.id] = nil
             invocation.endStream(with: body, error: error)

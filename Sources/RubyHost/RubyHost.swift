@@ -147,7 +147,7 @@ public final class RubyHost: FunctionHost, @unchecked Sendable {
             return 1
         case Int(FUNCD_RUBY_CHUNK.rawValue):
             guard let invocation = lock.withLock({ calls[reply.id] }) else { return 1 }
-            return invocation.hostResult?.stream?.write(body) ?? true ? 1 : 0
+            return invocation.stream?.write(body) ?? true ? 1 : 0
         case Int(FUNCD_RUBY_END.rawValue):
             let full: Bool = lock.withLock {
                 guard let invocation = calls.removeValue(forKey: reply.id) else { return false }
