@@ -100,6 +100,14 @@ extension PythonHost {
             invocation.hostSlot = token
             return token
         }
+        // The watchdog times a call out before it asks for the interrupt. A call already timed
+        // out here may have been interrupted before its token existed (a cancel of nothing), so
+        // it is not started; any later interrupt finds the token registered above.
+        if invocation.currentState == .timedOut {
+            _ = lock.withLock { asyncCalls.removeValue(forKey: token) }
+            invocation.complete(with: InvocationResult(status: 408, error: "timed out before it started"))
+            return true
+        }
         guard let failed = python!.startAsync(invocation, token: token, complete: completeFunction!) else {
             return false
         }
@@ -249,7 +257,9 @@ extension PythonHost {
             var mainCall: Invocation?
             for invocation in batch {
                 if python!.isCoroutine {
-                    python!.cancelAsync(token: invocation.hostSlot)
+                    // Written under the lock by runAsync; -1 when the call never got a token.
+                    let token = lock.withLock { invocation.hostSlot }
+                    if token >= 0 { python!.cancelAsync(token: token) }
                     continue
                 }
                 lock.withLock {
