@@ -535,7 +535,7 @@ static VALUE native_next_interrupt(VALUE self) {
 struct boot {
     const char *glue;
     const char *config;
-    int workers;
+    int call_threads;
     VALUE host;
 };
 
@@ -547,9 +547,9 @@ static VALUE require_and_boot(VALUE argument) {
     return rb_funcall(host_class, rb_intern("boot"), 1, rb_utf8_str_new_cstr(boot->config));
 }
 
-static VALUE run_workers(VALUE argument) {
+static VALUE run_call_threads(VALUE argument) {
     struct boot *boot = (struct boot *)argument;
-    return rb_funcall(boot->host, rb_intern("run"), 1, INT2NUM(boot->workers));
+    return rb_funcall(boot->host, rb_intern("run"), 1, INT2NUM(boot->call_threads));
 }
 
 // The message of the exception a protected call raised, backtrace included.
@@ -571,7 +571,7 @@ static void report_failure(const char *fallback) {
     host.started(host.context, state || !RB_TYPE_P(text, T_STRING) ? fallback : StringValueCStr(text));
 }
 
-void funcd_ruby_run(const char *glue, const char *config_json, int workers, funcd_ruby_callbacks callbacks) {
+void funcd_ruby_run(const char *glue, const char *config_json, int call_threads, funcd_ruby_callbacks callbacks) {
     host = callbacks;
     start_monitor();
     // As the ruby command's main does: the C library's character type from the environment, so
@@ -594,7 +594,7 @@ void funcd_ruby_run(const char *glue, const char *config_json, int workers, func
     rb_define_module_function(native, "finish", native_finish, 3);
     rb_define_module_function(native, "next_interrupt", native_next_interrupt, 0);
 
-    struct boot boot = {glue, config_json, workers, Qnil};
+    struct boot boot = {glue, config_json, call_threads, Qnil};
     int state = 0;
     VALUE booted = rb_protect(require_and_boot, (VALUE)&boot, &state);
     if (state) {
@@ -608,10 +608,10 @@ void funcd_ruby_run(const char *glue, const char *config_json, int workers, func
     boot.host = booted;
     rb_gc_register_mark_object(booted);
     host.started(host.context, NULL);
-    rb_protect(run_workers, (VALUE)&boot, &state);
+    rb_protect(run_call_threads, (VALUE)&boot, &state);
     if (state) {
         rb_set_errinfo(Qnil);
-        fprintf(stderr, "funcd: error: the Ruby worker threads ended\n");
+        fprintf(stderr, "funcd: error: the Ruby call threads ended\n");
     }
     never_return();
 }

@@ -8,14 +8,14 @@ import Synchronization
 /// Runs a Python handler in an interpreter embedded in this process.
 ///
 /// Threads, and why:
-/// - the *main worker* initialises CPython and then runs handlers; it is the only thread a real
+/// - the *main thread* initialises CPython and then runs handlers; it is the only thread a real
 ///   signal can interrupt inside a blocking C call (`time.sleep`), so it does most of the work;
-/// - *extra workers* (up to `FUNC_CONCURRENCY` in all) are started by the monitor only when
+/// - *extra call threads* (up to `FUNC_CONCURRENCY` in all) are started by the monitor only when
 ///   queued calls make no progress for a millisecond, i.e. when a handler blocks in I/O or sleep,
 ///   so that a slow call never holds up the others while the fast path never pays for GIL
 ///   hand-offs between threads;
 /// - the *monitor* wakes only while work is queued or answers wait to be handed back, to add
-///   workers and to hand back answers a worker is sitting on;
+///   call threads and to hand back answers a call thread is sitting on;
 /// - the *interrupter* holds its own thread state and stops timed-out handlers; it is a thread
 ///   nothing else waits for, since taking the GIL can block behind a C extension.
 ///
@@ -30,9 +30,9 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
     let logger: Logger
 
     let lock = ConditionLock()
-    /// Wakes the main worker, the one every new call goes to first.
+    /// Wakes the main thread, the one every new call goes to first.
     let mainWake = ConditionLock.Condition()
-    /// Wakes an extra worker; only the monitor (a stalled queue) and finished async calls do.
+    /// Wakes an extra call thread; only the monitor (a stalled queue) and finished async calls do.
     let workAvailable = ConditionLock.Condition()
     let monitorWake = ConditionLock.Condition()
     let interruptWake = ConditionLock.Condition()
@@ -42,8 +42,8 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
     var queueHead = 0
     var outbox: [Invocation] = []
     var outboxSince: UInt64 = 0
-    var workers: [Worker] = []
-    var idleWorkers = 0
+    var callThreads: [CallThread] = []
+    var idleCallThreads = 0
     var mainIdle = false
     var inFlight = 0
     var lastDequeue: UInt64 = 0
@@ -60,9 +60,9 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
     var interpreterState: OpaquePointer?
     var completeFunction: PyPointer?
 
-    /// A worker hands back parked answers older than this before it starts another call.
+    /// A call thread hands back parked answers older than this before it starts another call.
     static let outboxDelayNanoseconds: UInt64 = 100_000
-    /// Queued calls that see no progress for this long get another worker; it is also the
+    /// Queued calls that see no progress for this long get another call thread; it is also the
     /// monitor's tick while calls are in flight.
     static let stallNanoseconds: UInt64 = 1_000_000
     /// A call that is computing (using CPU, so holding the GIL) gets help only after this long:
@@ -79,14 +79,14 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
     ///
     /// `@unchecked Sendable`: its fields are set by its own thread before it takes work, and
     /// otherwise read and written only under the host's lock.
-    final class Worker: @unchecked Sendable {
+    final class CallThread: @unchecked Sendable {
         let index: Int
         var threadState: UnsafeMutablePointer<PyThreadState>?
         var threadID: UInt = 0
         var pthread: pthread_t = pthread_t()
         var current: Invocation?
         /// When `current` started (monotonic ns): a call running for longer than the stall
-        /// threshold is what makes the monitor add a worker.
+        /// threshold is what makes the monitor add a call thread.
         var currentSince: UInt64 = 0
         /// The thread's CPU clock, and its reading when the monitor last looked: a call that
         /// keeps using CPU is computing (holding the GIL), not blocked, and another thread would
@@ -100,7 +100,7 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
         init(index: Int) { self.index = index }
     }
 
-    /// Starts the interpreter, loads the handler and starts the workers; throws a load error
+    /// Starts the interpreter, loads the handler and starts the call threads; throws a load error
     /// whose message is the one line funcd prints.
     public static func start(configuration: Configuration, logger: Logger, printsToStderr: Bool = false) throws
         -> PythonHost
@@ -110,14 +110,14 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
         let ready = ConditionLock()
         nonisolated(unsafe) var outcome: Result<Void, FuncdError>?
         NativeThread.start(stackSize: 16 * 1024 * 1024) {
-            let main = Worker(index: 0)
+            let main = CallThread(index: 0)
             let result = host.initialise(main: main, printsToStderr: printsToStderr)
             ready.withLock {
                 outcome = result
                 ready.signal()
             }
             if case .success = result {
-                host.workerLoop(main, holdsGIL: true)
+                host.callThreadLoop(main, holdsGIL: true)
             }
         }
         ready.lock()
@@ -151,9 +151,9 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
             lastDequeue = MonotonicClock.nanoseconds()
         }
         queue.append(contentsOf: batch)
-        // Only the main worker is woken for new work: it is the one thread where a blocking call
-        // can be interrupted at the deadline. A running worker picks the batch up when it is done;
-        // a blocked one is noticed by the monitor, which then wakes or starts an extra worker.
+        // Only the main thread is woken for new work: it is the one thread where a blocking call
+        // can be interrupted at the deadline. A running call thread picks the batch up when it is done;
+        // a blocked one is noticed by the monitor, which then wakes or starts an extra call thread.
         let wakeMain = mainIdle
         mainIdle = false
         let wakeMonitor = monitorIdle
@@ -172,9 +172,9 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
         }
     }
 
-    // MARK: - Start-up (on the main worker's thread)
+    // MARK: - Start-up (on the main thread's thread)
 
-    private func initialise(main: Worker, printsToStderr: Bool) -> Result<Void, FuncdError> {
+    private func initialise(main: CallThread, printsToStderr: Bool) -> Result<Void, FuncdError> {
         _ = funcd_unblock_interrupt_signal()
         if let reason = funcd_py_initialize() {
             return .failure(FuncdError(.interpreter, "Python failed to start: \(String(cString: reason))"))
@@ -184,7 +184,7 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
         main.threadID = PyThread_get_thread_ident()
         main.pthread = pthread_self()
         pthread_getcpuclockid(main.pthread, &main.cpuClock)
-        workers = [main]
+        callThreads = [main]
         do {
             let glue = try importGlue()
             // The interrupt handler first: it imports signal, which a module beside the

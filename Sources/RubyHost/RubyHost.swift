@@ -13,7 +13,7 @@ import Glibc
 /// - the *Ruby main thread* (16 MiB of stack) initialises the VM, loads the handler and then
 ///   only waits: Ruby's API may be used on Ruby's own threads alone, and the thread that called
 ///   `ruby_init` must never return;
-/// - `FUNC_CONCURRENCY` *Ruby worker Threads* take calls from a C queue, waiting without the GVL,
+/// - `FUNC_CONCURRENCY` *Ruby call Threads* take calls from a C queue, waiting without the GVL,
 ///   so handlers blocked in I/O or `sleep` overlap; each copies its answer out as plain bytes;
 /// - an *interrupter* Ruby Thread delivers timeouts with Thread#raise (it needs the GVL, so it
 ///   cannot be the Invoker's watchdog).
@@ -55,7 +55,7 @@ public final class RubyHost: FunctionHost, @unchecked Sendable {
         }
         let host = RubyHost(configuration: configuration, logger: logger)
         let config = BootConfiguration.json(configuration, stdoutToStderr: printsToStderr)
-        let workers = Int32(configuration.concurrency)
+        let callThreads = Int32(configuration.concurrency)
         NativeThread.start(stackSize: 16 * 1024 * 1024) {
             var callbacks = funcd_ruby_callbacks()
             callbacks.context = Unmanaged.passUnretained(host).toOpaque()
@@ -65,7 +65,7 @@ public final class RubyHost: FunctionHost, @unchecked Sendable {
             callbacks.starting = { context, id in RubyHost.from(context).starting(id) ? 1 : 0 }
             callbacks.reply = { context, reply in RubyHost.from(context).receive(reply!.pointee) }
             callbacks.idle = { context in RubyHost.from(context).handBack() }
-            funcd_ruby_run("\(glue)/funcd/host.rb", config, workers, callbacks)
+            funcd_ruby_run("\(glue)/funcd/host.rb", config, callThreads, callbacks)
         }
         if let failure = host.startSignal.wait() {
             throw FuncdError(.functionLoad, failure.split(separator: "\n").first.map(String.init) ?? failure)

@@ -37,7 +37,7 @@ typedef struct {
 
 typedef struct {
     void *context;
-    /// Start-up is over: `error` is NULL when the handler is loaded and workers run.
+    /// Start-up is over: `error` is NULL when the handler is loaded and the call threads run.
     void (*started)(void *context, const char *error);
     /// A Ruby thread is about to run call `id`: returns 0 when it must be skipped (its
     /// deadline passed while it waited).
@@ -52,9 +52,9 @@ typedef struct {
 
 /// Initialises Ruby on this thread (which must have a large stack and must be used for nothing
 /// else), loads `glue` (runtimes/ruby/funcd/host.rb) and calls `Funcd::Host.boot(config_json)`,
-/// starts `workers` Ruby threads and the interrupter thread, reports through `started`, and
+/// starts `call_threads` Ruby threads and the interrupter thread, reports through `started`, and
 /// never returns.
-void funcd_ruby_run(const char *glue, const char *config_json, int workers, funcd_ruby_callbacks callbacks);
+void funcd_ruby_run(const char *glue, const char *config_json, int call_threads, funcd_ruby_callbacks callbacks);
 
 /// How a call's request carries a CloudEvent (see FuncdCore's CloudEvents).
 typedef enum {

@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 # The glue funcd-ruby's embedded Ruby runs: loads the handler the way kubeless did (its file
-# evaluated inside a fresh Module), runs calls on worker Threads fed by funcd
+# evaluated inside a fresh Module), runs calls on call Threads fed by funcd
 # (Funcd::Native.take, which waits without the GVL), answers through Funcd::Native.reply, and
 # stops a call at its deadline with Thread#raise from an interrupter Thread.
 
@@ -154,14 +154,14 @@ module Funcd
       @running = {}
     end
 
-    # Starts the worker and interrupter threads; never returns.
-    def run(workers)
-      threads = Array.new(workers) { Thread.new { work } }
+    # Starts the call and interrupter threads; never returns.
+    def run(call_threads)
+      threads = Array.new(call_threads) { Thread.new { work } }
       threads << Thread.new { interrupt_loop }
       threads.each(&:join)
     end
 
-    # One worker thread: take a call, answer it, forever. Timeouts are only let in while a
+    # One call thread: take a call, answer it, forever. Timeouts are only let in while a
     # handler runs (see #call_handler).
     def work
       Thread.handle_interrupt(CallTimeout => :never) do
@@ -169,7 +169,7 @@ module Funcd
           call = Native.take
           answer(*call) if call
         rescue Exception => e # rubocop:disable Lint/RescueException
-          warn "funcd: worker thread error: #{e.full_message}"
+          warn "funcd: call thread error: #{e.full_message}"
         end
       end
     end

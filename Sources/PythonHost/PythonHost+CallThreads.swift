@@ -4,11 +4,11 @@ import FuncdSystem
 
 
 extension PythonHost {
-    // MARK: - Workers
+    // MARK: - Call threads
 
-    /// A worker's life: take a call, run it with the GIL, park the answer in the outbox; hand
+    /// A call thread's life: take a call, run it with the GIL, park the answer in the outbox; hand
     /// the outbox back when the queue runs dry; release the GIL only when going idle.
-    func workerLoop(_ worker: Worker, holdsGIL: Bool) {
+    func callThreadLoop(_ callThread: CallThread, holdsGIL: Bool) {
         var holdsGIL = holdsGIL
         lock.lock()
         while true {
@@ -19,21 +19,21 @@ extension PythonHost {
                 }
                 if holdsGIL {
                     lock.unlock()
-                    worker.threadState = PyEval_SaveThread()
+                    callThread.threadState = PyEval_SaveThread()
                     holdsGIL = false
                     lock.lock()
                     continue
                 }
-                worker.idle = true
-                if worker.isMain {
+                callThread.idle = true
+                if callThread.isMain {
                     mainIdle = true
                     while mainIdle { lock.wait(mainWake) }
                 } else {
-                    idleWorkers += 1
+                    idleCallThreads += 1
                     lock.wait(workAvailable)
-                    idleWorkers -= 1
+                    idleCallThreads -= 1
                 }
-                worker.idle = false
+                callThread.idle = false
                 continue
             }
             let now = MonotonicClock.nanoseconds()
@@ -45,22 +45,22 @@ extension PythonHost {
             let invocation = dequeue()
             inFlight += 1
             lastDequeue = now
-            worker.current = invocation
-            worker.currentSince = now
-            worker.interruptDue = false
-            // More queued work and another idle worker: let it help only if this call stalls
+            callThread.current = invocation
+            callThread.currentSince = now
+            callThread.interruptDue = false
+            // More queued work and another idle call thread: let it help only if this call stalls
             // (the monitor decides), so the common case stays on one thread.
             lock.unlock()
 
             guard invocation.tryStart() else {
                 // Its deadline passed while it waited; the caller already has its 408.
                 lock.lock()
-                worker.current = nil
+                callThread.current = nil
                 inFlight -= 1
                 continue
             }
             if !holdsGIL {
-                PyEval_RestoreThread(worker.threadState)
+                PyEval_RestoreThread(callThread.threadState)
                 holdsGIL = true
             }
             var finished = true
@@ -75,12 +75,12 @@ extension PythonHost {
             }
 
             lock.lock()
-            worker.current = nil
-            if worker.interruptDue {
+            callThread.current = nil
+            if callThread.interruptDue {
                 // The interrupt may have been set after the handler returned: clear it so that
                 // it does not hit the next call on this thread.
-                worker.interruptDue = false
-                PyThreadState_SetAsyncExc(worker.threadID, nil)
+                callThread.interruptDue = false
+                PyThreadState_SetAsyncExc(callThread.threadID, nil)
             }
             if finished {
                 inFlight -= 1
@@ -122,7 +122,7 @@ extension PythonHost {
         let (invocation, wakeMain): (Invocation?, Bool) = lock.withLock {
             guard let invocation = asyncCalls.removeValue(forKey: token) else { return (nil, false) }
             inFlight -= 1
-            // A call may have waited for this slot (FUNC_CONCURRENCY): let the main worker take it.
+            // A call may have waited for this slot (FUNC_CONCURRENCY): let the main thread take it.
             let wake = queueHead < queue.count && mainIdle
             if wake { mainIdle = false }
             return (invocation, wake)
@@ -157,8 +157,8 @@ extension PythonHost {
 
     // MARK: - Monitor
 
-    /// Wakes only while calls are queued or answers are parked; adds a worker when the queue makes
-    /// no progress (a handler blocks), and hands back answers a busy worker is sitting on.
+    /// Wakes only while calls are queued or answers are parked; adds a call thread when the queue makes
+    /// no progress (a handler blocks), and hands back answers a busy call thread is sitting on.
     func monitorLoop() {
         lock.lock()
         while true {
@@ -173,21 +173,21 @@ extension PythonHost {
                 handBack()
                 continue
             }
-            // Help only when every awake worker is inside a call that has run past the stall
-            // threshold (blocked in I/O or sleep). A worker that was woken but has not been
+            // Help only when every awake call thread is inside a call that has run past the stall
+            // threshold (blocked in I/O or sleep). A call thread that was woken but has not been
             // scheduled yet is not blocked: on a busy machine that can take milliseconds, and
-            // new calls must keep going to the main worker, the one a signal can interrupt.
-            let allBlocked = workers.allSatisfy { worker in
-                if worker.current != nil {
-                    let running = now &- worker.currentSince
+            // new calls must keep going to the main thread, the one a signal can interrupt.
+            let allBlocked = callThreads.allSatisfy { callThread in
+                if callThread.current != nil {
+                    let running = now &- callThread.currentSince
                     guard running >= Self.stallNanoseconds else { return false }
-                    return running >= Self.computingStallNanoseconds || !isComputing(worker, now: now)
+                    return running >= Self.computingStallNanoseconds || !isComputing(callThread, now: now)
                 }
-                // The main worker without a call is idle or being woken: it will take the queue.
-                if worker.isMain { return false }
-                // An idle extra worker is no obstacle (it can be woken); an awake one between
+                // The main thread without a call is idle or being woken: it will take the queue.
+                if callThread.isMain { return false }
+                // An idle extra call thread is no obstacle (it can be woken); an awake one between
                 // calls will take the queue itself.
-                return worker.idle
+                return callThread.idle
             }
             if queueHead < queue.count && inFlight < configuration.concurrency && allBlocked
                 && now &- lastDequeue >= Self.stallNanoseconds
@@ -196,50 +196,50 @@ extension PythonHost {
                 if mainIdle {
                     mainIdle = false
                     mainWake.signal()
-                } else if idleWorkers > 0 {
+                } else if idleCallThreads > 0 {
                     workAvailable.signal()
-                } else if workers.count < configuration.concurrency {
-                    startWorker()
+                } else if callThreads.count < configuration.concurrency {
+                    startCallThread()
                 }
             }
             lock.wait(monitorWake, untilNanoseconds: now &+ Self.stallNanoseconds)
         }
     }
 
-    /// Whether `worker`'s thread used most of the time since the monitor last looked on the CPU:
+    /// Whether `callThread` used most of the time since the monitor last looked on the CPU:
     /// then its call is computing, and a second thread would only take turns on the GIL with it.
     /// Called with `lock` held.
-    func isComputing(_ worker: Worker, now: UInt64) -> Bool {
+    func isComputing(_ callThread: CallThread, now: UInt64) -> Bool {
         var time = timespec()
-        guard clock_gettime(worker.cpuClock, &time) == 0 else { return false }
+        guard clock_gettime(callThread.cpuClock, &time) == 0 else { return false }
         let cpu = UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
         defer {
-            worker.cpuSeen = cpu
-            worker.cpuSeenAt = now
+            callThread.cpuSeen = cpu
+            callThread.cpuSeenAt = now
         }
-        let wall = now &- worker.cpuSeenAt
-        guard worker.cpuSeenAt != 0, wall > 0, wall < 10 * Self.stallNanoseconds else { return true }
-        return (cpu &- worker.cpuSeen) * 2 >= wall
+        let wall = now &- callThread.cpuSeenAt
+        guard callThread.cpuSeenAt != 0, wall > 0, wall < 10 * Self.stallNanoseconds else { return true }
+        return (cpu &- callThread.cpuSeen) * 2 >= wall
     }
 
-    /// Adds a worker thread with its own persistent thread state. Called with `lock` held.
-    private func startWorker() {
-        let worker = Worker(index: workers.count)
-        workers.append(worker)
+    /// Adds a call thread with its own persistent thread state. Called with `lock` held.
+    private func startCallThread() {
+        let callThread = CallThread(index: callThreads.count)
+        callThreads.append(callThread)
         NativeThread.start(stackSize: 8 * 1024 * 1024) { [self] in
-            worker.threadState = PyThreadState_New(interpreterState)
-            worker.pthread = pthread_self()
-            pthread_getcpuclockid(worker.pthread, &worker.cpuClock)
-            PyEval_RestoreThread(worker.threadState)
-            worker.threadID = PyThread_get_thread_ident()
-            workerLoop(worker, holdsGIL: true)
+            callThread.threadState = PyThreadState_New(interpreterState)
+            callThread.pthread = pthread_self()
+            pthread_getcpuclockid(callThread.pthread, &callThread.cpuClock)
+            PyEval_RestoreThread(callThread.threadState)
+            callThread.threadID = PyThread_get_thread_ident()
+            callThreadLoop(callThread, holdsGIL: true)
         }
     }
 
     // MARK: - Interrupter
 
-    /// Stops handlers whose deadline passed: an asynchronous TimeoutError in the worker's thread,
-    /// plus a real signal when it is the main worker (the only thread where a blocking C call such
+    /// Stops handlers whose deadline passed: an asynchronous TimeoutError in the call's thread,
+    /// plus a real signal when it is the main thread (the only thread where a blocking C call such
     /// as `time.sleep` can be broken), or a cancel for an `async def` handler.
     func interrupterLoop() {
         let threadState = PyThreadState_New(interpreterState)
@@ -263,12 +263,12 @@ extension PythonHost {
                     continue
                 }
                 lock.withLock {
-                    // Holding the GIL, the worker cannot be between calls: if it still has this
+                    // Holding the GIL, the call thread cannot be between calls: if it still has this
                     // invocation, the exception lands in this invocation's handler.
-                    guard let worker = workers.first(where: { $0.current === invocation }) else { return }
-                    worker.interruptDue = true
-                    PyThreadState_SetAsyncExc(worker.threadID, funcd_py_timeout_error())
-                    if worker.isMain { mainCall = invocation }
+                    guard let callThread = callThreads.first(where: { $0.current === invocation }) else { return }
+                    callThread.interruptDue = true
+                    PyThreadState_SetAsyncExc(callThread.threadID, funcd_py_timeout_error())
+                    if callThread.isMain { mainCall = invocation }
                 }
             }
             PyEval_SaveThread()
@@ -280,14 +280,14 @@ extension PythonHost {
     }
 
     /// The asynchronous exception is raised only when the thread runs Python code. If the main
-    /// worker is still on the call with the exception pending after a moment, it is blocked in C
+    /// call thread is still on the call with the exception pending after a moment, it is blocked in C
     /// (`time.sleep`, a read): a real signal breaks the call and the glue's handler raises there.
     /// Sending it only then keeps a handler from being interrupted twice (say, in its `finally:`).
     private func signalIfBlocked(_ invocation: Invocation, signal: Int32, threadState: UnsafeMutablePointer<PyThreadState>?) {
         usleep(20_000)
         PyEval_RestoreThread(threadState)
         let target: pthread_t? = lock.withLock {
-            guard let main = workers.first, main.current === invocation, main.interruptDue,
+            guard let main = callThreads.first, main.current === invocation, main.interruptDue,
                 let state = main.threadState, state.pointee.async_exc != nil
             else { return nil }
             return main.pthread
@@ -301,7 +301,7 @@ extension PythonHost {
     /// interrupted once.
     func mainInterruptDue() -> Bool {
         lock.withLock {
-            guard let main = workers.first, main.interruptDue, main.current != nil else { return false }
+            guard let main = callThreads.first, main.interruptDue, main.current != nil else { return false }
             main.interruptDue = false
             PyThreadState_SetAsyncExc(main.threadID, nil)
             return true
