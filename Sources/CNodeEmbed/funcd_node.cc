@@ -3,7 +3,7 @@
 // SpinEventLoop), all on the thread that calls funcd_node_start, and adds the three things a
 // function server needs: a thread-safe wake-up (uv_async), a native `reply` function the glue
 // answers through, and loop-turn bookkeeping that lets another thread tell a stuck loop from an
-// idle one. See ../../shared/EMBEDDING-NOTES.md ("Node") for the traps handled here.
+// idle one. See docs/embedding-notes.md ("Node") for the traps handled here.
 
 #include "funcd_node.h"
 

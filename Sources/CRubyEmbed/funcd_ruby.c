@@ -4,7 +4,7 @@
 // handlers overlap; timeouts are delivered by a Ruby Thread that waits in
 // `Funcd::Native.next_interrupt` and calls Thread#raise. Every Ruby call from C that can raise
 // runs under rb_protect, so Ruby's longjmps never cross a Swift frame. See
-// ../../shared/EMBEDDING-NOTES.md ("Ruby").
+// docs/embedding-notes.md ("Ruby").
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE  // gettid

@@ -16,7 +16,7 @@ extension KafkaConfiguration {
             // second per consumer, made by librdkafka's own thread.
             ("auto.commit.interval.ms", "1000"),
             // librdkafka ≥ 2 otherwise stops fetching a partition for a second whenever its local
-            // queue is full, and a consumer faster than the fetcher idles (KAFKA-NOTES.md).
+            // queue is full, and a consumer faster than the fetcher idles (docs/kafka-notes.md).
             ("fetch.queue.backoff.ms", "10"),
             ("auto.offset.reset", offsetReset.rawValue),
         ]

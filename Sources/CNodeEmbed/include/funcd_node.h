@@ -102,7 +102,7 @@ void funcd_node_wake(funcd_node *node);
 /// Any thread: stops the JavaScript running now (V8 TerminateExecution).
 void funcd_node_terminate(funcd_node *node);
 
-/// Any thread: withdraws a termination that did not take (see EMBEDDING-NOTES: timers).
+/// Any thread: withdraws a termination that did not take (see docs/embedding-notes.md, "Node": timers).
 void funcd_node_cancel_terminate(funcd_node *node);
 
 /// How often the loop's heartbeat timer fires.
