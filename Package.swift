@@ -1,6 +1,9 @@
 // swift-tools-version:6.2
 import PackageDescription
 
+// Linux only: funcd is built for Debian bookworm (glibc, /proc, memfd, pidfd, cgroups), so no
+// platform is declared.
+//
 // The target graph is the design (see README "Parts"): FuncdCore is values and rules, with no
 // transport, no interpreter and no I/O; FuncdSystem is what a process asks of Linux; FuncdHTTP,
 // FuncdKafka and each language host depend on those two, never on each other; each C module is
@@ -9,7 +12,6 @@ import PackageDescription
 // fails the build.
 let package = Package(
     name: "funcd",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "funcd", targets: ["funcd"]),
         .executable(name: "funcd-python", targets: ["funcd-python"]),
