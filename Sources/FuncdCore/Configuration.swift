@@ -23,7 +23,8 @@ import Darwin
 /// | `FUNC_CONCURRENCY` | `--concurrency` | handler calls in flight | 16 |
 /// | `FUNC_QUEUE` | `--queue` | calls waiting beyond those in flight before 503 | 4 × concurrency |
 /// | `FUNC_WORKERS` | `--workers` | worker processes under the supervisor (0: none, serve in this process) | 1 |
-/// | `FUNC_WATCH` | `--watch` (run) | reload when the code's files change, not only the ConfigMap | off |
+/// | `FUNC_WATCH` | `--watch` (run) | reload when the code's files change (subfolders too), not only the ConfigMap | off |
+/// | `FUNC_WATCH_MAX_FILES` | — | entries of the code folder's tree `--watch` looks at | 10000 |
 /// | `FUNC_ACCESS_LOG` | `--access-log` | `off`, `combined` or `json` | combined |
 /// | `FUNC_CLOUDEVENTS` | `--cloudevents` | `on`: CloudEvents (binary, structured) fill the kubeless event and batches get 415; `off`: they are ordinary requests, as in kubeless | on |
 /// | `FUNCD_LANGUAGE` | — | `python`, `node`, `ruby` or `exec`: the language, over `FUNC_RUNTIME` and the files (`funcd run` and `invoke` set it for the file they are given) | from `FUNC_RUNTIME`, else the module file that exists |
@@ -58,6 +59,8 @@ public struct Configuration: Sendable, Equatable {
     public var queueLimit: Int
     public var workers: Int
     public var watch: Bool
+    /// How many entries of the code folder's tree `--watch` looks at (`FUNC_WATCH_MAX_FILES`).
+    public var watchMaxFiles: Int
     public var accessLog: AccessLogFormat
     /// Whether CloudEvents are read (`FUNC_CLOUDEVENTS`); see ``CloudEvents``.
     public var cloudEvents: Bool
@@ -174,6 +177,8 @@ public struct Configuration: Sendable, Equatable {
             throw FuncdError(.configuration, "FUNC_WATCH=\(watch) is not true or false")
         }
         self.watch = watching
+        self.watchMaxFiles =
+            try Self.integer(value("FUNC_WATCH_MAX_FILES"), name: "FUNC_WATCH_MAX_FILES", range: 1...1_000_000) ?? 10_000
 
         if let bytes = try Self.integer(value("FUNC_MEMFILE_MAX"), name: "FUNC_MEMFILE_MAX", range: 0...Int(Int32.max)) {
             self.bodyLimitBytes = bytes

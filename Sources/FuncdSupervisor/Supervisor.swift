@@ -47,7 +47,9 @@ public final class Supervisor {
         self.arguments = arguments
         self.environment = environment
         self.logger = logger
-        self.watcher = CodeWatcher(directory: configuration.codeDirectory, watchFiles: configuration.watch)
+        self.watcher = CodeWatcher(
+            directory: configuration.codeDirectory, watchFiles: configuration.watch,
+            maximumEntries: configuration.watchMaxFiles, logger: logger)
         self.machine = SupervisorStateMachine(
             settings: .init(
                 workers: configuration.workers, watch: configuration.watch,

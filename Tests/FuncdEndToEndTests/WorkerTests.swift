@@ -216,6 +216,72 @@ struct WorkerTests {
         #expect(switched, "answers: \(tally.bodies)\n\(server.diagnostics)")
         #expect(Set(tally.bodies.keys).isSubset(of: ["v1", "v2"]), "no failed request: \(tally.bodies)")
     }
+
+    @Test("funcd run --watch sees a module saved in a subfolder; a cache folder's churn is not a change")
+    func runWatchSeesSubfolders() throws {
+        let code = try CodeDirectory(files: [
+            (name: "version.py", contents: "from lib import answer\n\ndef handler(event, context):\n    return answer.TEXT\n")
+        ])
+        defer { code.remove() }
+        for folder in ["lib", "lib/__pycache__", "node_modules"] {
+            try FileManager.default.createDirectory(atPath: code.file(folder), withIntermediateDirectories: true)
+        }
+        try Data("".utf8).write(to: URL(fileURLWithPath: code.file("lib/__init__.py")))
+        try Data("TEXT = 'v1'\n".utf8).write(to: URL(fileURLWithPath: code.file("lib/answer.py")))
+        let server = try FuncdProcess(
+            arguments: ["run", code.file("version.py"), "--handler", "handler", "--watch", "--port", "0"])
+        defer { server.stop() }
+        let port = try server.waitForListening()
+        let tally = Tally()
+        tally.get(port: port, path: "/")
+        #expect(tally.bodies == ["v1": 1], "\(server.diagnostics)")
+
+        // Files written where --watch does not look start no reload.
+        try Data("x".utf8).write(to: URL(fileURLWithPath: code.file("lib/__pycache__/junk.pyc")))
+        try Data("x".utf8).write(to: URL(fileURLWithPath: code.file("node_modules/junk.js")))
+        Thread.sleep(forTimeInterval: 2)
+        #expect(!server.stderrText.contains("new code"), "\(server.diagnostics)")
+
+        try Data("TEXT = 'v2'\n".utf8).write(to: URL(fileURLWithPath: code.file("lib/answer.py")))
+        let switched = Deadline.poll(timeout: 15) {
+            tally.get(port: port, path: "/")
+            return (tally.bodies["v2"] ?? 0) >= 3
+        }
+        #expect(switched, "answers: \(tally.bodies)\n\(server.diagnostics)")
+        #expect(Set(tally.bodies.keys).isSubset(of: ["v1", "v2"]), "no failed request: \(tally.bodies)")
+    }
+
+    @Test("FUNC_WATCH_MAX_FILES bounds the walk: a tree past it gets one warning and funcd goes on serving")
+    func watchBound() throws {
+        let v1 = try CodeDirectory.fixtureText("version_v1.py")
+        let code = try CodeDirectory(files: [(name: "version.py", contents: v1)])
+        defer { code.remove() }
+        // A deep, wide tree, as a home folder served by mistake would be.
+        var folder = code.path
+        for depth in 0..<40 {
+            folder += "/d\(depth)"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+            for index in 0..<5 { try Data().write(to: URL(fileURLWithPath: "\(folder)/f\(index)")) }
+        }
+        let server = try FuncdProcess(
+            arguments: ["run", code.file("version.py"), "--handler", "handler", "--watch", "--port", "0"],
+            environment: ["FUNC_WATCH_MAX_FILES": "50"])
+        defer { server.stop() }
+        let port = try server.waitForListening()
+        #expect(server.waitForStderr(containing: "FUNC_WATCH_MAX_FILES", timeout: 10), "\(server.diagnostics)")
+        let tally = Tally()
+        for _ in 0..<20 { tally.get(port: port, path: "/") }
+        Thread.sleep(forTimeInterval: 1.5)  // three more walks, no second warning
+        #expect(tally.bodies == ["v1": 20], "\(tally.bodies)\n\(server.diagnostics)")
+        #expect(server.stderrText.components(separatedBy: "FUNC_WATCH_MAX_FILES entries").count == 2, "\(server.diagnostics)")
+        // The top-level module is within the bound: saving it still reloads.
+        try Data(v1.replacingOccurrences(of: "'v1'", with: "'v2'").utf8).write(to: URL(fileURLWithPath: code.file("version.py")))
+        let switched = Deadline.poll(timeout: 15) {
+            tally.get(port: port, path: "/")
+            return (tally.bodies["v2"] ?? 0) >= 3
+        }
+        #expect(switched, "answers: \(tally.bodies)\n\(server.diagnostics)")
+    }
 }
 
 /// funcd as PID 1, the way it runs in a container: orphans end up its children and must be reaped.
