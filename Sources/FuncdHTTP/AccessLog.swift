@@ -29,24 +29,38 @@ final class AccessLog: @unchecked Sendable {
     func record(
         remote: String, head: HTTPRequestHead, status: Int, bytes: Int, nanoseconds: UInt64, trace: CallTrace? = nil
     ) {
+        guard format != .off else { return }
+        Self.appendLine(
+            format, time: timestamp(), remote: remote, head: head, status: status, bytes: bytes,
+            nanoseconds: nanoseconds, trace: trace, to: &buffer)
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        eventLoop.execute { [self] in flush() }
+    }
+
+    /// One line of `format` (not `.off`) for a request answered at `time`.
+    static func appendLine(
+        _ format: Configuration.AccessLogFormat, time: String, remote: String, head: HTTPRequestHead, status: Int,
+        bytes: Int, nanoseconds: UInt64, trace: CallTrace?, to buffer: inout [UInt8]
+    ) {
         switch format {
         case .off:
             return
         case .combined:
             // Quoted fields are escaped as nginx escapes them: a client cannot end a field early
             // or start a line of its own.
-            buffer.append(contentsOf: "\(remote) - - [\(timestamp())] \"".utf8)
-            Self.appendEscaped(head.method.rawValue, to: &buffer)
+            buffer.append(contentsOf: "\(remote) - - [\(time)] \"".utf8)
+            appendEscaped(head.method.rawValue, to: &buffer)
             buffer.append(UInt8(ascii: " "))
-            Self.appendEscaped(head.uri, to: &buffer)
+            appendEscaped(head.uri, to: &buffer)
             buffer.append(
                 contentsOf: " HTTP/\(head.version.major).\(head.version.minor)\" \(status) \(bytes) \"".utf8)
-            Self.appendEscaped(head.headers.first(name: "referer") ?? "-", to: &buffer)
+            appendEscaped(head.headers.first(name: "referer") ?? "-", to: &buffer)
             buffer.append(contentsOf: "\" \"".utf8)
-            Self.appendEscaped(head.headers.first(name: "user-agent") ?? "-", to: &buffer)
+            appendEscaped(head.headers.first(name: "user-agent") ?? "-", to: &buffer)
             buffer.append(contentsOf: "\"\n".utf8)
         case .json:
-            var line = "{\"time\":\"\(timestamp())\",\"remote\":"
+            var line = "{\"time\":\"\(time)\",\"remote\":"
             appendJSONString(remote, to: &line)
             line += ",\"method\":"
             appendJSONString(head.method.rawValue, to: &line)
@@ -62,9 +76,6 @@ final class AccessLog: @unchecked Sendable {
             line += "}\n"
             buffer.append(contentsOf: line.utf8)
         }
-        guard !flushScheduled else { return }
-        flushScheduled = true
-        eventLoop.execute { [self] in flush() }
     }
 
     private func flush() {
