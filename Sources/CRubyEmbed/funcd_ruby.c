@@ -280,9 +280,10 @@ static void *monitor(void *unused) {
         }
         // Only the clock wakes it here: submits do not signal a monitor that is watching.
         while (pthread_cond_timedwait(&monitor_wake, &lock, &until) == 0) {}
+        // The lock is held from the wait to here: the first three tests cannot change under the
+        // last two.
         if (queue_head && calls_taken == taken && idle_top &&
-            monotonic_nanoseconds() - queue_head->queued_at >= 1000000 && busy_threads_all_blocked_locked() &&
-            queue_head && calls_taken == taken && idle_top) {
+            monotonic_nanoseconds() - queue_head->queued_at >= 1000000 && busy_threads_all_blocked_locked()) {
             wake_idle_locked();
         }
     }
