@@ -17,18 +17,25 @@ extension Worker {
         start: (Launch) throws -> Host
     ) async -> Never {
         let launch = launch(language: language)
-        let host: Host
+        let host = started(launch, hard: hard, start: start)
+        let terminate: (Int32) -> Never = { code in
+            beforeExit(host)
+            if hard { hardExit(code) }
+            exit(code)
+        }
+        await run(launch, host: host, terminate: terminate)
+    }
+
+    /// The host `start` makes, or the process ends with its error line.
+    private static func started<Host: FunctionHost>(
+        _ launch: Launch, hard: Bool, start: (Launch) throws -> Host
+    ) -> Host {
         do {
-            host = try start(launch)
+            return try start(launch)
         } catch let error as FuncdError {
             failedToStart(error, hard: hard)
         } catch {
             failedToStart(FuncdError(.interpreter, "\(error)"), hard: hard)
-        }
-        await run(launch, host: host) { code in
-            beforeExit(host)
-            if hard { hardExit(code) }
-            exit(code)
         }
     }
 }
