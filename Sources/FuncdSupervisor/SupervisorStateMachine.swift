@@ -51,6 +51,8 @@ struct SupervisorStateMachine {
         var state = State.starting
         /// It has a handler it cannot interrupt; its successor is on the way.
         var stuck = false
+        /// It was killed for not being ready in time: said and done once, SIGKILL cannot be missed.
+        var startTimedOut = false
         var drainDeadline: UInt64 = 0
     }
 
@@ -229,8 +231,8 @@ struct SupervisorStateMachine {
     // MARK: - Time and code
 
     /// The loop came round (at least every 100 ms): deadlines past, restarts due, and whether it
-    /// is time to look at the code. A kill is asked for again on every tick until the worker is
-    /// reaped.
+    /// is time to look at the code. A drain's kill is asked for again on every tick until the
+    /// worker is reaped; a start timeout is logged and killed once.
     mutating func tick(now: UInt64) -> [Action] {
         var actions: [Action] = []
         if draining {
@@ -240,8 +242,10 @@ struct SupervisorStateMachine {
         for worker in workers where worker.state == .draining && now >= worker.drainDeadline {
             actions.append(.kill(worker.pid))
         }
-        for worker in workers where worker.state == .starting && now &- worker.startedAt > Self.startTimeout {
-            actions += [.log(.startTimedOut(pid: worker.pid)), .kill(worker.pid)]
+        for index in workers.indices where workers[index].state == .starting && !workers[index].startTimedOut {
+            guard now &- workers[index].startedAt > Self.startTimeout else { continue }
+            workers[index].startTimedOut = true
+            actions += [.log(.startTimedOut(pid: workers[index].pid)), .kill(workers[index].pid)]
         }
         guard !draining else { return actions }
         for (slot, at) in restartAt.sorted(by: { $0.key < $1.key }) where now >= at {

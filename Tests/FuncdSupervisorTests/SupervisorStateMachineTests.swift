@@ -115,6 +115,13 @@ import Testing
         #expect(machine.tick(now: 60 * Self.second + 1) == [.log(.startTimedOut(pid: 1)), .kill(1)])
     }
 
+    @Test("a start timeout is logged and killed once, not on every tick until the worker is reaped")
+    func startTimeoutOnce() {
+        var machine = Self.pod(ready: false)
+        #expect(machine.tick(now: 60 * Self.second + 1) == [.log(.startTimedOut(pid: 1)), .kill(1), .checkCode])
+        #expect(machine.tick(now: 60 * Self.second + 100 * Self.millisecond) == [])
+    }
+
     @Test("a stuck worker gets one successor; it drains once that is ready and is killed at its drain deadline")
     func stuckWorker() {
         var machine = Self.pod()
