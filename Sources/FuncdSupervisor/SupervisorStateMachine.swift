@@ -159,8 +159,11 @@ struct SupervisorStateMachine {
 
     /// The worker said `stuck`: a handler cannot be interrupted. It keeps serving its other calls
     /// until its successor is ready, so that even one worker never leaves the port unanswered.
+    /// While shutting down nothing would start, so it is not taken (nor counted, nor logged).
     mutating func workerStuck(pid: Int32) -> [Action] {
-        guard let index = index(of: pid), !workers[index].stuck, workers[index].state == .ready else { return [] }
+        guard !draining, let index = index(of: pid), !workers[index].stuck, workers[index].state == .ready else {
+            return []
+        }
         workers[index].stuck = true
         counters.stuck += 1
         let slot = workers[index].slot

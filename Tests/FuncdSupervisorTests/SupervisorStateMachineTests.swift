@@ -220,6 +220,14 @@ import Testing
         #expect(machine.tick(now: 13 * Self.second) == [.exit(0)])
     }
 
+    @Test("a stuck line while shutting down is not taken: nothing would start, so nothing is counted or logged")
+    func stuckWhileShuttingDown() {
+        var machine = Self.pod()
+        _ = machine.shutdownRequested(signal: 15, now: Self.second)
+        #expect(machine.workerStuck(pid: 1) == [])
+        #expect(machine.counters.stuck == 0)
+    }
+
     @Test("the code is looked at every second, every half second with --watch")
     func codeCheckInterval() {
         for (watch, interval) in [(false, Self.second), (true, 500 * Self.millisecond)] {
