@@ -207,25 +207,25 @@ struct SupervisorStateMachine {
         let delay = backoff[worker.slot] ?? 0
         backoff[worker.slot] = min(max(delay * 2, Self.minimumBackoff), Self.maximumBackoff)
         actions.append(.log(.crashed(pid: worker.pid, slot: worker.slot, status: status, restartIn: delay)))
-        // A successor already starting for this slot takes over; otherwise start one.
-        if !workers.contains(where: { $0.slot == worker.slot }) {
-            restartAt[worker.slot] = now &+ delay
-        }
+        // A successor already starting for this slot takes over; a draining or stuck one is on its
+        // way out, so one starts.
+        restartIfUnserved(worker.slot, at: now &+ delay)
     }
 
     private mutating func failedToStart(_ worker: Worker, status: Int32, now: UInt64, into actions: inout [Action]) {
         if worker.generation > 0 && worker.generation == generation && refusedVersion == nil {
             refuseReload(version: worker.codeVersion ?? codeVersion, status: status, into: &actions)
+            // The worker it was to replace serves on, unless it crashed or got stuck meanwhile:
+            // then the slot needs a worker even if the code on disk may not load.
+            if !isServed(worker.slot) { restartIfUnserved(worker.slot, at: now &+ failedStartDelay(worker.slot)) }
             return
         }
         // A worker that died before it was ready (killed, crashed while importing): started
         // again, with backoff, and counted like any other crash.
         counters.crashes += 1
-        let delay = backoff[worker.slot] ?? Self.minimumBackoff
-        backoff[worker.slot] = min(delay * 2, Self.maximumBackoff)
-        let slotServed = workers.contains { $0.slot == worker.slot && $0.state != .draining && !$0.stuck }
+        let delay = failedStartDelay(worker.slot)
         let replacedStuck = workers.contains { $0.pid == worker.replaces && $0.stuck }
-        if !slotServed || replacedStuck {
+        if !isServed(worker.slot) || replacedStuck {
             restartAt[worker.slot] = now &+ delay
         }
         actions.append(.log(.failedToStart(slot: worker.slot, status: status)))
@@ -317,6 +317,25 @@ struct SupervisorStateMachine {
     private func start(slot: Int, replacing: Int32?, into actions: inout [Action]) {
         guard !draining else { return }
         actions.append(.start(slot: slot, replacing: replacing))
+    }
+
+    /// Whether `slot` has a worker that serves or soon will: starting, or ready and not stuck. A
+    /// draining one is leaving, and a stuck one stays only until its successor is ready.
+    private func isServed(_ slot: Int) -> Bool {
+        workers.contains { $0.slot == slot && $0.state != .draining && !$0.stuck }
+    }
+
+    /// Gives `slot` a worker again at `at` unless it is served.
+    private mutating func restartIfUnserved(_ slot: Int, at: UInt64) {
+        guard !isServed(slot) else { return }
+        restartAt[slot] = at
+    }
+
+    /// The wait before a slot's next start after one failed: 100 ms, doubling, at most 5 s.
+    private mutating func failedStartDelay(_ slot: Int) -> UInt64 {
+        let delay = backoff[slot] ?? Self.minimumBackoff
+        backoff[slot] = min(delay * 2, Self.maximumBackoff)
+        return delay
     }
 
     private mutating func drain(_ index: Int, now: UInt64, into actions: inout [Action]) {

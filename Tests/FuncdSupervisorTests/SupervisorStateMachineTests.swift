@@ -108,6 +108,33 @@ import Testing
             "its predecessor is gone: nothing to drain")
     }
 
+    @Test("a successor that crashes while its predecessor drains is restarted: a draining worker does not serve the slot")
+    func successorCrashesWhilePredecessorDrains() {
+        for reload in [false, true] {
+            var machine = Self.pod()
+            let successor = reload ? machine.codeChecked(version: "v2") : machine.workerStuck(pid: 1)
+            #expect(Self.starts(successor) == [.start(slot: 0, replacing: 1)])
+            machine.workerStarted(pid: 2, slot: 0, replacing: 1, codeVersion: "v2", now: Self.second)
+            #expect(machine.workerReady(pid: 2, now: 2 * Self.second).first == .terminate(1))
+            let ended = machine.workerEnded(pid: 2, status: Self.segfault, now: 3 * Self.second)
+            #expect(ended.first == .log(.crashed(pid: 2, slot: 0, status: Self.segfault, restartIn: 0)))
+            #expect(
+                Self.starts(machine.tick(now: 3 * Self.second)) == [.start(slot: 0, replacing: nil)], "reload: \(reload)")
+        }
+    }
+
+    @Test("a refused version's worker whose predecessor crashed meanwhile leaves its slot a restart, not nothing")
+    func refusedAfterPredecessorCrashed() {
+        var machine = Self.pod()
+        _ = machine.codeChecked(version: "v2")
+        machine.workerStarted(pid: 2, slot: 0, replacing: 1, codeVersion: "v2", now: Self.second)
+        _ = machine.workerEnded(pid: 1, status: Self.segfault, now: 2 * Self.second)
+        #expect(machine.restartAt.isEmpty, "its successor is starting")
+        let ended = machine.workerEnded(pid: 2, status: Self.exitCode1, now: 3 * Self.second)
+        #expect(ended.first == .log(.reloadRefused(version: "v2", status: Self.exitCode1)))
+        #expect(machine.restartAt == [0: 3 * Self.second + 100 * Self.millisecond])
+    }
+
     @Test("a worker not ready 60 s after it started is killed")
     func startTimeout() {
         var machine = Self.pod(ready: false)
