@@ -65,6 +65,13 @@ struct SupervisorStateMachine {
         var readyWorkers = 0
     }
 
+    /// A slot's next start, when it was left without a worker.
+    struct Restart: Equatable {
+        var at: UInt64
+        /// A stuck worker left in the slot: the new one takes over from it once ready.
+        var replacing: Int32?
+    }
+
     /// What happened that the supervisor logs. `status` is what waitpid said.
     enum Event: Equatable {
         case startTimedOut(pid: Int32)
@@ -106,8 +113,8 @@ struct SupervisorStateMachine {
     private(set) var announced = false
     private(set) var draining = false
     private(set) var drainDeadline: UInt64 = 0
-    /// When a slot left without a worker gets one again.
-    private(set) var restartAt: [Int: UInt64] = [:]
+    /// The slots that get a worker again, and when.
+    private(set) var restarts: [Int: Restart] = [:]
     /// A slot's next restart delay. None yet: a crash restarts at once, a failed start waits the
     /// minimum.
     private(set) var backoff: [Int: UInt64] = [:]
@@ -223,11 +230,7 @@ struct SupervisorStateMachine {
         // A worker that died before it was ready (killed, crashed while importing): started
         // again, with backoff, and counted like any other crash.
         counters.crashes += 1
-        let delay = failedStartDelay(worker.slot)
-        let replacedStuck = workers.contains { $0.pid == worker.replaces && $0.stuck }
-        if !isServed(worker.slot) || replacedStuck {
-            restartAt[worker.slot] = now &+ delay
-        }
+        restartIfUnserved(worker.slot, at: now &+ failedStartDelay(worker.slot))
         actions.append(.log(.failedToStart(slot: worker.slot, status: status)))
     }
 
@@ -251,9 +254,9 @@ struct SupervisorStateMachine {
             actions += [.log(.startTimedOut(pid: workers[index].pid)), .kill(workers[index].pid)]
         }
         guard !draining else { return actions }
-        for (slot, at) in restartAt.sorted(by: { $0.key < $1.key }) where now >= at {
-            restartAt[slot] = nil
-            start(slot: slot, replacing: nil, into: &actions)
+        for (slot, restart) in restarts.sorted(by: { $0.key < $1.key }) where now >= restart.at {
+            restarts[slot] = nil
+            start(slot: slot, replacing: restart.replacing, into: &actions)
         }
         if now >= nextCodeCheck {
             nextCodeCheck = now &+ settings.codeCheckInterval
@@ -325,10 +328,12 @@ struct SupervisorStateMachine {
         workers.contains { $0.slot == slot && $0.state != .draining && !$0.stuck }
     }
 
-    /// Gives `slot` a worker again at `at` unless it is served.
+    /// Gives `slot` a worker again at `at` unless it is served; the new one takes over from a
+    /// stuck worker left there, which then drains (a stuck one sends `stuck` only once).
     private mutating func restartIfUnserved(_ slot: Int, at: UInt64) {
         guard !isServed(slot) else { return }
-        restartAt[slot] = at
+        let stuck = workers.first { $0.slot == slot && $0.state == .ready && $0.stuck }
+        restarts[slot] = Restart(at: at, replacing: stuck?.pid)
     }
 
     /// The wait before a slot's next start after one failed: 100 ms, doubling, at most 5 s.

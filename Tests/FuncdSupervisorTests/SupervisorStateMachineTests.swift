@@ -88,7 +88,7 @@ import Testing
                 .log(.failedToStart(slot: 1, status: Self.exitCode1)),
                 .broadcastCounters(Counters(crashes: 1, readyWorkers: 1)),
             ])
-        #expect(machine.restartAt == [1: Self.second + 100 * Self.millisecond])
+        #expect(machine.restarts == [1: .init(at: Self.second + 100 * Self.millisecond)])
         #expect(machine.backoff[1] == 200 * Self.millisecond)
     }
 
@@ -99,7 +99,7 @@ import Testing
         machine.workerStarted(pid: 2, slot: 0, replacing: 1, codeVersion: "v1", now: Self.second)
         let ended = machine.workerEnded(pid: 1, status: Self.segfault, now: 2 * Self.second)
         #expect(ended.first == .log(.crashed(pid: 1, slot: 0, status: Self.segfault, restartIn: 0)))
-        #expect(machine.restartAt.isEmpty)
+        #expect(machine.restarts.isEmpty)
         #expect(Self.starts(machine.tick(now: 3 * Self.second)) == [])
         #expect(
             machine.workerReady(pid: 2, now: 3 * Self.second) == [
@@ -129,10 +129,32 @@ import Testing
         _ = machine.codeChecked(version: "v2")
         machine.workerStarted(pid: 2, slot: 0, replacing: 1, codeVersion: "v2", now: Self.second)
         _ = machine.workerEnded(pid: 1, status: Self.segfault, now: 2 * Self.second)
-        #expect(machine.restartAt.isEmpty, "its successor is starting")
+        #expect(machine.restarts.isEmpty, "its successor is starting")
         let ended = machine.workerEnded(pid: 2, status: Self.exitCode1, now: 3 * Self.second)
         #expect(ended.first == .log(.reloadRefused(version: "v2", status: Self.exitCode1)))
-        #expect(machine.restartAt == [0: 3 * Self.second + 100 * Self.millisecond])
+        #expect(machine.restarts == [0: .init(at: 3 * Self.second + 100 * Self.millisecond)])
+    }
+
+    @Test("a stuck worker's successor that fails to start is started again, still to replace it, which then drains")
+    func stuckWorkersSuccessorFailsToStart() {
+        // Its own successor, and a reload's that was already on the way when it got stuck.
+        for reload in [false, true] {
+            var machine = Self.pod()
+            if reload {
+                _ = machine.codeChecked(version: "v2")
+                machine.workerStarted(pid: 2, slot: 0, replacing: 1, codeVersion: "v2", now: Self.second)
+                #expect(Self.starts(machine.workerStuck(pid: 1)) == [], "its successor is on the way")
+            } else {
+                _ = machine.workerStuck(pid: 1)
+                machine.workerStarted(pid: 2, slot: 0, replacing: 1, codeVersion: "v1", now: Self.second)
+            }
+            _ = machine.workerEnded(pid: 2, status: Self.exitCode1, now: 2 * Self.second)
+            #expect(
+                Self.starts(machine.tick(now: 2 * Self.second + 100 * Self.millisecond)) == [.start(slot: 0, replacing: 1)],
+                "reload: \(reload)")
+            machine.workerStarted(pid: 3, slot: 0, replacing: 1, codeVersion: "v2", now: 3 * Self.second)
+            #expect(machine.workerReady(pid: 3, now: 4 * Self.second).first == .terminate(1), "reload: \(reload)")
+        }
     }
 
     @Test("a worker not ready 60 s after it started is killed")
@@ -171,7 +193,7 @@ import Testing
             machine.workerEnded(pid: 1, status: Self.killed, now: 17 * Self.second) == [
                 .log(.drained(pid: 1)), .broadcastCounters(Counters(stuck: 1, readyWorkers: 1)),
             ])
-        #expect(machine.restartAt.isEmpty, "a drained worker is not restarted")
+        #expect(machine.restarts.isEmpty, "a drained worker is not restarted")
     }
 
     @Test("new code replaces the workers slot by slot, each once the previous successor is ready")
@@ -215,7 +237,7 @@ import Testing
                 .log(.reloadRefused(version: "v2", status: Self.exitCode1)),
                 .broadcastCounters(Counters(reloads: 1, reloadFailures: 1, readyWorkers: 2)),
             ])
-        #expect(machine.reloadQueue.isEmpty && machine.restartAt.isEmpty)
+        #expect(machine.reloadQueue.isEmpty && machine.restarts.isEmpty)
         #expect(machine.counters.reloadFailures == 1)
         #expect(Self.starts(machine.tick(now: 3 * Self.second)) == [], "neither slot 1 nor slot 0 again")
         #expect(machine.codeChecked(version: "v2") == [])
@@ -233,7 +255,7 @@ import Testing
     func shutdown() {
         var machine = Self.pod(workers: 2)
         _ = machine.workerEnded(pid: 2, status: Self.segfault, now: Self.second)
-        #expect(machine.restartAt == [1: Self.second], "due at once")
+        #expect(machine.restarts == [1: .init(at: Self.second)], "due at once")
         #expect(
             machine.shutdownRequested(signal: 15, now: Self.second) == [
                 .log(.shutdown(signal: 15)), .stopListening, .terminate(1),
