@@ -65,10 +65,11 @@ struct SupervisorStateMachine {
         var readyWorkers = 0
     }
 
-    /// A slot's next start, when it was left without a worker.
+    /// A slot's next start, when it was left without a worker or a start of it failed.
     struct Restart: Equatable {
         var at: UInt64
-        /// A stuck worker left in the slot: the new one takes over from it once ready.
+        /// What the new worker takes over from once ready: a stuck worker left in the slot, or the
+        /// old-code worker of a reload whose start failed.
         var replacing: Int32?
     }
 
@@ -144,6 +145,15 @@ struct SupervisorStateMachine {
             Worker(
                 pid: pid, slot: slot, generation: generation, replaces: replacing, startedAt: now,
                 codeVersion: codeVersion))
+    }
+
+    /// A `start` action could not be carried out (posix_spawn failed): the same start is tried
+    /// again after the failed-start backoff, so that a restart is not dropped, a stuck worker
+    /// still gets its successor and a reload goes on once the retry is ready. Not counted: no
+    /// worker ended.
+    mutating func startFailed(slot: Int, replacing: Int32?, now: UInt64) {
+        guard !draining else { return }
+        restarts[slot] = Restart(at: now &+ failedStartDelay(slot), replacing: replacing)
     }
 
     /// The worker said `ready`: it serves, and whatever it replaces drains.
@@ -255,7 +265,6 @@ struct SupervisorStateMachine {
         }
         guard !draining else { return actions }
         for (slot, restart) in restarts.sorted(by: { $0.key < $1.key }) where now >= restart.at {
-            restarts[slot] = nil
             start(slot: slot, replacing: restart.replacing, into: &actions)
         }
         if now >= nextCodeCheck {
@@ -316,9 +325,11 @@ struct SupervisorStateMachine {
         workers.firstIndex { $0.pid == pid }
     }
 
-    /// The listening socket is closed once draining: nothing could accept on a new worker.
-    private func start(slot: Int, replacing: Int32?, into actions: inout [Action]) {
+    /// The listening socket is closed once draining: nothing could accept on a new worker. A
+    /// restart due for the slot is the same start: a second would be a worker too many.
+    private mutating func start(slot: Int, replacing: Int32?, into actions: inout [Action]) {
         guard !draining else { return }
+        restarts[slot] = nil
         actions.append(.start(slot: slot, replacing: replacing))
     }
 

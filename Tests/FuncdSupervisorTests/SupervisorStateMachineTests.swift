@@ -277,6 +277,47 @@ import Testing
         #expect(machine.counters.stuck == 0)
     }
 
+    @Test("a restart that cannot be spawned is tried again after the failed-start backoff, uncounted")
+    func restartSpawnFails() {
+        var machine = Self.pod()
+        _ = machine.workerEnded(pid: 1, status: Self.segfault, now: Self.second)
+        #expect(Self.starts(machine.tick(now: Self.second)) == [.start(slot: 0, replacing: nil)])
+        machine.startFailed(slot: 0, replacing: nil, now: Self.second)
+        #expect(Self.starts(machine.tick(now: Self.second + 100 * Self.millisecond - 1)) == [])
+        #expect(Self.starts(machine.tick(now: Self.second + 100 * Self.millisecond)) == [.start(slot: 0, replacing: nil)])
+        #expect(machine.counters.crashes == 1)
+    }
+
+    @Test("a reload whose worker cannot be spawned tries that slot again, replacing the old worker, then goes on")
+    func reloadSpawnFails() {
+        var machine = Self.pod(workers: 2)
+        #expect(Self.starts(machine.codeChecked(version: "v2")) == [.start(slot: 0, replacing: 1)])
+        machine.startFailed(slot: 0, replacing: 1, now: Self.second)
+        #expect(Self.starts(machine.tick(now: Self.second + 100 * Self.millisecond)) == [.start(slot: 0, replacing: 1)])
+        machine.workerStarted(pid: 3, slot: 0, replacing: 1, codeVersion: "v2", now: 2 * Self.second)
+        #expect(
+            machine.workerReady(pid: 3, now: 3 * Self.second) == [
+                .terminate(1), .broadcastCounters(Counters(reloads: 1, readyWorkers: 2)), .start(slot: 1, replacing: 2),
+            ])
+        machine.workerStarted(pid: 4, slot: 1, replacing: 2, codeVersion: "v2", now: 3 * Self.second)
+        _ = machine.workerReady(pid: 4, now: 4 * Self.second)
+        #expect(machine.reloadQueue.isEmpty && machine.counters.reloads == 2)
+        #expect(machine.codeChecked(version: "v3").first == .log(.newCode(version: "v3")), "a later version is taken")
+    }
+
+    @Test("a start for a slot whose retry is due is that retry: a stuck worker gets one successor, not two")
+    func startTakesThePlaceOfTheRetry() {
+        // A reload's spawn failed, then the worker it was to replace got stuck.
+        var machine = Self.pod()
+        _ = machine.codeChecked(version: "v2")
+        machine.startFailed(slot: 0, replacing: 1, now: Self.second)
+        #expect(machine.restarts == [0: .init(at: Self.second + 100 * Self.millisecond, replacing: 1)])
+        #expect(Self.starts(machine.workerStuck(pid: 1)) == [.start(slot: 0, replacing: 1)])
+        #expect(machine.restarts.isEmpty, "that start is the retry: one successor, not two")
+        machine.startFailed(slot: 0, replacing: 1, now: 2 * Self.second)
+        #expect(machine.restarts == [0: .init(at: 2 * Self.second + 200 * Self.millisecond, replacing: 1)])
+    }
+
     @Test("the code is looked at every second, every half second with --watch")
     func codeCheckInterval() {
         for (watch, interval) in [(false, Self.second), (true, 500 * Self.millisecond)] {
