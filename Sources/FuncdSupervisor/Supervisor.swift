@@ -138,7 +138,9 @@ public final class Supervisor {
         for action in actions {
             switch action {
             case .start(let slot, let replacing):
-                start(slot: slot, replacing: replacing)
+                if !start(slot: slot, replacing: replacing) {
+                    machine.startFailed(slot: slot, replacing: replacing, now: MonotonicClock.nanoseconds())
+                }
             case .terminate(let pid):
                 kill(pid, SIGTERM)
             case .kill(let pid):
@@ -163,7 +165,7 @@ public final class Supervisor {
 
     // MARK: - Workers
 
-    @discardableResult
+    /// Spawns a worker and tells the machine; false (logged) when it could not be spawned.
     private func start(slot: Int, replacing: pid_t?) -> Bool {
         guard let listening else { return false }
         do {

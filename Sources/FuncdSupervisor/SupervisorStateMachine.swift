@@ -51,6 +51,8 @@ struct SupervisorStateMachine {
         var state = State.starting
         /// It has a handler it cannot interrupt; its successor is on the way.
         var stuck = false
+        /// It was killed for not being ready in time: said and done once, SIGKILL cannot be missed.
+        var startTimedOut = false
         var drainDeadline: UInt64 = 0
     }
 
@@ -61,6 +63,14 @@ struct SupervisorStateMachine {
         var reloads = 0
         var reloadFailures = 0
         var readyWorkers = 0
+    }
+
+    /// A slot's next start, when it was left without a worker or a start of it failed.
+    struct Restart: Equatable {
+        var at: UInt64
+        /// What the new worker takes over from once ready: a stuck worker left in the slot, or the
+        /// old-code worker of a reload whose start failed.
+        var replacing: Int32?
     }
 
     /// What happened that the supervisor logs. `status` is what waitpid said.
@@ -104,8 +114,8 @@ struct SupervisorStateMachine {
     private(set) var announced = false
     private(set) var draining = false
     private(set) var drainDeadline: UInt64 = 0
-    /// When a slot left without a worker gets one again.
-    private(set) var restartAt: [Int: UInt64] = [:]
+    /// The slots that get a worker again, and when.
+    private(set) var restarts: [Int: Restart] = [:]
     /// A slot's next restart delay. None yet: a crash restarts at once, a failed start waits the
     /// minimum.
     private(set) var backoff: [Int: UInt64] = [:]
@@ -137,6 +147,15 @@ struct SupervisorStateMachine {
                 codeVersion: codeVersion))
     }
 
+    /// A `start` action could not be carried out (posix_spawn failed): the same start is tried
+    /// again after the failed-start backoff, so that a restart is not dropped, a stuck worker
+    /// still gets its successor and a reload goes on once the retry is ready. Not counted: no
+    /// worker ended.
+    mutating func startFailed(slot: Int, replacing: Int32?, now: UInt64) {
+        guard !draining else { return }
+        restarts[slot] = Restart(at: now &+ failedStartDelay(slot), replacing: replacing)
+    }
+
     /// The worker said `ready`: it serves, and whatever it replaces drains.
     mutating func workerReady(pid: Int32, now: UInt64) -> [Action] {
         guard let index = index(of: pid), workers[index].state == .starting else { return [] }
@@ -157,8 +176,11 @@ struct SupervisorStateMachine {
 
     /// The worker said `stuck`: a handler cannot be interrupted. It keeps serving its other calls
     /// until its successor is ready, so that even one worker never leaves the port unanswered.
+    /// While shutting down nothing would start, so it is not taken (nor counted, nor logged).
     mutating func workerStuck(pid: Int32) -> [Action] {
-        guard let index = index(of: pid), !workers[index].stuck, workers[index].state == .ready else { return [] }
+        guard !draining, let index = index(of: pid), !workers[index].stuck, workers[index].state == .ready else {
+            return []
+        }
         workers[index].stuck = true
         counters.stuck += 1
         let slot = workers[index].slot
@@ -202,35 +224,31 @@ struct SupervisorStateMachine {
         let delay = backoff[worker.slot] ?? 0
         backoff[worker.slot] = min(max(delay * 2, Self.minimumBackoff), Self.maximumBackoff)
         actions.append(.log(.crashed(pid: worker.pid, slot: worker.slot, status: status, restartIn: delay)))
-        // A successor already starting for this slot takes over; otherwise start one.
-        if !workers.contains(where: { $0.slot == worker.slot }) {
-            restartAt[worker.slot] = now &+ delay
-        }
+        // A successor already starting for this slot takes over; a draining or stuck one is on its
+        // way out, so one starts.
+        restartIfUnserved(worker.slot, at: now &+ delay)
     }
 
     private mutating func failedToStart(_ worker: Worker, status: Int32, now: UInt64, into actions: inout [Action]) {
         if worker.generation > 0 && worker.generation == generation && refusedVersion == nil {
             refuseReload(version: worker.codeVersion ?? codeVersion, status: status, into: &actions)
+            // The worker it was to replace serves on, unless it crashed or got stuck meanwhile:
+            // then the slot needs a worker even if the code on disk may not load.
+            if !isServed(worker.slot) { restartIfUnserved(worker.slot, at: now &+ failedStartDelay(worker.slot)) }
             return
         }
         // A worker that died before it was ready (killed, crashed while importing): started
         // again, with backoff, and counted like any other crash.
         counters.crashes += 1
-        let delay = backoff[worker.slot] ?? Self.minimumBackoff
-        backoff[worker.slot] = min(delay * 2, Self.maximumBackoff)
-        let slotServed = workers.contains { $0.slot == worker.slot && $0.state != .draining && !$0.stuck }
-        let replacedStuck = workers.contains { $0.pid == worker.replaces && $0.stuck }
-        if !slotServed || replacedStuck {
-            restartAt[worker.slot] = now &+ delay
-        }
+        restartIfUnserved(worker.slot, at: now &+ failedStartDelay(worker.slot))
         actions.append(.log(.failedToStart(slot: worker.slot, status: status)))
     }
 
     // MARK: - Time and code
 
     /// The loop came round (at least every 100 ms): deadlines past, restarts due, and whether it
-    /// is time to look at the code. A kill is asked for again on every tick until the worker is
-    /// reaped.
+    /// is time to look at the code. A drain's kill is asked for again on every tick until the
+    /// worker is reaped; a start timeout is logged and killed once.
     mutating func tick(now: UInt64) -> [Action] {
         var actions: [Action] = []
         if draining {
@@ -240,13 +258,14 @@ struct SupervisorStateMachine {
         for worker in workers where worker.state == .draining && now >= worker.drainDeadline {
             actions.append(.kill(worker.pid))
         }
-        for worker in workers where worker.state == .starting && now &- worker.startedAt > Self.startTimeout {
-            actions += [.log(.startTimedOut(pid: worker.pid)), .kill(worker.pid)]
+        for index in workers.indices where workers[index].state == .starting && !workers[index].startTimedOut {
+            guard now &- workers[index].startedAt > Self.startTimeout else { continue }
+            workers[index].startTimedOut = true
+            actions += [.log(.startTimedOut(pid: workers[index].pid)), .kill(workers[index].pid)]
         }
         guard !draining else { return actions }
-        for (slot, at) in restartAt.sorted(by: { $0.key < $1.key }) where now >= at {
-            restartAt[slot] = nil
-            start(slot: slot, replacing: nil, into: &actions)
+        for (slot, restart) in restarts.sorted(by: { $0.key < $1.key }) where now >= restart.at {
+            start(slot: slot, replacing: restart.replacing, into: &actions)
         }
         if now >= nextCodeCheck {
             nextCodeCheck = now &+ settings.codeCheckInterval
@@ -306,10 +325,33 @@ struct SupervisorStateMachine {
         workers.firstIndex { $0.pid == pid }
     }
 
-    /// The listening socket is closed once draining: nothing could accept on a new worker.
-    private func start(slot: Int, replacing: Int32?, into actions: inout [Action]) {
+    /// The listening socket is closed once draining: nothing could accept on a new worker. A
+    /// restart due for the slot is the same start: a second would be a worker too many.
+    private mutating func start(slot: Int, replacing: Int32?, into actions: inout [Action]) {
         guard !draining else { return }
+        restarts[slot] = nil
         actions.append(.start(slot: slot, replacing: replacing))
+    }
+
+    /// Whether `slot` has a worker that serves or soon will: starting, or ready and not stuck. A
+    /// draining one is leaving, and a stuck one stays only until its successor is ready.
+    private func isServed(_ slot: Int) -> Bool {
+        workers.contains { $0.slot == slot && $0.state != .draining && !$0.stuck }
+    }
+
+    /// Gives `slot` a worker again at `at` unless it is served; the new one takes over from a
+    /// stuck worker left there, which then drains (a stuck one sends `stuck` only once).
+    private mutating func restartIfUnserved(_ slot: Int, at: UInt64) {
+        guard !isServed(slot) else { return }
+        let stuck = workers.first { $0.slot == slot && $0.state == .ready && $0.stuck }
+        restarts[slot] = Restart(at: at, replacing: stuck?.pid)
+    }
+
+    /// The wait before a slot's next start after one failed: 100 ms, doubling, at most 5 s.
+    private mutating func failedStartDelay(_ slot: Int) -> UInt64 {
+        let delay = backoff[slot] ?? Self.minimumBackoff
+        backoff[slot] = min(delay * 2, Self.maximumBackoff)
+        return delay
     }
 
     private mutating func drain(_ index: Int, now: UInt64, into actions: inout [Action]) {

@@ -86,6 +86,66 @@ struct WorkerTests {
         }
     }
 
+    @Test("one worker: a successor killed while the stuck worker it replaced drains is restarted, and the port answers again")
+    func successorKilledWhilePredecessorDrains() throws {
+        // SHUTDOWN_TIMEOUT 60: the stuck worker (its handler never ends) drains past every wait here.
+        try Funcd.withServer(env: ["FUNC_TIMEOUT": "1", "FUNC_TIMEOUT_GRACE": "0.5", "SHUTDOWN_TIMEOUT": "60"]) {
+            server in
+            let port = try server.port()
+            let stuckWorker = try #require(ProcessTree.children(of: server.pid).first, "\(server.diagnostics)")
+            // A keep-alive connection to that worker: its answers say `Connection: close` once it
+            // drains, which it does once its successor is ready.
+            let connection = try server.connect()
+            defer { connection.close() }
+            #expect(try connection.request(path: "/fast").header("Connection") != "close")
+            let stuck = try TimedRequest.get(port: port, path: "/stubborn")
+            #expect(stuck.response.status == 408, "\(stuck.response)\n\(server.diagnostics)")
+            let drains = Deadline.poll(timeout: 30, interval: 0.1) {
+                (try? connection.request(path: "/fast").header("Connection")) == "close"
+            }
+            #expect(drains, "the stuck worker never drained\n\(server.diagnostics)")
+            let successor = try #require(
+                ProcessTree.children(of: server.pid).first { $0 != stuckWorker }, "\(server.diagnostics)")
+            kill(successor, SIGKILL)
+
+            let answered = Deadline.poll(timeout: 30, interval: 0.1) {
+                (try? HTTPClient.request(port: port, method: "GET", path: "/fast", timeout: 2).status) == 200
+            }
+            #expect(answered, "nobody serves after the successor died\n\(server.diagnostics)")
+            let workers = ProcessTree.children(of: server.pid)
+            #expect(workers.contains { $0 != stuckWorker && $0 != successor }, "workers \(workers)")
+            #expect(server.waitForStderr(containing: "worker ended unexpectedly"), "\(server.diagnostics)")
+        }
+    }
+
+    @Test("one worker: a stuck worker whose successor fails to start is still replaced, and drains once a retry is ready")
+    func stuckWorkerReplacedAfterFailedStart() throws {
+        let markers = try CodeDirectory(files: [])
+        defer { markers.remove() }
+        let gate = markers.file("no-start")
+        try Funcd.withServer(
+            fixtures: ["app.py", "gated_start.py"], module: "gated_start",
+            env: ["FUNC_TIMEOUT": "1", "FUNC_TIMEOUT_GRACE": "0.5", "SHUTDOWN_TIMEOUT": "2", "FUNCD_TEST_NO_START": gate]
+        ) { server in
+            let port = try server.port()
+            let stuckWorker = try #require(ProcessTree.children(of: server.pid).first, "\(server.diagnostics)")
+            try Data().write(to: URL(fileURLWithPath: gate))
+            let stuck = try TimedRequest.get(port: port, path: "/stubborn")
+            #expect(stuck.response.status == 408, "\(stuck.response)\n\(server.diagnostics)")
+            #expect(server.waitForStderr(containing: "worker failed to start", timeout: 30), "\(server.diagnostics)")
+            try FileManager.default.removeItem(atPath: gate)
+
+            // The next retry comes within the backoff (5 s at most) and then starts; once it is ready
+            // the stuck worker drains, and is killed SHUTDOWN_TIMEOUT + 2 s later at the latest.
+            let replaced = Deadline.poll(timeout: 30, interval: 0.1) {
+                let workers = ProcessTree.children(of: server.pid)
+                return workers.count == 1 && !workers.contains(stuckWorker)
+            }
+            #expect(replaced, "workers \(ProcessTree.children(of: server.pid))\n\(server.diagnostics)")
+            #expect(try server.get("/fast", timeout: 10).status == 200)
+        }
+    }
+
     @Test("kill -9 of a worker: at most its own requests fail, a replacement serves within 1 s")
     func killedWorkerIsRestarted() throws {
         try Funcd.withServer(env: ["FUNC_WORKERS": "2"]) { server in

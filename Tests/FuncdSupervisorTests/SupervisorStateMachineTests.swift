@@ -88,7 +88,7 @@ import Testing
                 .log(.failedToStart(slot: 1, status: Self.exitCode1)),
                 .broadcastCounters(Counters(crashes: 1, readyWorkers: 1)),
             ])
-        #expect(machine.restartAt == [1: Self.second + 100 * Self.millisecond])
+        #expect(machine.restarts == [1: .init(at: Self.second + 100 * Self.millisecond)])
         #expect(machine.backoff[1] == 200 * Self.millisecond)
     }
 
@@ -99,7 +99,7 @@ import Testing
         machine.workerStarted(pid: 2, slot: 0, replacing: 1, codeVersion: "v1", now: Self.second)
         let ended = machine.workerEnded(pid: 1, status: Self.segfault, now: 2 * Self.second)
         #expect(ended.first == .log(.crashed(pid: 1, slot: 0, status: Self.segfault, restartIn: 0)))
-        #expect(machine.restartAt.isEmpty)
+        #expect(machine.restarts.isEmpty)
         #expect(Self.starts(machine.tick(now: 3 * Self.second)) == [])
         #expect(
             machine.workerReady(pid: 2, now: 3 * Self.second) == [
@@ -108,11 +108,67 @@ import Testing
             "its predecessor is gone: nothing to drain")
     }
 
+    @Test("a successor that crashes while its predecessor drains is restarted: a draining worker does not serve the slot")
+    func successorCrashesWhilePredecessorDrains() {
+        for reload in [false, true] {
+            var machine = Self.pod()
+            let successor = reload ? machine.codeChecked(version: "v2") : machine.workerStuck(pid: 1)
+            #expect(Self.starts(successor) == [.start(slot: 0, replacing: 1)])
+            machine.workerStarted(pid: 2, slot: 0, replacing: 1, codeVersion: "v2", now: Self.second)
+            #expect(machine.workerReady(pid: 2, now: 2 * Self.second).first == .terminate(1))
+            let ended = machine.workerEnded(pid: 2, status: Self.segfault, now: 3 * Self.second)
+            #expect(ended.first == .log(.crashed(pid: 2, slot: 0, status: Self.segfault, restartIn: 0)))
+            #expect(
+                Self.starts(machine.tick(now: 3 * Self.second)) == [.start(slot: 0, replacing: nil)], "reload: \(reload)")
+        }
+    }
+
+    @Test("a refused version's worker whose predecessor crashed meanwhile leaves its slot a restart, not nothing")
+    func refusedAfterPredecessorCrashed() {
+        var machine = Self.pod()
+        _ = machine.codeChecked(version: "v2")
+        machine.workerStarted(pid: 2, slot: 0, replacing: 1, codeVersion: "v2", now: Self.second)
+        _ = machine.workerEnded(pid: 1, status: Self.segfault, now: 2 * Self.second)
+        #expect(machine.restarts.isEmpty, "its successor is starting")
+        let ended = machine.workerEnded(pid: 2, status: Self.exitCode1, now: 3 * Self.second)
+        #expect(ended.first == .log(.reloadRefused(version: "v2", status: Self.exitCode1)))
+        #expect(machine.restarts == [0: .init(at: 3 * Self.second + 100 * Self.millisecond)])
+    }
+
+    @Test("a stuck worker's successor that fails to start is started again, still to replace it, which then drains")
+    func stuckWorkersSuccessorFailsToStart() {
+        // Its own successor, and a reload's that was already on the way when it got stuck.
+        for reload in [false, true] {
+            var machine = Self.pod()
+            if reload {
+                _ = machine.codeChecked(version: "v2")
+                machine.workerStarted(pid: 2, slot: 0, replacing: 1, codeVersion: "v2", now: Self.second)
+                #expect(Self.starts(machine.workerStuck(pid: 1)) == [], "its successor is on the way")
+            } else {
+                _ = machine.workerStuck(pid: 1)
+                machine.workerStarted(pid: 2, slot: 0, replacing: 1, codeVersion: "v1", now: Self.second)
+            }
+            _ = machine.workerEnded(pid: 2, status: Self.exitCode1, now: 2 * Self.second)
+            #expect(
+                Self.starts(machine.tick(now: 2 * Self.second + 100 * Self.millisecond)) == [.start(slot: 0, replacing: 1)],
+                "reload: \(reload)")
+            machine.workerStarted(pid: 3, slot: 0, replacing: 1, codeVersion: "v2", now: 3 * Self.second)
+            #expect(machine.workerReady(pid: 3, now: 4 * Self.second).first == .terminate(1), "reload: \(reload)")
+        }
+    }
+
     @Test("a worker not ready 60 s after it started is killed")
     func startTimeout() {
         var machine = Self.pod(ready: false)
         #expect(Self.kills(machine.tick(now: 60 * Self.second)) == [])
         #expect(machine.tick(now: 60 * Self.second + 1) == [.log(.startTimedOut(pid: 1)), .kill(1)])
+    }
+
+    @Test("a start timeout is logged and killed once, not on every tick until the worker is reaped")
+    func startTimeoutOnce() {
+        var machine = Self.pod(ready: false)
+        #expect(machine.tick(now: 60 * Self.second + 1) == [.log(.startTimedOut(pid: 1)), .kill(1), .checkCode])
+        #expect(machine.tick(now: 60 * Self.second + 100 * Self.millisecond) == [])
     }
 
     @Test("a stuck worker gets one successor; it drains once that is ready and is killed at its drain deadline")
@@ -137,7 +193,7 @@ import Testing
             machine.workerEnded(pid: 1, status: Self.killed, now: 17 * Self.second) == [
                 .log(.drained(pid: 1)), .broadcastCounters(Counters(stuck: 1, readyWorkers: 1)),
             ])
-        #expect(machine.restartAt.isEmpty, "a drained worker is not restarted")
+        #expect(machine.restarts.isEmpty, "a drained worker is not restarted")
     }
 
     @Test("new code replaces the workers slot by slot, each once the previous successor is ready")
@@ -181,7 +237,7 @@ import Testing
                 .log(.reloadRefused(version: "v2", status: Self.exitCode1)),
                 .broadcastCounters(Counters(reloads: 1, reloadFailures: 1, readyWorkers: 2)),
             ])
-        #expect(machine.reloadQueue.isEmpty && machine.restartAt.isEmpty)
+        #expect(machine.reloadQueue.isEmpty && machine.restarts.isEmpty)
         #expect(machine.counters.reloadFailures == 1)
         #expect(Self.starts(machine.tick(now: 3 * Self.second)) == [], "neither slot 1 nor slot 0 again")
         #expect(machine.codeChecked(version: "v2") == [])
@@ -199,7 +255,7 @@ import Testing
     func shutdown() {
         var machine = Self.pod(workers: 2)
         _ = machine.workerEnded(pid: 2, status: Self.segfault, now: Self.second)
-        #expect(machine.restartAt == [1: Self.second], "due at once")
+        #expect(machine.restarts == [1: .init(at: Self.second)], "due at once")
         #expect(
             machine.shutdownRequested(signal: 15, now: Self.second) == [
                 .log(.shutdown(signal: 15)), .stopListening, .terminate(1),
@@ -211,6 +267,55 @@ import Testing
         #expect(machine.tick(now: 13 * Self.second) == [.kill(1)])
         #expect(machine.workerEnded(pid: 1, status: Self.killed, now: 13 * Self.second) == [], "not restarted")
         #expect(machine.tick(now: 13 * Self.second) == [.exit(0)])
+    }
+
+    @Test("a stuck line while shutting down is not taken: nothing would start, so nothing is counted or logged")
+    func stuckWhileShuttingDown() {
+        var machine = Self.pod()
+        _ = machine.shutdownRequested(signal: 15, now: Self.second)
+        #expect(machine.workerStuck(pid: 1) == [])
+        #expect(machine.counters.stuck == 0)
+    }
+
+    @Test("a restart that cannot be spawned is tried again after the failed-start backoff, uncounted")
+    func restartSpawnFails() {
+        var machine = Self.pod()
+        _ = machine.workerEnded(pid: 1, status: Self.segfault, now: Self.second)
+        #expect(Self.starts(machine.tick(now: Self.second)) == [.start(slot: 0, replacing: nil)])
+        machine.startFailed(slot: 0, replacing: nil, now: Self.second)
+        #expect(Self.starts(machine.tick(now: Self.second + 100 * Self.millisecond - 1)) == [])
+        #expect(Self.starts(machine.tick(now: Self.second + 100 * Self.millisecond)) == [.start(slot: 0, replacing: nil)])
+        #expect(machine.counters.crashes == 1)
+    }
+
+    @Test("a reload whose worker cannot be spawned tries that slot again, replacing the old worker, then goes on")
+    func reloadSpawnFails() {
+        var machine = Self.pod(workers: 2)
+        #expect(Self.starts(machine.codeChecked(version: "v2")) == [.start(slot: 0, replacing: 1)])
+        machine.startFailed(slot: 0, replacing: 1, now: Self.second)
+        #expect(Self.starts(machine.tick(now: Self.second + 100 * Self.millisecond)) == [.start(slot: 0, replacing: 1)])
+        machine.workerStarted(pid: 3, slot: 0, replacing: 1, codeVersion: "v2", now: 2 * Self.second)
+        #expect(
+            machine.workerReady(pid: 3, now: 3 * Self.second) == [
+                .terminate(1), .broadcastCounters(Counters(reloads: 1, readyWorkers: 2)), .start(slot: 1, replacing: 2),
+            ])
+        machine.workerStarted(pid: 4, slot: 1, replacing: 2, codeVersion: "v2", now: 3 * Self.second)
+        _ = machine.workerReady(pid: 4, now: 4 * Self.second)
+        #expect(machine.reloadQueue.isEmpty && machine.counters.reloads == 2)
+        #expect(machine.codeChecked(version: "v3").first == .log(.newCode(version: "v3")), "a later version is taken")
+    }
+
+    @Test("a start for a slot whose retry is due is that retry: a stuck worker gets one successor, not two")
+    func startTakesThePlaceOfTheRetry() {
+        // A reload's spawn failed, then the worker it was to replace got stuck.
+        var machine = Self.pod()
+        _ = machine.codeChecked(version: "v2")
+        machine.startFailed(slot: 0, replacing: 1, now: Self.second)
+        #expect(machine.restarts == [0: .init(at: Self.second + 100 * Self.millisecond, replacing: 1)])
+        #expect(Self.starts(machine.workerStuck(pid: 1)) == [.start(slot: 0, replacing: 1)])
+        #expect(machine.restarts.isEmpty, "that start is the retry: one successor, not two")
+        machine.startFailed(slot: 0, replacing: 1, now: 2 * Self.second)
+        #expect(machine.restarts == [0: .init(at: 2 * Self.second + 200 * Self.millisecond, replacing: 1)])
     }
 
     @Test("the code is looked at every second, every half second with --watch")
