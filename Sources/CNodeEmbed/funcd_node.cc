@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -103,12 +104,19 @@ struct funcd_node {
             *length = node::Buffer::Length(value);
         } else if (value->IsString()) {
             auto text = value.As<v8::String>();
-            buffer.resize(size_t(text->Utf8Length(isolate)));
-            text->WriteUtf8(
-                isolate, buffer.data(), int(buffer.size()), nullptr,
+            // UTF-8 takes at most three bytes per UTF-16 unit (a surrogate pair's four bytes are
+            // two units), so one pass writes a usual answer into room for that, where Utf8Length
+            // would be a second pass over it. The scratch only grows, so that room is zeroed
+            // once; past 1 MiB the exact size is counted first, so that one large answer does not
+            // leave three times its size behind.
+            size_t most = size_t(text->Length()) * 3;
+            if (most > (size_t(1) << 20)) most = size_t(text->Utf8Length(isolate));
+            if (buffer.size() < most) buffer.resize(most);
+            int written = text->WriteUtf8(
+                isolate, buffer.data(), int(most), nullptr,
                 v8::String::NO_NULL_TERMINATION | v8::String::REPLACE_INVALID_UTF8);
             *data = reinterpret_cast<const uint8_t *>(buffer.data());
-            *length = buffer.size();
+            *length = size_t(written);
         }
     }
 

@@ -90,6 +90,10 @@ struct NodeTests {
             #expect(nothing.status == 200 && nothing.body.isEmpty, "\(nothing)")
             #expect(try server.get("/number").text == "7")
             #expect(try server.get("/nullValue").text == "null")
+            // A string answer's UTF-8: each width, a lone surrogate replaced, and a large one whole.
+            #expect(try server.get("/unicode").body == Array("a\u{e9}\u{6f22}\u{1F642}\u{FFFD}z".utf8))
+            let large = try server.get("/large")
+            #expect(large.body.count == 600 * 1024 * 2 + 3 && large.text.hasSuffix("\u{e9}end"), "\(large.body.count) bytes")
             #expect(try server.get("/buffer").body == [0, 1, 2, 255])
             let fetch = try server.get("/fetchResponse")
             #expect(fetch.status == 201 && fetch.text == "created" && fetch.header("X-Made-By") == "fetch", "\(fetch)")
