@@ -66,8 +66,7 @@ extension NodeHost {
         }
     }
 
-    /// Packs the call's headers and then its facts (trace, a binary event's attributes) into
-    /// `headerScratch`; returns where the facts start.
+    /// How the glue is to read a CloudEvent in the call, if there is one.
     private static func eventForm(_ input: CloudEventInput?) -> funcd_node_cloudevent {
         switch input {
         case nil: FUNCD_NODE_NO_EVENT

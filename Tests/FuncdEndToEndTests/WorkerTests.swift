@@ -32,6 +32,14 @@ struct WorkerTests {
         var counts: [Int: Int] { lock.withLock { statusCounts } }
         var bodies: [String: Int] { lock.withLock { bodyCounts } }
 
+        /// Keeps asking until `count` answers were `body` (at most 15 s): whether they were.
+        func waitFor(_ body: String, count: Int, port: Int) -> Bool {
+            Deadline.poll(timeout: 15) {
+                get(port: port, path: "/")
+                return (bodies[body] ?? 0) >= count
+            }
+        }
+
         func get(port: Int, path: String) {
             let response = try? HTTPClient.request(port: port, method: "GET", path: path, timeout: 10)
             let body = response.map { $0.status == 200 ? $0.text : "status \($0.status)" } ?? "connection failed"
@@ -269,10 +277,7 @@ struct WorkerTests {
         let tally = Tally()
         for _ in 0..<10 { tally.get(port: port, path: "/") }
         try Data(v1.replacingOccurrences(of: "'v1'", with: "'v2'").utf8).write(to: URL(fileURLWithPath: code.file("version.py")))
-        let switched = Deadline.poll(timeout: 15) {
-            tally.get(port: port, path: "/")
-            return (tally.bodies["v2"] ?? 0) >= 10
-        }
+        let switched = tally.waitFor("v2", count: 10, port: port)
         #expect(switched, "answers: \(tally.bodies)\n\(server.diagnostics)")
         #expect(Set(tally.bodies.keys).isSubset(of: ["v1", "v2"]), "no failed request: \(tally.bodies)")
     }
@@ -303,10 +308,7 @@ struct WorkerTests {
         #expect(!server.stderrText.contains("new code"), "\(server.diagnostics)")
 
         try Data("TEXT = 'v2'\n".utf8).write(to: URL(fileURLWithPath: code.file("lib/answer.py")))
-        let switched = Deadline.poll(timeout: 15) {
-            tally.get(port: port, path: "/")
-            return (tally.bodies["v2"] ?? 0) >= 3
-        }
+        let switched = tally.waitFor("v2", count: 3, port: port)
         #expect(switched, "answers: \(tally.bodies)\n\(server.diagnostics)")
         #expect(Set(tally.bodies.keys).isSubset(of: ["v1", "v2"]), "no failed request: \(tally.bodies)")
     }
@@ -336,10 +338,7 @@ struct WorkerTests {
         #expect(server.stderrText.components(separatedBy: "FUNC_WATCH_MAX_FILES entries").count == 2, "\(server.diagnostics)")
         // The top-level module is within the bound: saving it still reloads.
         try Data(v1.replacingOccurrences(of: "'v1'", with: "'v2'").utf8).write(to: URL(fileURLWithPath: code.file("version.py")))
-        let switched = Deadline.poll(timeout: 15) {
-            tally.get(port: port, path: "/")
-            return (tally.bodies["v2"] ?? 0) >= 3
-        }
+        let switched = tally.waitFor("v2", count: 3, port: port)
         #expect(switched, "answers: \(tally.bodies)\n\(server.diagnostics)")
     }
 }
