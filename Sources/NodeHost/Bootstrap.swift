@@ -2,7 +2,8 @@ import FuncdCore
 
 /// The JavaScript funcd-node's Node runs first: it loads the glue from `runtimes/node` and hands
 /// it the native functions and the configuration. Node runs it as a function body given
-/// `process` and a `require` that knows only built-in modules, hence `createRequire`.
+/// `process` and a `require` that knows only built-in modules, hence `createRequire`; the glue
+/// gets that `require` too, for its own built-ins (see `builtin` in host.js).
 enum Bootstrap {
     static func source(glueDirectory: String, configuration: Configuration, stdoutToStderr: Bool) -> String {
         let glue = quoted("\(glueDirectory)/funcd/host.js")
@@ -16,6 +17,7 @@ enum Bootstrap {
                 modulePath: \(quoted(configuration.modulePath)),
                 handler: \(quoted(configuration.handlerName)),
                 stdoutToStderr: \(stdoutToStderr),
+                require,
                 context: \(context),
               });
             } catch (error) {

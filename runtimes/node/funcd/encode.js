@@ -30,8 +30,15 @@ function encode(value) {
   }
 }
 
+/**
+ * Whether `value` is a WHATWG Response. The global `Response` is a lazy getter that loads undici
+ * (40 ms of a cold start here, and crypto, web streams and worker_threads with it), so it is
+ * read only for an object that already says it is one: a handler that made a Response has
+ * loaded undici itself.
+ */
 function isFetchResponse(value) {
-  return typeof Response === 'function' && value instanceof Response;
+  return typeof value === 'object' && value !== null && value[Symbol.toStringTag] === 'Response' &&
+    typeof Response === 'function' && value instanceof Response;
 }
 
 /** Reads a WHATWG Response: a promise of `{status, headers, body}`. */

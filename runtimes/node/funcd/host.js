@@ -8,9 +8,17 @@
 
 const Module = require('module');
 const { Request, mediaType } = require('./request');
-const { Response } = require('./response');
 const { encode, isFetchResponse, fromFetchResponse } = require('./encode');
 const cloudEvents = require('./cloudevents');
+
+/**
+ * Node's built-in modules, for the glue's own use. funcd-node hands boot() the `require` Node
+ * gives its bootstrap, which loads a built-in as Node's internals do; a first public
+ * `require('fs')` also builds the module's ES-module facade by reading every export, and
+ * `fs.promises` among them loads streams and readline (8 ms of a cold start here). Tests load
+ * the glue with Node's public require, which gives the same objects.
+ */
+let builtin = require;
 
 const COMPLETE = 0;
 const HEAD = 1;
@@ -45,7 +53,7 @@ async function loadModule(modulePath, handlerName) {
   modulePath = existingModule(modulePath);
   let namespace;
   try {
-    namespace = await import(require('url').pathToFileURL(modulePath).href);
+    namespace = await import(builtin('url').pathToFileURL(modulePath).href);
   } catch (error) {
     throw new LoadError(describeLoadFailure(modulePath, error));
   }
@@ -56,8 +64,8 @@ async function loadModule(modulePath, handlerName) {
 }
 
 function existingModule(modulePath) {
-  modulePath = require('path').resolve(modulePath);
-  if (!require('fs').existsSync(modulePath)) throw new LoadError(`${modulePath}: no such file`);
+  modulePath = builtin('path').resolve(modulePath);
+  if (!builtin('fs').existsSync(modulePath)) throw new LoadError(`${modulePath}: no such file`);
   return modulePath;
 }
 
@@ -83,8 +91,8 @@ function pickHandler(modulePath, exported, handlerName, what) {
 function isESModule(modulePath) {
   if (modulePath.endsWith('.mjs')) return true;
   if (!modulePath.endsWith('.js')) return false;
-  const fs = require('fs');
-  const path = require('path');
+  const fs = builtin('fs');
+  const path = builtin('path');
   let directory;
   try {
     directory = path.dirname(fs.realpathSync(modulePath));
@@ -129,7 +137,7 @@ function describeLoadFailure(modulePath, error) {
   const where = place ? `${decodeURIComponentSafely(place[1])}:${place[2]}` : modulePath;
   if (error.code === 'MODULE_NOT_FOUND' || error.code === 'ERR_MODULE_NOT_FOUND') {
     // Node's message goes on with the require stack over several lines: the first says it.
-    const folder = require('path').dirname(modulePath);
+    const folder = builtin('path').dirname(modulePath);
     return `${where}: ${error.name}: ${error.message.split('\n')[0]} (${error.code}) while loading ${modulePath}; ` +
       `looked in node_modules folders from ${folder} up, and NODE_PATH (${process.env.NODE_PATH || 'unset'}): npm install beside the handler adds it`;
   }
@@ -145,7 +153,7 @@ function syntaxErrorPlace(modulePath, error) {
   const blank = (text) => text.replace(/[^\n]/g, ' ');
   let source;
   try {
-    source = require('fs').readFileSync(modulePath, 'utf8');
+    source = builtin('fs').readFileSync(modulePath, 'utf8');
   } catch {
     return undefined;
   }
@@ -158,7 +166,7 @@ function syntaxErrorPlace(modulePath, error) {
     .replace(/^([ \t]*)export\s+/gm, blank)
     .replace(/\bimport\.meta\b/g, '__funcdMeta');
   try {
-    new (require('vm').Script)(`(async function () {"use strict";${source}\n})`, { filename: modulePath });
+    new (builtin('vm').Script)(`(async function () {"use strict";${source}\n})`, { filename: modulePath });
   } catch (scriptError) {
     const first = String(scriptError && scriptError.stack).split('\n')[0];
     if (scriptError.message === error.message && /:\d+$/.test(first)) return first;
@@ -188,7 +196,9 @@ class Call {
   }
 
   responseObject() {
-    if (this.response === undefined) this.response = new Response(this);
+    // Loaded on first use: response.js needs node's stream module, which most handlers never
+    // touch (8 ms of a cold start).
+    if (this.response === undefined) this.response = new (require('./response').Response)(this);
     return this.response;
   }
 
@@ -431,6 +441,7 @@ function installProcessHooks(process) {
  * the event loop until it settles before it serves.
  */
 function boot(native, process, config) {
+  if (config.require !== undefined) builtin = config.require;
   if (config.stdoutToStderr) {
     // `funcd invoke` prints the answer on stdout; whatever the handler logs goes to stderr.
     process.stdout.write = process.stderr.write.bind(process.stderr);
@@ -440,7 +451,7 @@ function boot(native, process, config) {
     return { error: `${config.modulePath}: ${error instanceof Error ? error.stack : String(error)}` };
   };
   try {
-    const modulePath = require('path').resolve(config.modulePath);
+    const modulePath = builtin('path').resolve(config.modulePath);
     if (isESModule(modulePath)) {
       const ready = loadModule(modulePath, config.handler).then((handler) => serve(native, process, config, handler), failed);
       return { ready, module: modulePath };

@@ -4,7 +4,6 @@
 // kubeless handlers use, built lazily from what the server handed over (method, target, a flat
 // [name, value, ...] header list, and the body as a Buffer).
 
-const { Readable } = require('stream');
 
 // Headers whose repeats node's http module drops instead of joining (IncomingMessage).
 const SINGLE = new Set([
@@ -285,7 +284,7 @@ class Request {
 
   /** The body as a readable stream, for code that pipes the request (busboy and the like). */
   pipe(destination, options) {
-    return Readable.from([this.body]).pipe(destination, options);
+    return require('stream').Readable.from([this.body]).pipe(destination, options);
   }
 }
 

@@ -6,7 +6,6 @@
 // pieces goes out as it is written, chunked, and pauses the writer when the client is slow.
 
 const { Writable } = require('stream');
-const { STATUS_CODES } = require('http');
 
 const SHORT_TYPES = {
   json: 'application/json', html: 'text/html', text: 'text/plain', txt: 'text/plain',
@@ -191,7 +190,8 @@ class Response extends Writable {
   sendStatus(code) {
     this.statusCode = code;
     if (!this.hasHeader('content-type')) this.setHeader('Content-Type', 'text/plain; charset=utf-8');
-    return this.end(STATUS_CODES[code] || String(code));
+    // http is required here, not at the top: it loads net and the whole client and server.
+    return this.end(require('http').STATUS_CODES[code] || String(code));
   }
 
   redirect(status, url) {
