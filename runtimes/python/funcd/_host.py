@@ -423,13 +423,15 @@ def install_interrupt(signum, interrupt_due):
     deadline; ``interrupt_due()`` says whether the call running now is still the one to stop.
     """
 
-    import signal
+    # _signal, the C module under signal: signal's wrapper only turns numbers into enums, and
+    # importing it (enum, functools, collections, operator) was 4 ms of a 40 ms cold start.
+    import _signal
 
     def on_signal(signum, frame):
         if interrupt_due():
             raise TimeoutError("funcd: the function ran past its timeout")
 
-    signal.signal(signum, on_signal)
+    _signal.signal(signum, on_signal)
 
 
 def print_to_stderr():

@@ -6,7 +6,7 @@ it even if the user's module takes the same name in ``sys.modules`` (a handler f
 ``json.py``): ``load`` fetches any such name before the user's module is registered.
 """
 
-import importlib
+import sys
 
 _modules = {}
 
@@ -29,7 +29,10 @@ def std(name):
     """The standard module ``name``, imported on first use."""
     module = _modules.get(name)
     if module is None:
-        module = importlib.import_module(name)
+        # __import__ rather than importlib.import_module: importlib imports warnings, and the
+        # glue is imported on every cold start.
+        __import__(name)
+        module = sys.modules[name]
         _modules[name] = module
     return module
 

@@ -661,6 +661,26 @@ class ProcessTest(unittest.TestCase):
             time.sleep(TIMEOUT)  # the signal interrupts the sleep
         self.assertIn("timeout", str(caught.exception))
 
+    def test_start_up_imports(self):
+        """What the glue imports before the first call is a cold start's cost: none of the
+        standard modules it fetches lazily, nor enum and the rest that signal and importlib
+        bring (4 ms of a 40 ms cold start). Measured in a fresh interpreter, without site."""
+        script = (
+            "import sys; sys.path.insert(0, sys.argv[1]); before = set(sys.modules); "
+            "from funcd import _host; _host.install_interrupt(10, lambda: False); "
+            "_host.load(sys.argv[2], 'handlers', 'hello', {}); "
+            "print(' '.join(sorted(set(sys.modules) - before)))"
+        )
+        result = subprocess.run(
+            [sys.executable, "-S", "-c", script, RUNTIME, FIXTURES],
+            capture_output=True, text=True, timeout=TIMEOUT, check=True,
+        )
+        imported = set(result.stdout.split())
+        self.assertIn("funcd._host", imported)
+        unwanted = {"enum", "signal", "importlib", "warnings", "functools", "collections", "re"}
+        unwanted.update(_lazy.NAMES)
+        self.assertEqual(imported & unwanted, set(), result.stdout)
+
     def test_print_to_stderr(self):
         stdout, stderr = sys.stdout, sys.stderr
         self.addCleanup(setattr, sys, "stdout", stdout)
