@@ -57,7 +57,14 @@ public struct FuncdCommand: ParsableCommand {
     public static func resolve(
         arguments: [String], environment: [String: String]
     ) throws -> (Configuration, Mode) {
-        let command = try parseAsRoot(arguments)
+        try resolve(parseAsRoot(arguments), environment: environment)
+    }
+
+    /// The configuration and mode of a command `parseAsRoot` made (parsing is most of the
+    /// front door's start-up, so it is done once).
+    public static func resolve(
+        _ command: any ParsableCommand, environment: [String: String]
+    ) throws -> (Configuration, Mode) {
         switch command {
         case let serve as Serve:
             return (try serve.configuration(environment: environment), .serve)

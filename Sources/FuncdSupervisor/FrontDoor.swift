@@ -23,12 +23,16 @@ public enum FrontDoor {
 
     /// `arguments`: the command line without the program's name (by default, this process's).
     public static func main(arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
-        handOverKubelessCommands(arguments)
         let environment = ProcessEnvironment.current()
         let configuration: Configuration
         let mode: Mode
         do {
-            (configuration, mode) = try FuncdCommand.resolve(arguments: arguments, environment: environment)
+            // Parsed once: ArgumentParser's reflection is the largest part of this process's start.
+            let command = try FuncdCommand.parseAsRoot(arguments)
+            if command is KubelessConvert || (command as? Run).map({ isKubelessManifest($0.file) }) == true {
+                handOverToKubeless(arguments)
+            }
+            (configuration, mode) = try FuncdCommand.resolve(command, environment: environment)
         } catch let error as FuncdError {
             ProcessEnvironment.fail(error.message)
         } catch {
@@ -57,15 +61,7 @@ public enum FrontDoor {
 
     /// `funcd kubeless convert …` and `funcd run function.yaml` are funcd-kubeless's (it reads
     /// YAML): exec'd from this folder, or one line saying this installation has none (an image).
-    static func handOverKubelessCommands(_ arguments: [String]) {
-        let parsed = try? FuncdCommand.parseAsRoot(arguments)
-        let isKubeless: Bool
-        switch parsed {
-        case is KubelessConvert: isKubeless = true
-        case let run as Run: isKubeless = isKubelessManifest(run.file)
-        default: isKubeless = false
-        }
-        guard isKubeless else { return }
+    static func handOverToKubeless(_ arguments: [String]) -> Never {
         let executable = "\(RuntimeDirectory.executableDirectory())/funcd-kubeless"
         guard access(executable, X_OK) == 0 else {
             ProcessEnvironment.fail(
