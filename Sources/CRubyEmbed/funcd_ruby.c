@@ -134,11 +134,18 @@ void funcd_ruby_submit(uint64_t id, const char *method, size_t method_length, co
     if (queue_tail) queue_tail->next = call;
     else queue_head = call;
     queue_tail = call;
-    if (busy_threads + wakeups_pending == 0 && idle_top) {
-        wake_idle_locked();
-    } else if (monitor_idle) {
-        monitor_idle = 0;
-        pthread_cond_signal(&monitor_wake);
+    pthread_mutex_unlock(&lock);
+}
+
+void funcd_ruby_wake(void) {
+    pthread_mutex_lock(&lock);
+    if (queue_head) {
+        if (busy_threads + wakeups_pending == 0 && idle_top) {
+            wake_idle_locked();
+        } else if (monitor_idle) {
+            monitor_idle = 0;
+            pthread_cond_signal(&monitor_wake);
+        }
     }
     pthread_mutex_unlock(&lock);
 }
@@ -320,10 +327,12 @@ struct wait {
     pthread_cond_t condition;
     struct wait *below;
     int signalled;
+    int queued;  // on the idle stack, or signalled and not yet awake
 };
 
 static void push_idle_locked(struct wait *wait) {
     wait->signalled = 0;
+    wait->queued = 1;
     wait->below = idle_top;
     idle_top = wait;
     waiting_threads++;
@@ -350,16 +359,25 @@ static void wake_idle_locked(void) {
     pthread_cond_signal(&wait->condition);
 }
 
+// Ends a thread's turn on the idle stack: taken off it, or (when signalled) no longer counted
+// as a wakeup on its way.
+static void leave_idle_locked(struct wait *wait) {
+    if (!wait->queued) return;
+    wait->queued = 0;
+    if (wait->signalled) wakeups_pending--;
+    else remove_idle_locked(wait);
+}
+
+// Arrives on the idle stack (native_take put it there), perhaps signalled already.
 static void *wait_for_call(void *argument) {
     struct wait *wait = argument;
     pthread_mutex_lock(&lock);
     for (;;) {
+        while (!wait->signalled && !wait->woken) pthread_cond_wait(&wait->condition, &lock);
+        leave_idle_locked(wait);
         wait->call = pop_call_locked();
         if (wait->call || wait->woken) break;
         push_idle_locked(wait);
-        while (!wait->signalled && !wait->woken) pthread_cond_wait(&wait->condition, &lock);
-        if (wait->signalled) wakeups_pending--;
-        else remove_idle_locked(wait);
     }
     pthread_mutex_unlock(&lock);
     return NULL;
@@ -429,10 +447,28 @@ static VALUE native_take(VALUE self) {
     if (holding_call) leave_busy_locked();
     holding_call = 0;
     wait.call = pop_call_locked();
+    // With nothing queued, this thread goes on the idle stack before it lets go of the lock.
+    // Handing back the answers (host.idle) wakes the event loop, which can run at once and
+    // submit the next calls; they must wake this thread. When it was not on the stack yet they
+    // woke another, which then took calls beside it and fought it for the GVL: Ruby's echo ran
+    // on three threads with 0.4-0.5 context switches per call in the event loop.
+    if (!wait.call) push_idle_locked(&wait);
     pthread_mutex_unlock(&lock);
     if (!wait.call) {
         host.idle(host.context);
-        rb_thread_call_without_gvl(wait_for_call, &wait, unblock_call, &wait);
+        // RB_NOGVL_INTR_FAIL: with an interrupt pending, rb_nogvl returns without calling
+        // wait_for_call (rather than raising with this frame's `wait` still on the stack); the
+        // thread then leaves the idle stack, passes on a wakeup meant for it, and takes the
+        // interrupt below, as rb_thread_call_without_gvl would have.
+        rb_nogvl(wait_for_call, &wait, unblock_call, &wait, RB_NOGVL_INTR_FAIL);
+        pthread_mutex_lock(&lock);
+        if (wait.queued) {
+            int was_signalled = wait.signalled;
+            leave_idle_locked(&wait);
+            if (was_signalled && queue_head && busy_threads + wakeups_pending == 0) wake_idle_locked();
+        }
+        pthread_mutex_unlock(&lock);
+        rb_thread_check_ints();
     }
     pthread_cond_destroy(&wait.condition);
     struct call *call = wait.call;

@@ -112,6 +112,7 @@ public final class RubyHost: FunctionHost, @unchecked Sendable {
                     call.fields.baseAddress, call.fields.count, factsOffset, form, call.body.baseAddress, call.body.count)
             }
         }
+        funcd_ruby_wake()
     }
 
     public func interrupt(_ invocation: Invocation) {

@@ -63,15 +63,23 @@ typedef enum {
     FUNCD_RUBY_STRUCTURED_EVENT = 2, ///< the body is the event
 } funcd_ruby_cloudevent;
 
-/// Any thread: queues a call (the bytes are copied). `headers` as in funcd_ruby_reply; its
-/// first `facts_offset` bytes are the request's fields, the rest the call's facts, packed the
-/// same way (UTF-8): `traceparent`, `tracestate` (empty: none), then a binary-mode event's
-/// attributes. `Native.take` gives the glue `[id, method, target, headers, body, traceparent,
-/// tracestate, cloudevent]`, `cloudevent` nil, true (structured) or [name, value, ...].
+/// Any thread: queues a call (the bytes are copied); funcd_ruby_wake then lets a thread take it.
+/// `headers` as in funcd_ruby_reply; its first `facts_offset` bytes are the request's fields,
+/// the rest the call's facts, packed the same way (UTF-8): `traceparent`, `tracestate` (empty:
+/// none), then a binary-mode event's attributes. `Native.take` gives the glue `[id, method,
+/// target, headers, body, traceparent, tracestate, cloudevent]`, `cloudevent` nil, true
+/// (structured) or [name, value, ...].
 void funcd_ruby_submit(
     uint64_t id, const char *method, size_t method_length, const char *target, size_t target_length,
     const char *headers, size_t headers_length, size_t facts_offset, funcd_ruby_cloudevent cloudevent,
     const uint8_t *body, size_t body_length);
+
+/// Any thread, once after queueing a batch of calls: wakes a waiting Ruby thread when none is
+/// busy (a busy one takes the next call itself), else the monitor. Once per batch rather than
+/// per call, because a Ruby thread woken by the first call of a batch would take the CPU from
+/// the event loop still queueing the rest, answer that one call and hand it back alone: two
+/// context switches per call instead of per batch.
+void funcd_ruby_wake(void);
 
 /// Any thread: the deadline of call `id` passed; Thread#raise it if it is running.
 void funcd_ruby_interrupt(uint64_t id);
