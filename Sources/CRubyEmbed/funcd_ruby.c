@@ -42,11 +42,12 @@ struct call {
 };
 
 // Waking a Ruby thread per call makes them all fight for the GVL (a third of the throughput
-// lost with 16 threads). So a call wakes a waiting thread only when no thread is busy with a
-// call (a busy one takes the next call itself when it is done); and a monitor wakes one more
-// when the queue has made no progress for a millisecond while every busy thread is blocked
-// (sleeping in the kernel, not running or waiting for a CPU): a handler in sleep or I/O then
-// holds up the others for a millisecond at most, and a busy core does not look like a stall.
+// lost with 16 threads). So a batch of calls (funcd_ruby_wake) wakes a waiting thread only
+// when no thread is busy with a call (a busy one takes the next call itself when it is done);
+// and a monitor wakes one more when the queue has made no progress for a millisecond while
+// every busy thread is blocked (sleeping in the kernel, not running or waiting for a CPU): a
+// handler in sleep or I/O then holds up the others for a millisecond at most, and a busy core
+// does not look like a stall.
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t interrupt_available = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t monitor_wake;
