@@ -15,16 +15,22 @@ const { Recorder } = require('./recorder');
 
 const loaded = (name) => process.moduleLoadList.includes(`NativeModule ${name}`);
 
-test('plain answers load neither undici nor http; the response object loads them on first use', async () => {
-  const heavy = ['internal/deps/undici/undici', 'http', 'internal/webstreams/readablestream'];
-  for (const name of heavy) assert.equal(loaded(name), false, `${name} loaded by requiring the glue`);
+/** The glue booted on fixtures/handlers.js' `handler`, answering into a Recorder. */
+function started(handler) {
   const native = new Recorder();
   const glue = boot(native, { on() {}, stdout: process.stdout, stderr: process.stderr }, {
     modulePath: path.join(__dirname, 'fixtures', 'handlers.js'),
-    handler: 'echo',
+    handler,
     context: {},
   });
   assert.equal(glue.error, undefined);
+  return { glue, native };
+}
+
+test('plain answers load neither undici nor http; the response object loads them on first use', async () => {
+  const heavy = ['internal/deps/undici/undici', 'http', 'internal/webstreams/readablestream'];
+  for (const name of heavy) assert.equal(loaded(name), false, `${name} loaded by requiring the glue`);
+  const { glue, native } = started('echo');
   glue.call(1, 'POST', '/', ['content-type', 'application/json'], Buffer.from('{"a":1}'));
   glue.call(2, 'POST', '/', ['content-type', 'text/plain'], Buffer.from('text'));
   await native.finished(2);
@@ -32,12 +38,7 @@ test('plain answers load neither undici nor http; the response object loads them
   assert.equal(native.answer(2).body, 'text');
   for (const name of heavy) assert.equal(loaded(name), false, `${name} loaded by a plain call`);
 
-  const streaming = new Recorder();
-  const streamer = boot(streaming, { on() {}, stdout: process.stdout, stderr: process.stderr }, {
-    modulePath: path.join(__dirname, 'fixtures', 'handlers.js'),
-    handler: 'sendStatus',
-    context: {},
-  });
+  const { glue: streamer, native: streaming } = started('sendStatus');
   streamer.call(3, 'GET', '/', [], undefined);
   await streaming.finished(3);
   assert.equal(streaming.answer(3).status, 418);
