@@ -618,9 +618,11 @@ void funcd_ruby_run(const char *glue, const char *config_json, int call_threads,
     setlocale(LC_CTYPE, "");
     RUBY_INIT_STACK;
     ruby_init();
-    // As the ruby command does: load path, encodings, RubyGems. The script itself never runs.
-    char *arguments[] = {"funcd-ruby", "-e", "", NULL};
-    ruby_options(3, arguments);
+    // As the ruby command does: load path and encodings. The script itself never runs. RubyGems
+    // is left for the glue to load on first need (runtimes/ruby/funcd/lazy_gems.rb): its start-up
+    // is half of a cold start.
+    char *arguments[] = {"funcd-ruby", "--disable-gems", "-e", "", NULL};
+    ruby_options(4, arguments);
     ruby_script("funcd-ruby");
 
     VALUE funcd = rb_define_module("Funcd");

@@ -196,6 +196,38 @@ struct RubyTests {
         }
     }
 
+    @Test("RubyGems loads on first need: not for a handler without gems, yet a gem under GEM_HOME is found")
+    func rubyGemsOnFirstNeed() throws {
+        let gems = try CodeDirectory(copyingFixtureFolder: "ruby")
+        defer { gems.remove() }
+        let code = try CodeDirectory(files: [
+            (
+                "app.rb",
+                """
+                def rubygems_loaded? = $LOADED_FEATURES.any? { |feature| feature.end_with?('/rubygems.rb') }
+
+                def handler(event, context)
+                  before = rubygems_loaded?
+                  require 'padder'
+                  rack = event[:extensions][:request].is_a?(Rack::Request)
+                  "#{before} #{Padder.left(7, 3)} #{rubygems_loaded?} #{rack}"
+                end
+
+                """
+            )
+        ])
+        defer { code.remove() }
+        let process = try FuncdProcess(
+            arguments: ["run", code.file("app.rb"), "--handler", "handler", "--port", "0", "--workers", "0"],
+            environment: ["GEM_HOME": "\(gems.path)/ruby/3.1.0"])
+        defer { process.stop() }
+        try process.waitForListening()
+        let first = try process.get("/")
+        #expect(first.status == 200 && first.text == "false 007 true true", "\(first)\n\(process.diagnostics)")
+        let second = try process.get("/")
+        #expect(second.text == "true 007 true true", "\(second)")
+    }
+
     @Test("an exception → 500 with the backtrace in the log; exit in a handler → 500; serving goes on")
     func failures() throws {
         try Self.withRubyServer { server in

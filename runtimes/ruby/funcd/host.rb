@@ -5,6 +5,7 @@
 # (Funcd::Native.take, which waits without the GVL), answers through Funcd::Native.reply, and
 # stops a call at its deadline with Thread#raise from an interrupter Thread.
 
+require_relative 'lazy_gems'
 require 'json'
 require 'timeout'
 require_relative 'headers'
@@ -107,11 +108,14 @@ module Funcd
     # Gems that `bundle install --path <code dir>` put under <code dir>/ruby/<version> (or
     # vendor/bundle/ruby/<version>, or BUNDLE_PATH's) are found by a plain `require`.
     def self.add_gem_paths(code_directory)
-      version = RbConfig::CONFIG['ruby_version']
-      found = [File.join(code_directory, 'ruby', version), File.join(code_directory, 'vendor', 'bundle', 'ruby', version)]
+      roots = [code_directory, File.join(code_directory, 'vendor', 'bundle')]
       # BUNDLE_PATH (`bundle config set path …` exports it): where a local `bundle install` put them.
-      found.unshift(File.join(File.expand_path(ENV['BUNDLE_PATH'], code_directory), 'ruby', version)) if ENV['BUNDLE_PATH']
-      found.select! { |path| File.directory?(path) }
+      roots.unshift(File.expand_path(ENV['BUNDLE_PATH'], code_directory)) if ENV['BUNDLE_PATH']
+      roots = roots.map { |root| File.join(root, 'ruby') }.select { |path| File.directory?(path) }
+      return if roots.empty?
+
+      # RbConfig only now: without RubyGems (see LazyGems) it is an autoload still to be loaded.
+      found = roots.map { |path| File.join(path, RbConfig::CONFIG['ruby_version']) }.select { |path| File.directory?(path) }
       return if found.empty?
 
       Gem.paths = { 'GEM_HOME' => Gem.dir, 'GEM_PATH' => (found + Gem.path).uniq.join(File::PATH_SEPARATOR) }
@@ -130,6 +134,7 @@ module Funcd
       rescue SyntaxError => e
         raise LoadFailure, "#{path}: SyntaxError: #{e.message.lines.first.to_s.strip.sub(/\A#{Regexp.escape(path)}:/, 'line ')}"
       rescue ScriptError, StandardError => e
+        LazyGems.error_helpers
         frame = (e.backtrace || []).find { |line| line.start_with?("#{path}:") }
         where = frame ? frame.split(':')[0, 2].join(':') : path
         hint = e.is_a?(::LoadError) ? "; gems were looked for in #{Gem.path.join(', ')} (bundle install --path vendor/bundle beside the handler, or BUNDLE_PATH, adds one)" : ''
@@ -169,7 +174,7 @@ module Funcd
           call = Native.take
           answer(*call) if call
         rescue Exception => e # rubocop:disable Lint/RescueException
-          warn "funcd: call thread error: #{e.full_message}"
+          warn "funcd: call thread error: #{LazyGems.full_message(e)}"
         end
       end
     end
@@ -215,7 +220,7 @@ module Funcd
       status, flat, text = (cloudevent == true && CloudEvents.encode(result)) || Encode.result(result)
       Native.reply(id, status, flat, text, nil)
     rescue Exception => e # rubocop:disable Lint/RescueException
-      Native.reply(id, 500, TEXT, "Internal Server Error\n", e.full_message(highlight: false))
+      Native.reply(id, 500, TEXT, "Internal Server Error\n", LazyGems.full_message(e))
     end
 
     KAFKA_NAMESPACE = 'kafkatriggers.kubeless.io'
@@ -262,7 +267,7 @@ module Funcd
       Native.reply(id, 400, Encode::HTML, ::Rack::Utils.escape_html(e.message), nil)
       FAILED
     rescue Exception => e # rubocop:disable Lint/RescueException
-      Native.reply(id, 500, TEXT, "Internal Server Error\n", e.full_message(highlight: false))
+      Native.reply(id, 500, TEXT, "Internal Server Error\n", LazyGems.full_message(e))
       FAILED
     ensure
       @running.delete(id)
@@ -294,7 +299,7 @@ module Funcd
       raise unless started
 
       Thread.handle_interrupt(STOP_TIMEOUTS) do
-        Native.finish(id, NOTHING, e.is_a?(CallTimeout) ? 'timeout' : e.full_message(highlight: false))
+        Native.finish(id, NOTHING, e.is_a?(CallTimeout) ? 'timeout' : LazyGems.full_message(e))
       end
     ensure
       body.close if body.respond_to?(:close)

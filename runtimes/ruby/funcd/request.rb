@@ -2,6 +2,7 @@
 
 require 'stringio'
 require_relative 'headers'
+require_relative 'lazy_gems'
 
 module Funcd
   # A malformed query or form, found by request.params (Funcd::RackRequest); a handler that lets
@@ -247,9 +248,8 @@ module Funcd
 
   class << self
     # The class of the request objects handlers get: Funcd::RackRequest, a real Rack::Request
-    # (the Rack the handler's own code loaded, else the copy the image bundles beside the glue,
-    # else one installed: Debian's ruby-rack or the rack gem), or, without any Rack, the
-    # hand-made Funcd::Request, said once on stderr.
+    # (the Rack the handler's own code loaded, else one found by .load_rack), or, without any
+    # Rack, the hand-made Funcd::Request, said once on stderr.
     def request_class
       @request_class ||= load_rack_request || begin
         warn 'funcd: rack is not installed (Debian: ruby-rack, or gem install rack): the request is a ' \
@@ -260,26 +260,44 @@ module Funcd
 
     # Where the image bundles Rack's library (the Dockerfile copies Debian's ruby-rack there).
     VENDOR = File.expand_path('../vendor', __dir__)
+    # Where Debian's ruby-rack puts it: a gem only RubyGems would find.
+    DEBIAN_GEMS = '/usr/share/rubygems-integration/all/gems'
 
     def load_rack_request
-      unless defined?(::Rack::Request)
-        begin
-          require 'rack'
-          require 'rack/request'
-        rescue LoadError
-          return nil unless File.file?(File.join(VENDOR, 'rack.rb'))
-
-          $LOAD_PATH.push(VENDOR)
-          require 'rack'
-          require 'rack/request'
-        end
-      end
+      load_rack unless defined?(::Rack::Request)
       return nil unless defined?(::Rack::Request::Env)
 
       require_relative 'rack_request'
       RackRequest
     rescue LoadError
       nil
+    end
+
+    # Where RubyGems is in already (a bundle's gem paths, a handler using gems), Rack is what
+    # `require 'rack'` gives, as for the handler's own code: a bundled Rack wins. Otherwise
+    # RubyGems comes last, because loading it is 35-40 ms of a cold start (see LazyGems): the
+    # image's copy first, then the newest Debian ruby-rack, then the load path and any gem.
+    def load_rack
+      return if LazyGems.loaded? && require_rack(nil)
+
+      debian = Dir[File.join(DEBIAN_GEMS, 'rack-*', 'lib')].sort_by do |lib|
+        lib[/rack-([\d.]+)/, 1].to_s.split('.').map(&:to_i)
+      end
+      [VENDOR, *debian.reverse].each do |lib|
+        return if File.file?(File.join(lib, 'rack.rb')) && require_rack(lib)
+      end
+      require_rack(nil)
+    end
+
+    # Requires Rack (from `lib`, added to the load path, when given); false if it is not there.
+    def require_rack(lib)
+      $LOAD_PATH.push(lib) if lib && !$LOAD_PATH.include?(lib)
+      require 'rack'
+      require 'rack/request'
+      true
+    rescue LoadError
+      $LOAD_PATH.delete(lib) if lib
+      false
     end
   end
 end
