@@ -273,6 +273,14 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "FuncdCLITests",
+            dependencies: [
+                "FuncdCLI",
+                "FuncdCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
             name: "FuncdSupervisorTests",
             dependencies: ["FuncdSupervisor", "FuncdCore"]
         ),

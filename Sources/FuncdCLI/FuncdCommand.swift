@@ -65,13 +65,19 @@ public struct FuncdCommand: ParsableCommand {
     public static func resolve(
         _ command: any ParsableCommand, environment: [String: String]
     ) throws -> (Configuration, Mode) {
+        let (inputs, mode) = try inputs(of: command)
+        return (try inputs.configuration(environment: environment), mode)
+    }
+
+    /// What the command `parseAsRoot` made adds to the environment, and its mode.
+    public static func inputs(of command: any ParsableCommand) throws -> (ConfigurationInputs, Mode) {
         switch command {
         case let serve as Serve:
-            return (try serve.configuration(environment: environment), .serve)
+            return (serve.inputs, .serve)
         case let run as Run:
-            return (try run.configuration(environment: environment), .serve)
+            return (try run.inputs(), .serve)
         case let invoke as Invoke:
-            return try invoke.resolve(environment: environment)
+            return try invoke.resolve()
         default:
             // ArgumentParser's own `help` command (`funcd serve --help`, `funcd help run`): its
             // run() throws the help request for the right subcommand.
@@ -107,12 +113,12 @@ public struct Serve: ParsableCommand {
 
     public init() {}
 
-    func configuration(environment: [String: String]) throws -> Configuration {
+    var inputs: ConfigurationInputs {
         var overrides = server.overrides
         overrides["FUNC_HANDLER"] = handler
         overrides["MOD_NAME"] = module
         overrides["KUBELESS_INSTALL_VOLUME"] = codeDir
-        return try Configuration(environment: environment, overrides: overrides)
+        return ConfigurationInputs(overrides: overrides)
     }
 }
 
@@ -140,7 +146,7 @@ public struct Run: ParsableCommand {
 
     public init() {}
 
-    func configuration(environment: [String: String]) throws -> Configuration {
+    func inputs() throws -> ConfigurationInputs {
         if isKubelessManifest(file) {
             throw FuncdError(
                 .configuration,
@@ -151,9 +157,7 @@ public struct Run: ParsableCommand {
         overrides["FUNC_HOST"] = "127.0.0.1"
         if watch { overrides["FUNC_WATCH"] = "true" }
         overrides.merge(server.overrides) { _, flag in flag }
-        var environment = environment
-        environment["FUNC_RUNTIME"] = nil
-        return try Configuration(environment: environment, overrides: overrides)
+        return ConfigurationInputs(overrides: overrides, ignored: ["FUNC_RUNTIME"])
     }
 }
 
@@ -203,17 +207,14 @@ public struct Invoke: ParsableCommand {
         }
     }
 
-    func resolve(environment: [String: String]) throws -> (Configuration, Mode) {
+    func resolve() throws -> (ConfigurationInputs, Mode) {
         var overrides = try moduleOverrides(file: file, handler: handler, runtime: runtime)
         overrides["FUNC_HANDLER"] = handler
         overrides["FUNC_RUNTIME"] = runtime
         overrides["FUNC_ACCESS_LOG"] = "off"
         overrides["FUNC_TIMEOUT"] = timeout.map { String($0) }
-        var environment = environment
-        environment["FUNC_RUNTIME"] = nil
-        let configuration = try Configuration(environment: environment, overrides: overrides)
         let request = InvokeRequest(
             method: method, path: path, data: data, dataFile: dataFile, contentType: contentType)
-        return (configuration, .invoke(request))
+        return (ConfigurationInputs(overrides: overrides, ignored: ["FUNC_RUNTIME"]), .invoke(request))
     }
 }

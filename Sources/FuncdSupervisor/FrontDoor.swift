@@ -25,6 +25,7 @@ public enum FrontDoor {
     public static func main(arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
         let environment = ProcessEnvironment.current()
         let configuration: Configuration
+        let inputs: ConfigurationInputs
         let mode: Mode
         do {
             // Parsed once: ArgumentParser's reflection is the largest part of this process's start.
@@ -32,7 +33,8 @@ public enum FrontDoor {
             if command is KubelessConvert || (command as? Run).map({ isKubelessManifest($0.file) }) == true {
                 handOverToKubeless(arguments)
             }
-            (configuration, mode) = try FuncdCommand.resolve(command, environment: environment)
+            (inputs, mode) = try FuncdCommand.inputs(of: command)
+            configuration = try inputs.configuration(environment: environment)
         } catch let error as FuncdError {
             ProcessEnvironment.fail(error.message)
         } catch {
@@ -48,9 +50,12 @@ public enum FrontDoor {
 
         if case .serve = mode, configuration.workers > 0 {
             ProcessEnvironment.bootstrapLogging(environment)
+            // The workers take the command line's inputs from here, not from parsing it again.
+            var workerEnvironment = environment
+            workerEnvironment[ConfigurationInputs.variable] = inputs.encoded
             let supervisor = Supervisor(
-                configuration: configuration, executable: executable, arguments: arguments, environment: environment,
-                logger: Logger(label: "funcd.supervisor"))
+                configuration: configuration, executable: executable, arguments: arguments,
+                environment: workerEnvironment, logger: Logger(label: "funcd.supervisor"))
             exit(supervisor.run())
         }
 

@@ -33,13 +33,20 @@ public enum Worker {
         }
     }
 
-    /// Parses the command line of the executable that embeds `language`.
+    /// Parses the command line of the executable that embeds `language`; a worker the supervisor
+    /// started takes what the supervisor parsed instead (``ConfigurationInputs``).
     public static func launch(language: Language) -> Launch {
         let environment = ProcessEnvironment.current()
         let (configuration, mode): (Configuration, Mode)
         do {
-            (configuration, mode) = try FuncdCommand.resolve(
-                arguments: Array(CommandLine.arguments.dropFirst()), environment: environment)
+            if environment["FUNCD_CONTROL_FD"] != nil,
+                let inputs = environment[ConfigurationInputs.variable].flatMap(ConfigurationInputs.init(encoded:))
+            {
+                (configuration, mode) = (try inputs.configuration(environment: environment), .serve)
+            } else {
+                (configuration, mode) = try FuncdCommand.resolve(
+                    arguments: Array(CommandLine.arguments.dropFirst()), environment: environment)
+            }
         } catch let error as FuncdError {
             ProcessEnvironment.fail(error.message)
         } catch {
