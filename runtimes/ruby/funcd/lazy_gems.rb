@@ -40,18 +40,26 @@ module Funcd
 
           funcd_require_without_gems(path)
         rescue LoadError
-          raise unless Funcd::LazyGems.load_rubygems
+          Funcd::LazyGems.load_rubygems
+          raise if Funcd::LazyGems.hooked?(:require)
 
           require(path) # RubyGems' own require now
         end
         private :require
 
         def gem(name, *requirements)
-          Funcd::LazyGems.load_rubygems or raise NotImplementedError, 'Kernel#gem without RubyGems'
+          Funcd::LazyGems.load_rubygems
+          raise NotImplementedError, 'Kernel#gem without RubyGems' if Funcd::LazyGems.hooked?(:gem)
+
           gem(name, *requirements) # RubyGems' own gem now
         end
         private :gem
       end
+    end
+
+    # Whether Kernel's `name` is still the hook above.
+    def hooked?(name)
+      Kernel.instance_method(name).source_location&.first == __FILE__
     end
 
     # True once RubyGems is loaded (always in a Ruby that started with it).
@@ -59,17 +67,27 @@ module Funcd
       Kernel.private_method_defined?(:gem_original_require)
     end
 
-    # Loads RubyGems unless it is loaded: true if this call loaded it. Ruby's own require goes
-    # back in place first, so that RubyGems wraps that one and not the hook above.
-    def load_rubygems
-      return false if loaded?
+    # One thread loads RubyGems; a require on another thread meanwhile goes through the hook
+    # and waits here until it is complete.
+    LOADING = Thread::Mutex.new
 
-      Kernel.module_eval do
-        alias_method :require, :funcd_require_without_gems
-        private :require
+    # Loads RubyGems unless this did already: true if this call loaded it. RubyGems wraps the
+    # require it finds, the hook; it is pointed at Ruby's own once RubyGems is in, so that the
+    # hook is out of the way for good.
+    def load_rubygems
+      # RubyGems' own optional requires that fail, while it loads, come through the hook too.
+      return false if LOADING.owned?
+
+      LOADING.synchronize do
+        return false if @loaded
+
+        Kernel.require('rubygems')
+        Kernel.module_eval do
+          alias_method :gem_original_require, :funcd_require_without_gems
+          private :gem_original_require
+        end
+        @loaded = true
       end
-      Kernel.require('rubygems')
-      true
     end
 
     # The exception's full message, as a Ruby started with RubyGems would print it.

@@ -51,6 +51,17 @@ class LazyGemsTest < Minitest::Test
     assert_equal '42 true', run_glue("require 'lazygem'; print Lazygem::ANSWER, ' '; #{LOADED}")
   end
 
+  def test_threads_that_need_rubygems_at_once_all_get_their_gem
+    script = "print 8.times.map { Thread.new { require 'lazygem'; Lazygem::ANSWER } }.map(&:value).inspect"
+    assert_equal '[42, 42, 42, 42, 42, 42, 42, 42]', run_glue(script)
+  end
+
+  def test_rubygems_loaded_some_other_way_still_finds_gems_and_reports_missing_files
+    script = "Kernel.require 'rubygems'; require 'lazygem'\n" \
+             "begin; require 'no_such_library'; rescue LoadError => e; print Lazygem::ANSWER, ' ', e.path; end"
+    assert_equal '42 no_such_library', run_glue(script)
+  end
+
   def test_naming_gem_loads_rubygems
     assert_equal 'true true', run_glue("print Gem::Version.new('1.10') > Gem::Version.new('1.9'), ' '; #{LOADED}")
   end
