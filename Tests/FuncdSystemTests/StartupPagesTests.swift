@@ -5,7 +5,7 @@ import Testing
 import Glibc
 #endif
 
-@Suite("Giving back the pages only start-up touched")
+@Suite("Giving back the pages only start-up touched", .serialized)
 struct StartupPagesTests {
     struct Probe { var name: String; var sizes: [Int] }
 
@@ -57,6 +57,66 @@ struct StartupPagesTests {
         let boxed: Any = Self.Probe(name: "p", sizes: [1, 2])
         #expect(String(describing: boxed) == #"Probe(name: "p", sizes: [1, 2])"#)
         #expect((boxed as? CustomStringConvertible) == nil)
+    }
+
+    /// How many pages of the file at `path` are in the page cache: mincore over a mapping of our
+    /// own, whose page tables are empty, so that it answers for the cache.
+    static func cachedPages(of path: String) throws -> Int {
+        let descriptor = open(path, O_RDONLY)
+        try #require(descriptor >= 0, "open \(path)")
+        defer { close(descriptor) }
+        var status = stat()
+        try #require(fstat(descriptor, &status) == 0)
+        let length = Int(status.st_size)
+        let mapping = try #require(mmap(nil, length, PROT_READ, MAP_SHARED, descriptor, 0))
+        try #require(mapping != MAP_FAILED)
+        defer { munmap(mapping, length) }
+        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        var resident = [UInt8](repeating: 0, count: (length + pageSize - 1) / pageSize)
+        try #require(mincore(mapping, length, &resident) == 0, "mincore: \(String(cString: strerror(errno)))")
+        return resident.reduce(0) { $0 + Int($1 & 1) }
+    }
+
+    @Test("release() takes a library's pages out of the process, not out of the page cache, for the next start")
+    func releaseKeepsThePageCache() throws {
+        // A file standing in for a shared library, its pages faulted in one by one (so that they
+        // are cached as small folios, which MADV_PAGEOUT evicts; it skips the large ones that
+        // readahead makes). Beside the test binary: /tmp may be a tmpfs, which has no page cache
+        // to keep.
+        let path = "\(try Self.folderOfThisBinary())/funcd-startup-pages-\(getpid())"
+        let length = 4 << 20
+        let descriptor = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+        try #require(descriptor >= 0)
+        defer {
+            close(descriptor)
+            unlink(path)
+        }
+        let chunk = [UInt8](repeating: 0x5a, count: 64 << 10)
+        for _ in 0..<(length / chunk.count) { try #require(write(descriptor, chunk, chunk.count) == chunk.count) }
+        try #require(fsync(descriptor) == 0)
+        try #require(posix_fadvise(descriptor, 0, off_t(length), POSIX_FADV_DONTNEED) == 0)
+        let mapping = try #require(mmap(nil, length, PROT_READ, MAP_PRIVATE, descriptor, 0))
+        try #require(mapping != MAP_FAILED)
+        defer { munmap(mapping, length) }
+        try #require(madvise(mapping, length, MADV_RANDOM) == 0)
+        var sum = 0
+        for offset in stride(from: 0, to: length, by: 4096) { sum &+= Int(mapping.load(fromByteOffset: offset, as: UInt8.self)) }
+        #expect(sum == 0x5a * (length / 4096))
+        let before = try Self.cachedPages(of: path)
+
+        StartupPages.release()
+
+        let after = try Self.cachedPages(of: path)
+        #expect(before == length / 4096)
+        #expect(after == before, "\(before) pages cached before the release, \(after) after")
+        #expect(mapping.load(fromByteOffset: length - 1, as: UInt8.self) == 0x5a)
+    }
+
+    static func folderOfThisBinary() throws -> String {
+        let resolved = try #require(realpath("/proc/self/exe", nil))
+        defer { free(resolved) }
+        let path = String(cString: resolved)
+        return String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
     }
 
     /// Whether /proc/swaps lists a swap area (a line past its header).
