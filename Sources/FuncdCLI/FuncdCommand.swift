@@ -57,7 +57,16 @@ public struct FuncdCommand: ParsableCommand {
     public static func resolve(
         arguments: [String], environment: [String: String]
     ) throws -> (Configuration, Mode) {
-        try resolve(parseAsRoot(arguments), environment: environment)
+        if let (inputs, mode) = plainServe(arguments) {
+            return (try inputs.configuration(environment: environment), mode)
+        }
+        return try resolve(parseAsRoot(arguments), environment: environment)
+    }
+
+    /// `funcd serve` and nothing else, every pod's command: its inputs (none) without
+    /// ArgumentParser, whose reflection over every option is most of a process's start.
+    public static func plainServe(_ arguments: [String]) -> (ConfigurationInputs, Mode)? {
+        arguments == ["serve"] ? (ConfigurationInputs(overrides: [:]), .serve) : nil
     }
 
     /// The configuration and mode of a command `parseAsRoot` made (parsing is most of the

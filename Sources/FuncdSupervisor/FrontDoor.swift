@@ -28,12 +28,16 @@ public enum FrontDoor {
         let inputs: ConfigurationInputs
         let mode: Mode
         do {
-            // Parsed once: ArgumentParser's reflection is the largest part of this process's start.
-            let command = try FuncdCommand.parseAsRoot(arguments)
-            if command is KubelessConvert || (command as? Run).map({ isKubelessManifest($0.file) }) == true {
-                handOverToKubeless(arguments)
+            if let plain = FuncdCommand.plainServe(arguments) {
+                (inputs, mode) = plain
+            } else {
+                // Parsed once: ArgumentParser's reflection is the largest part of this process's start.
+                let command = try FuncdCommand.parseAsRoot(arguments)
+                if command is KubelessConvert || (command as? Run).map({ isKubelessManifest($0.file) }) == true {
+                    handOverToKubeless(arguments)
+                }
+                (inputs, mode) = try FuncdCommand.inputs(of: command)
             }
-            (inputs, mode) = try FuncdCommand.inputs(of: command)
             configuration = try inputs.configuration(environment: environment)
         } catch let error as FuncdError {
             ProcessEnvironment.fail(error.message)

@@ -53,4 +53,15 @@ import Testing
         workerEnvironment[ConfigurationInputs.variable] = inputs.encoded
         #expect(try handedOver.configuration(environment: workerEnvironment) == parsed)
     }
+
+    @Test("plain `funcd serve`, a pod's command, skips the parser and configures as the parser would")
+    func plainServe() throws {
+        let environment = ["MOD_NAME": "app", "FUNC_HANDLER": "handler", "FUNC_RUNTIME": "ruby3.1", "FUNC_TIMEOUT": "9"]
+        let (inputs, _) = try #require(FuncdCommand.plainServe(["serve"]))
+        let (parsed, _) = try FuncdCommand.resolve(FuncdCommand.parseAsRoot(["serve"]), environment: environment)
+        #expect(try inputs.configuration(environment: environment) == parsed)
+        for arguments in [["serve", "--help"], ["serve", "--port", "1"], ["run", "app.rb"], [], ["serve", "serve"]] {
+            #expect(FuncdCommand.plainServe(arguments) == nil, "\(arguments)")
+        }
+    }
 }
