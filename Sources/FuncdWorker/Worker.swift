@@ -37,6 +37,9 @@ public enum Worker {
     /// started takes what the supervisor parsed instead (``ConfigurationInputs``).
     public static func launch(language: Language) -> Launch {
         let environment = ProcessEnvironment.current()
+        // Read once, here: a program the handler starts (a nested funcd) must not take it for
+        // its own. Nothing else runs on another thread yet.
+        unsetenv(ConfigurationInputs.variable)
         let (configuration, mode): (Configuration, Mode)
         do {
             if environment["FUNCD_CONTROL_FD"] != nil,

@@ -51,6 +51,31 @@ struct CommandTests {
         }
     }
 
+    @Test("a supervised worker takes its flags from the supervisor, and its handler does not see the hand-over")
+    func workerHandOver() throws {
+        let code = try CodeDirectory(files: [
+            (
+                "env.py",
+                """
+                import os
+
+                def handler(event, context):
+                    return {"handover": os.environ.get("FUNCD_CONFIGURATION"), "timeout": context["timeout"]}
+
+                """
+            )
+        ])
+        defer { code.remove() }
+        let process = try FuncdProcess(
+            arguments: ["run", code.file("env.py"), "--handler", "handler", "--port", "0", "--timeout", "7.5"])
+        defer { process.stop() }
+        try process.waitForListening()
+        let answer = try process.get("/")
+        let object = try #require(JSONObject(answer), "\(answer)\n\(process.diagnostics)")
+        #expect(object.number("timeout") == 7.5, "\(object)")
+        #expect(answer.text.contains(#""handover": null"#), "\(answer.text)")
+    }
+
     @Test("funcd-python serve works on its own (the program the dispatcher execs)")
     func funcdPythonDirectly() throws {
         try Funcd.withServer(executable: "funcd-python") { server in
