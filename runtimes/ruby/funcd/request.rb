@@ -278,7 +278,8 @@ module Funcd
     # RubyGems comes last, because loading it is 35-40 ms of a cold start (see LazyGems): the
     # image's copy first, then the newest Debian ruby-rack, then the load path and any gem.
     def load_rack
-      return if LazyGems.loaded? && require_rack(nil)
+      gems = LazyGems.loaded?
+      return if gems && require_rack(nil)
 
       debian = Dir[File.join(DEBIAN_GEMS, 'rack-*', 'lib')].sort_by do |lib|
         lib[/rack-([\d.]+)/, 1].to_s.split('.').map(&:to_i)
@@ -286,7 +287,7 @@ module Funcd
       [VENDOR, *debian.reverse].each do |lib|
         return if File.file?(File.join(lib, 'rack.rb')) && require_rack(lib)
       end
-      require_rack(nil)
+      require_rack(nil) unless gems # tried first already
     end
 
     # Requires Rack (from `lib`, added to the load path, when given); false if it is not there.
