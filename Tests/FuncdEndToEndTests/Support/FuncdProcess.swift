@@ -309,9 +309,17 @@ final class FuncdProcess: @unchecked Sendable {
         _ = signal(SIGPIPE, SIG_IGN)
     }()
 
-    /// The last lines of both streams, labelled, for messages.
+    /// The last lines of both streams, labelled, for messages; and where a process crashed, the
+    /// backtrace of the thread that did, which a crash report prints before the other threads
+    /// and so is rarely in the tail.
     static func tails(stdout: String, stderr: String) -> String {
-        "--- stderr (tail) ---\n\(String(stderr.suffix(4_000)))\n--- stdout (tail) ---\n\(String(stdout.suffix(2_000)))"
+        var text = ""
+        if let crashed = stderr.range(of: " crashed:\n") {
+            let start = stderr[..<crashed.lowerBound].lastIndex(of: "\n") ?? stderr.startIndex
+            text += "--- the crashed thread ---\n\(String(stderr[start...].prefix(6_000)))\n"
+        }
+        return text
+            + "--- stderr (tail) ---\n\(String(stderr.suffix(4_000)))\n--- stdout (tail) ---\n\(String(stdout.suffix(2_000)))"
     }
 
     /// Starts a thread that copies everything readable from `descriptor` into `buffer` until EOF.
