@@ -49,12 +49,24 @@ final class AccessLog: @unchecked Sendable {
         case .combined:
             // Quoted fields are escaped as nginx escapes them: a client cannot end a field early
             // or start a line of its own.
-            buffer.append(contentsOf: "\(remote) - - [\(time)] \"".utf8)
+            // Piece by piece: an interpolated line would be a String on the heap per request.
+            // Numbers up to 15 digits are small strings, which live inline.
+            buffer.append(contentsOf: remote.utf8)
+            buffer.append(contentsOf: " - - [".utf8)
+            buffer.append(contentsOf: time.utf8)
+            buffer.append(contentsOf: "] \"".utf8)
             appendEscaped(head.method.rawValue, to: &buffer)
             buffer.append(UInt8(ascii: " "))
             appendEscaped(head.uri, to: &buffer)
-            buffer.append(
-                contentsOf: " HTTP/\(head.version.major).\(head.version.minor)\" \(status) \(bytes) \"".utf8)
+            buffer.append(contentsOf: " HTTP/".utf8)
+            buffer.append(contentsOf: String(head.version.major).utf8)
+            buffer.append(UInt8(ascii: "."))
+            buffer.append(contentsOf: String(head.version.minor).utf8)
+            buffer.append(contentsOf: "\" ".utf8)
+            buffer.append(contentsOf: String(status).utf8)
+            buffer.append(UInt8(ascii: " "))
+            buffer.append(contentsOf: String(bytes).utf8)
+            buffer.append(contentsOf: " \"".utf8)
             appendEscaped(head.headers.first(name: "referer") ?? "-", to: &buffer)
             buffer.append(contentsOf: "\" \"".utf8)
             appendEscaped(head.headers.first(name: "user-agent") ?? "-", to: &buffer)
