@@ -22,19 +22,24 @@ extension FunctionHTTPHandler {
             refuseAnswer(context: context, head: head, invocation: invocation, problem: problem)
             return
         }
-        let bodiless = Self.forbidsBody(status: result.status)
+        let bodiless = Self.forbidsBody(status: result.status) || head.method == .CONNECT
         let chunked = head.version.major == 1 && head.version.minor >= 1 && !bodiless
         let keepAlive = head.isKeepAlive && (chunked || bodiless) && !server.isDraining
-        var headers = HTTPHeaders()
-        for (name, value) in withCORS(result.headers) where !Self.isFraming(name) {
-            headers.add(name: name, value: value)
+        let headers = withCORS(result.headers)
+        var buffer = context.channel.allocator.buffer(capacity: Self.headBytes(headers))
+        buffer.writeStatusLine(version: head.version, status: HTTPResponseStatus(statusCode: result.status))
+        for (name, value) in headers where !Self.isFraming(name) {
+            buffer.writeHeaderField(name, value)
         }
-        if chunked { headers.add(name: "Transfer-Encoding", value: "chunked") }
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        let response = HTTPResponseHead(
-            version: head.version, status: HTTPResponseStatus(statusCode: result.status), headers: headers)
-        context.write(wrapOutboundOut(.head(response)), promise: nil)
-        streaming = (stream, head, result.status, keepAlive, 0, invocation.submittedAt, invocation.trace)
+        if chunked { buffer.writeHeaderField("Transfer-Encoding", "chunked") }
+        if !keepAlive { buffer.writeHeaderField("Connection", "close") }
+        buffer.writeStaticString("\r\n")
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        // A HEAD's answer says how a GET's would be framed, and sends no chunk (not even the last).
+        streaming = (
+            stream, head, result.status, keepAlive, chunked && head.method != .HEAD, 0, invocation.submittedAt,
+            invocation.trace
+        )
         // The first bytes came with the result, not through the stream: nothing to report sent.
         continueStream(context: context, events: [.bytes(result.body)], stream: stream, counted: false)
     }
@@ -45,7 +50,7 @@ extension FunctionHTTPHandler {
         context: ChannelHandlerContext, events: [ResponseStream.Event], stream: ResponseStream, counted: Bool = true
     ) {
         guard let current = streaming, current.stream === stream else { return }
-        let dropsBody = current.head.method == .HEAD || Self.forbidsBody(status: current.status)
+        let dropsBody = !Self.carriesBody(method: current.head.method, status: current.status)
         for event in events {
             switch event {
             case .bytes(let bytes):
@@ -56,10 +61,10 @@ extension FunctionHTTPHandler {
                     continue
                 }
                 streaming?.bytes += bytes.count
-                var buffer = context.channel.allocator.buffer(capacity: bytes.count)
-                buffer.writeBytes(bytes)
+                var buffer = context.channel.allocator.buffer(capacity: bytes.count + 16)
+                if current.chunked { buffer.writeChunk(bytes) } else { buffer.writeBytes(bytes) }
                 let count = counted ? bytes.count : 0
-                context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer)))).whenComplete { outcome in
+                context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { outcome in
                     if case .success = outcome, count > 0 { stream.sent(count) }
                 }
             case .end:
@@ -91,47 +96,62 @@ extension FunctionHTTPHandler {
             return
         }
         let after = machine.answered(now: MonotonicClock.nanoseconds(), keepAlive: current.keepAlive)
-        finish(context: context, after: after, end: context.writeAndFlush(wrapOutboundOut(.end(nil))))
+        var last = context.channel.allocator.buffer(capacity: current.chunked ? 5 : 0)
+        if current.chunked { last.writeLastChunk() }
+        // Written even when empty: its future is the moment the whole answer has gone out.
+        finish(context: context, after: after, end: context.writeAndFlush(wrapOutboundOut(last)))
     }
 
     // MARK: - Writing answers
 
+    /// Writes a whole answer as one buffer: the head, and the body where the answer has one.
     func write(
         context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus,
         headers: [(String, String)], body: [UInt8], keepAlive: Bool, started: UInt64, trace: CallTrace? = nil
     ) {
         let keepAlive = keepAlive && !server.isDraining
         let code = Int(status.code)
-        let carriesBody = head.method != .HEAD && !Self.forbidsBody(status: code)
-        var responseHeaders = HTTPHeaders()
-        responseHeaders.reserveCapacity(headers.count + 2)
+        let carriesBody = Self.carriesBody(method: head.method, status: code) && !body.isEmpty
+        var buffer = context.channel.allocator.buffer(
+            capacity: Self.headBytes(headers) + (carriesBody ? body.count : 0))
+        buffer.writeStatusLine(version: head.version, status: status)
         for (name, value) in headers where !Self.isFraming(name) {
-            responseHeaders.add(name: name, value: value)
+            buffer.writeHeaderField(name, value)
         }
-        if !Self.forbidsBody(status: code) {
-            responseHeaders.add(name: "Content-Length", value: String(body.count))
+        // A HEAD's answer gives the length a GET's body would have; CONNECT's has no framing
+        // at all (a 2xx there would mean a tunnel).
+        if !Self.forbidsBody(status: code) && head.method != .CONNECT {
+            buffer.writeContentLength(body.count)
         }
-        if !keepAlive { responseHeaders.add(name: "Connection", value: "close") }
-        var response = HTTPResponseHead(version: head.version, status: status, headers: responseHeaders)
+        if !keepAlive { buffer.writeHeaderField("Connection", "close") }
         if head.version.major == 1 && head.version.minor == 0 && keepAlive {
-            response.headers.add(name: "Connection", value: "keep-alive")
+            buffer.writeHeaderField("Connection", "keep-alive")
         }
-        context.write(wrapOutboundOut(.head(response)), promise: nil)
-        if carriesBody && !body.isEmpty {
-            var buffer = context.channel.allocator.buffer(capacity: body.count)
-            buffer.writeBytes(body)
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-        }
+        buffer.writeStaticString("\r\n")
+        if carriesBody { buffer.writeBytes(body) }
         lane.accessLog.record(
             remote: remote, head: head, status: code, bytes: carriesBody ? body.count : 0,
             nanoseconds: MonotonicClock.nanoseconds() &- started, trace: trace)
         let after = machine.answered(now: MonotonicClock.nanoseconds(), keepAlive: keepAlive)
         if after == .next {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
             finish(context: context, after: after, end: nil)
         } else {
-            finish(context: context, after: after, end: context.writeAndFlush(wrapOutboundOut(.end(nil))))
+            finish(context: context, after: after, end: context.writeAndFlush(wrapOutboundOut(buffer)))
         }
+    }
+
+    /// Whether an answer with `status` to a request with `method` has body bytes on the wire:
+    /// not for HEAD or CONNECT, nor for 1xx, 204 and 304.
+    static func carriesBody(method: HTTPMethod, status: Int) -> Bool {
+        method != .HEAD && method != .CONNECT && !forbidsBody(status: status)
+    }
+
+    /// Room for a head with these fields, the ones funcd adds, and the status line.
+    static func headBytes(_ headers: [(String, String)]) -> Int {
+        var bytes = 128
+        for (name, value) in headers { bytes += name.utf8.count + value.utf8.count + 4 }
+        return bytes
     }
 
     /// After an answer: the next request, or the connection's end once `end` (the answer's
@@ -161,12 +181,9 @@ extension FunctionHTTPHandler {
     /// read the answer.
     func startLingering(context: ChannelHandlerContext, after end: EventLoopFuture<Void>?) {
         connectionGuard.dropsInput = true
-        // Nothing more is parsed, and a refused body's missing end is no error to answer: NIO's
-        // error handler would write a 400 after our answer.
+        // Nothing more is parsed, and a refused body's missing end is no error to answer (a 400
+        // after our answer).
         let pipeline = context.pipeline.syncOperations
-        if let errors = try? pipeline.context(handlerType: HTTPServerProtocolErrorHandler.self) {
-            pipeline.removeHandler(context: errors, promise: nil)
-        }
         if let decoder = try? pipeline.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self) {
             pipeline.removeHandler(context: decoder, promise: nil)
         }

@@ -20,8 +20,9 @@ import NIOHTTP1
 /// array is what the host gets: no second copy.
 final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundIn = ByteBuffer
+    /// Answers leave encoded (``AnswerEncoding``): no HTTP encoder sits below this handler.
+    typealias OutboundOut = ByteBuffer
 
     /// A request read and waiting for its turn to be answered.
     private enum Waiting {
@@ -63,8 +64,8 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The answer being streamed, if any; see ``startStream``.
     var streaming:
         (
-            stream: ResponseStream, head: HTTPRequestHead, status: Int, keepAlive: Bool, bytes: Int, started: UInt64,
-            trace: CallTrace
+            stream: ResponseStream, head: HTTPRequestHead, status: Int, keepAlive: Bool, chunked: Bool, bytes: Int,
+            started: UInt64, trace: CallTrace
         )?
 
     init(lane: EventLoopLane, server: ServerState, connectionGuard: ConnectionGuard) {
@@ -248,8 +249,10 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let expect = head.headers.first(name: "expect"), expect.equalsIgnoringASCIICase("100-continue")
         {
             // The client waits for this before it sends the body (curl for a second).
-            context.writeAndFlush(
-                wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+            var buffer = context.channel.allocator.buffer(capacity: 32)
+            buffer.writeStatusLine(version: head.version, status: .continue)
+            buffer.writeStaticString("\r\n")
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         }
     }
 
@@ -355,16 +358,15 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func dispatch(context: ChannelHandlerContext, head: HTTPRequestHead, body: [UInt8], budget: Int) {
         let started = MonotonicClock.nanoseconds()
-        let path = head.uri.utf8.split(separator: UInt8(ascii: "?"), maxSplits: 1).first.map(Substring.init) ?? ""
+        let path = head.uri[..<(head.uri.firstIndex(of: "?") ?? head.uri.endIndex)]
         if head.method == .GET || head.method == .HEAD {
             if path == "/healthz" {
                 server.bodyBudget.release(budget)
                 let healthy = server.isHealthy
                 write(
                     context: context, head: head, status: healthy ? .ok : .serviceUnavailable,
-                    headers: [("Content-Type", "text/plain; charset=utf-8")],
-                    body: Array((healthy ? "OK" : "Unavailable").utf8), keepAlive: head.isKeepAlive,
-                    started: started)
+                    headers: Self.plainText, body: healthy ? Self.healthy : Self.unhealthy,
+                    keepAlive: head.isKeepAlive, started: started)
                 return
             }
             if path == "/metrics" {
@@ -425,6 +427,11 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         lane.submit(invocation)
     }
 
+    /// `/healthz`'s answers, made once: a probe's answer costs no allocation of its own.
+    private static let plainText = [("Content-Type", "text/plain; charset=utf-8")]
+    private static let healthy = Array("OK".utf8)
+    private static let unhealthy = Array("Unavailable".utf8)
+
     /// The call's answer has come back (or the connection is gone): its body's budget is free.
     func finishCall() {
         guard let current = inFlight else { return }
@@ -483,7 +490,18 @@ final class FunctionHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if !machine.answering && reading == nil && waitingCount == 0 { closeNow() }
     }
 
+    /// A request the decoder cannot read ends the connection, with a 400 first unless an answer
+    /// is part-way out (a streamed one): the client learns why, and nothing after the bad bytes
+    /// is taken for a request.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is HTTPParserError, streaming == nil, machine.writing == .open {
+            var buffer = context.channel.allocator.buffer(capacity: 80)
+            buffer.writeStatusLine(version: .http1_1, status: .badRequest)
+            buffer.writeHeaderField("Connection", "close")
+            buffer.writeContentLength(0)
+            buffer.writeStaticString("\r\n")
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        }
         closeNow()
     }
 }

@@ -55,19 +55,8 @@ public final class HTTPServer: Service, Sendable {
         let laneTable = lanes
         let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
             let lane = laneTable[ObjectIdentifier(channel.eventLoop)]!
-            // NIO's outbound header validator is left out: FunctionHTTPHandler.answerProblem
-            // already refuses handler headers that could split a response, and the validator
-            // would cost a pipeline step on each of a response's three writes. Pipelined requests
-            // are put in order by FunctionHTTPHandler itself (see there why).
-            // The guard goes first: it sees raw bytes (for the head and body timeouts) and drops
-            // them while the connection lingers after an early answer.
             do {
-                let connectionGuard = ConnectionGuard()
-                let pipeline = channel.pipeline.syncOperations
-                try pipeline.addHandler(connectionGuard)
-                try pipeline.configureHTTPServerPipeline(
-                    withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: false)
-                try pipeline.addHandler(FunctionHTTPHandler(lane: lane, server: state, connectionGuard: connectionGuard))
+                try channel.pipeline.syncOperations.addFunctionHTTPHandlers(lane: lane, server: state)
                 return channel.eventLoop.makeSucceededVoidFuture()
             } catch {
                 return channel.eventLoop.makeFailedFuture(error)

@@ -45,13 +45,7 @@ package enum RequestPathCheck {
             accessLog: AccessLog(format: .off, eventLoop: channel.embeddedEventLoop),
             limits: server.configuration.limits)
         let recorder = HeadRecorder()
-        let connectionGuard = ConnectionGuard()
-        let pipeline = channel.pipeline.syncOperations
-        try! pipeline.addHandler(connectionGuard)
-        try! pipeline.configureHTTPServerPipeline(
-            withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: false)
-        try! pipeline.addHandler(recorder)
-        try! pipeline.addHandler(FunctionHTTPHandler(lane: lane, server: server, connectionGuard: connectionGuard))
+        try! channel.pipeline.syncOperations.addFunctionHTTPHandlers(lane: lane, server: server, inspector: recorder)
         _ = try? channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
 
         var input = channel.allocator.buffer(capacity: bytes.count)

@@ -81,12 +81,7 @@ import Testing
                 eventLoop: channel.embeddedEventLoop, invoker: invoker,
                 accessLog: AccessLog(format: .off, eventLoop: channel.embeddedEventLoop),
                 limits: configuration.limits)
-            let connectionGuard = ConnectionGuard()
-            let pipeline = channel.pipeline.syncOperations
-            try pipeline.addHandler(connectionGuard)
-            try pipeline.configureHTTPServerPipeline(
-                withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: false)
-            try pipeline.addHandler(FunctionHTTPHandler(lane: lane, server: server, connectionGuard: connectionGuard))
+            try channel.pipeline.syncOperations.addFunctionHTTPHandlers(lane: lane, server: server)
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         }
 
@@ -201,6 +196,41 @@ import Testing
         let answer = try connection.exchange("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(answer.hasPrefix("HTTP/1.1 200 OK\r\n") && answer.hasSuffix("\r\n\r\n"), "\(answer)")
         #expect(answer.contains("Content-Length: 5"), "\(answer)")
+    }
+
+    @Test("a whole answer leaves as one buffer, head and body together")
+    func wholeAnswerIsOneWrite() throws {
+        let connection = try Connection()
+        try connection.channel.writeInbound(ByteBuffer(string: "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+        connection.channel.embeddedEventLoop.run()
+        var parts: [String] = []
+        while let part = try connection.channel.readOutbound(as: ByteBuffer.self) {
+            parts.append(String(buffer: part))
+        }
+        #expect(
+            parts == ["HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 2\r\n\r\nOK"],
+            "\(parts)")
+    }
+
+    @Test("a request the decoder cannot read gets a 400 and the connection closes; what follows is not read")
+    func unreadableRequest() throws {
+        let connection = try Connection()
+        let answer = try connection.exchange("GET / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n")
+        #expect(answer == "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", "\(answer)")
+        #expect(!connection.channel.isActive)
+    }
+
+    @Test("an HTTP/1.0 request asking to keep the connection is told it is kept")
+    func http10KeepAlive() throws {
+        let connection = try Connection()
+        let answer = try connection.exchange("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        #expect(
+            answer
+                == "HTTP/1.0 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nOK",
+            "\(answer)")
+        #expect(connection.channel.isActive)
+        let closing = try connection.exchange("GET /healthz HTTP/1.0\r\n\r\n")
+        #expect(closing.contains("\r\nConnection: close\r\n\r\nOK"), "\(closing)")
     }
 
     @Test("the access log escapes what it quotes as nginx does")
