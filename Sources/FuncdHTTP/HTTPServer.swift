@@ -45,6 +45,7 @@ public final class HTTPServer: Service, Sendable {
 
     public func run() async throws {
         let state = self.state
+        Self.warmUp(state)
         var lanes: [ObjectIdentifier: EventLoopLane] = [:]
         for loop in group.makeIterator() {
             lanes[ObjectIdentifier(loop)] = EventLoopLane(
