@@ -50,7 +50,6 @@ final class AccessLog: @unchecked Sendable {
             // Quoted fields are escaped as nginx escapes them: a client cannot end a field early
             // or start a line of its own.
             // Piece by piece: an interpolated line would be a String on the heap per request.
-            // Numbers up to 15 digits are small strings, which live inline.
             buffer.append(contentsOf: remote.utf8)
             buffer.append(contentsOf: " - - [".utf8)
             buffer.append(contentsOf: time.utf8)
@@ -59,13 +58,13 @@ final class AccessLog: @unchecked Sendable {
             buffer.append(UInt8(ascii: " "))
             appendEscaped(head.uri, to: &buffer)
             buffer.append(contentsOf: " HTTP/".utf8)
-            buffer.append(contentsOf: String(head.version.major).utf8)
+            forEachDecimalDigit(of: Int(head.version.major)) { buffer.append($0) }
             buffer.append(UInt8(ascii: "."))
-            buffer.append(contentsOf: String(head.version.minor).utf8)
+            forEachDecimalDigit(of: Int(head.version.minor)) { buffer.append($0) }
             buffer.append(contentsOf: "\" ".utf8)
-            buffer.append(contentsOf: String(status).utf8)
+            forEachDecimalDigit(of: status) { buffer.append($0) }
             buffer.append(UInt8(ascii: " "))
-            buffer.append(contentsOf: String(bytes).utf8)
+            forEachDecimalDigit(of: bytes) { buffer.append($0) }
             buffer.append(contentsOf: " \"".utf8)
             appendEscaped(head.headers.first(name: "referer") ?? "-", to: &buffer)
             buffer.append(contentsOf: "\" \"".utf8)
@@ -114,15 +113,23 @@ final class AccessLog: @unchecked Sendable {
     private static let hexDigits = Array("0123456789ABCDEF".utf8)
 
     static func appendEscaped(_ text: String, to line: inout [UInt8]) {
-        for byte in text.utf8 {
-            if byte < 0x20 || byte >= 0x7F || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+        var text = text
+        text.withUTF8 { bytes in
+            // Runs of plain bytes (nearly every field) are appended whole, not byte by byte.
+            var plainFrom = 0
+            for index in bytes.indices {
+                let byte = bytes[index]
+                guard byte < 0x20 || byte >= 0x7F || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else {
+                    continue
+                }
+                line.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[plainFrom..<index]))
                 line.append(UInt8(ascii: "\\"))
                 line.append(UInt8(ascii: "x"))
                 line.append(hexDigits[Int(byte >> 4)])
                 line.append(hexDigits[Int(byte & 15)])
-            } else {
-                line.append(byte)
+                plainFrom = index + 1
             }
+            line.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[plainFrom...]))
         }
     }
 }

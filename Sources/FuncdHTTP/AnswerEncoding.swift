@@ -62,14 +62,21 @@ extension ByteBuffer {
 
     /// A non-negative integer in decimal, without making a `String` of it.
     mutating func writeDecimal(_ value: Int) {
-        precondition(value >= 0, "negative numbers do not occur in an answer's head")
-        var divisor = 1
-        while divisor <= value / 10 { divisor *= 10 }
-        var rest = value
-        while divisor > 0 {
-            writeInteger(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest / divisor))
-            rest %= divisor
-            divisor /= 10
-        }
+        forEachDecimalDigit(of: value) { writeInteger($0) }
+    }
+}
+
+/// The ASCII digits of a non-negative integer, most significant first: `String(value)` would
+/// build a string on each call of a per-request path.
+@inline(__always)
+func forEachDecimalDigit(of value: Int, _ body: (UInt8) -> Void) {
+    precondition(value >= 0, "only counts and status codes are written in decimal")
+    var divisor = 1
+    while divisor <= value / 10 { divisor *= 10 }
+    var rest = value
+    while divisor > 0 {
+        body(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest / divisor))
+        rest %= divisor
+        divisor /= 10
     }
 }
