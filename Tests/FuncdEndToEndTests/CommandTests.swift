@@ -51,7 +51,7 @@ struct CommandTests {
         }
     }
 
-    @Test("a supervised worker takes its flags from the supervisor, and its handler does not see the hand-over")
+    @Test("a supervised worker takes its flags from the supervisor, and its handler sees none of the supervisor's variables")
     func workerHandOver() throws {
         let code = try CodeDirectory(files: [
             (
@@ -59,8 +59,11 @@ struct CommandTests {
                 """
                 import os
 
+                LINK = ("FUNCD_CONFIGURATION", "FUNCD_LISTEN_FD", "FUNCD_CONTROL_FD", "FUNCD_WORKER",
+                        "FUNCD_KAFKA_INFLIGHT_FD", "FUNCD_KAFKA_DEATHS")
+
                 def handler(event, context):
-                    return {"handover": os.environ.get("FUNCD_CONFIGURATION"), "timeout": context["timeout"]}
+                    return {"seen": sorted(name for name in LINK if name in os.environ), "timeout": context["timeout"]}
 
                 """
             )
@@ -73,7 +76,7 @@ struct CommandTests {
         let answer = try process.get("/")
         let object = try #require(JSONObject(answer), "\(answer)\n\(process.diagnostics)")
         #expect(object.number("timeout") == 7.5, "\(object)")
-        #expect(answer.text.contains(#""handover": null"#), "\(answer.text)")
+        #expect(answer.text.contains(#""seen": []"#), "the handler saw the supervisor's variables: \(answer.text)")
     }
 
     @Test("funcd-python serve works on its own (the program the dispatcher execs)")
