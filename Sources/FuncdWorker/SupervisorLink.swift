@@ -22,6 +22,33 @@ public final class SupervisorLink: Sendable {
     public let kafkaDeaths: KafkaWorkerDeaths
     private let counters = Mutex<[UInt8]>([])
 
+    /// Why the environment's link cannot be this worker's, if it cannot: both variables or
+    /// neither, a listening socket and a socket. Someone who sets them by hand, or a program that
+    /// passes on a worker's environment, would otherwise get a worker that serves nothing and
+    /// leaves without a word, or one that takes someone else's descriptors for its own.
+    public static func problem(in environment: [String: String]) -> String? {
+        let listenText = environment["FUNCD_LISTEN_FD"]
+        let controlText = environment["FUNCD_CONTROL_FD"]
+        if listenText == nil && controlText == nil { return nil }
+        let advice =
+            "FUNCD_LISTEN_FD and FUNCD_CONTROL_FD are how funcd's supervisor hands a worker its sockets; unset them to run this program on its own"
+        guard let listen = listenText.flatMap(Int32.init), let control = controlText.flatMap(Int32.init),
+            listen >= 0, control >= 0
+        else {
+            return "FUNCD_LISTEN_FD=\(listenText ?? "(unset)") and FUNCD_CONTROL_FD=\(controlText ?? "(unset)") do not name two descriptors: \(advice)"
+        }
+        var accepting: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(listen, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &length) == 0, accepting != 0 else {
+            return "FUNCD_LISTEN_FD=\(listen) is not a listening socket: \(advice)"
+        }
+        var status = stat()
+        guard fstat(control, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK else {
+            return "FUNCD_CONTROL_FD=\(control) is not a socket: \(advice)"
+        }
+        return nil
+    }
+
     /// The link when this process is a supervised worker, else nil.
     public static func fromEnvironment(_ environment: [String: String]) -> SupervisorLink? {
         guard let listen = environment["FUNCD_LISTEN_FD"].flatMap(Int32.init),

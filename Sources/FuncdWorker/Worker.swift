@@ -64,6 +64,9 @@ public enum Worker {
         } catch {
             FuncdCommand.exit(withError: error)
         }
+        if case .serve = mode, let problem = SupervisorLink.problem(in: environment) {
+            ProcessEnvironment.fail(problem)
+        }
         guard configuration.language == language else {
             ProcessEnvironment.fail(
                 "\(configuration.modulePath): \(language.executableName) runs \(language.rawValue) only; use funcd, which picks the runtime"

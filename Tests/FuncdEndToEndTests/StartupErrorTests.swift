@@ -33,6 +33,23 @@ struct StartupErrorTests {
     /// "Within a few seconds", with room for a loaded two-core machine.
     static let exitBound = 15.0
 
+    @Test(
+        "a worker binary whose FUNCD_LISTEN_FD / FUNCD_CONTROL_FD name no supervisor's sockets: exit 1, a line saying to unset them",
+        arguments: [["97", "98"], ["0", "1"], ["x", nil]] as [[String?]]
+    )
+    func supervisorVariablesWithoutASupervisor(_ values: [String?]) throws {
+        try Funcd.withServeProcess(
+            env: ["FUNCD_LISTEN_FD": values[0], "FUNCD_CONTROL_FD": values[1]], executable: "funcd-python"
+        ) { process in
+            let code = try process.waitForExit(timeout: 30)
+            #expect(code == 1, "\(values): exit code \(code)\n\(process.diagnostics)")
+            let errorLines = process.stderrText.split(separator: "\n").filter { $0.hasPrefix("funcd: error: FUNCD_") }
+            #expect(
+                errorLines.contains { $0.contains("unset them") },
+                "\(values): no 'funcd: error:' line naming the variables\n\(process.diagnostics)")
+        }
+    }
+
     @Test("start-up errors: exit 1, a funcd: error: line naming file and cause, no listening line", arguments: StartupErrorTests.Failure.all)
     func startupFails(_ failure: Failure) throws {
         let env: [String: String?] = failure.module == nil ? ["MOD_NAME": nil] : [:]
