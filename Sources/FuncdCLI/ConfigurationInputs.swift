@@ -9,7 +9,7 @@ import FuncdCore
 /// option was 4-7 ms of CPU, a sixth of a Python worker's start.
 public struct ConfigurationInputs: Sendable, Equatable {
     /// The variable that carries the inputs from the supervisor to a worker.
-    public static let variable = "FUNCD_CONFIGURATION"
+    public static let variable = WorkerEnvironment.configuration
 
     public var overrides: [String: String]
     public var ignored: [String]

@@ -92,7 +92,7 @@ public final class KafkaWorkerDeaths: Sendable {
     /// The books a worker starts with.
     public static func inherited(_ environment: [String: String]) -> KafkaWorkerDeaths {
         let deaths = KafkaWorkerDeaths()
-        for entry in (environment["FUNCD_KAFKA_DEATHS"] ?? "").split(separator: ",") { deaths.learn(entry) }
+        for entry in (environment[WorkerEnvironment.kafkaDeaths] ?? "").split(separator: ",") { deaths.learn(entry) }
         return deaths
     }
 }

@@ -174,7 +174,7 @@ public final class Supervisor {
             if configuration.kafka != nil {
                 inFlight = KafkaInFlightTable.create(capacity: configuration.concurrency)
                 if inFlight == nil { logger.warning("no memfd: a Kafka message that kills its worker will not be caught") }
-                if !kafkaDeaths.isEmpty { environment["FUNCD_KAFKA_DEATHS"] = kafkaDeaths.encoded() }
+                if !kafkaDeaths.isEmpty { environment[WorkerEnvironment.kafkaDeaths] = kafkaDeaths.encoded() }
             }
             let process = try WorkerProcess.spawn(
                 executable: executable, arguments: arguments, environment: environment, listen: listening.descriptor,

@@ -53,10 +53,10 @@ final class WorkerProcess {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
         var environment = environment
-        environment["FUNCD_LISTEN_FD"] = "3"
-        environment["FUNCD_CONTROL_FD"] = "4"
-        environment["FUNCD_WORKER"] = String(slot)
-        if inFlight != nil { environment["FUNCD_KAFKA_INFLIGHT_FD"] = "5" }
+        environment[WorkerEnvironment.listenDescriptor] = "3"
+        environment[WorkerEnvironment.controlDescriptor] = "4"
+        environment[WorkerEnvironment.slot] = String(slot)
+        if inFlight != nil { environment[WorkerEnvironment.kafkaInFlightDescriptor] = "5" }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {

@@ -50,7 +50,7 @@ public final class KafkaInFlightTable: @unchecked Sendable {
 
     /// The table the supervisor made for this worker (`FUNCD_KAFKA_INFLIGHT_FD`), or nil.
     public static func inherited(_ environment: [String: String]) -> KafkaInFlightTable? {
-        guard let descriptor = environment["FUNCD_KAFKA_INFLIGHT_FD"].flatMap(Int32.init) else { return nil }
+        guard let descriptor = environment[WorkerEnvironment.kafkaInFlightDescriptor].flatMap(Int32.init) else { return nil }
         var status = stat()
         guard fstat(descriptor, &status) == 0, status.st_size >= stride,
             let base = mmap(nil, Int(status.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0), base != MAP_FAILED

@@ -27,8 +27,8 @@ public final class SupervisorLink: Sendable {
     /// passes on a worker's environment, would otherwise get a worker that serves nothing and
     /// leaves without a word, or one that takes someone else's descriptors for its own.
     public static func problem(in environment: [String: String]) -> String? {
-        let listenText = environment["FUNCD_LISTEN_FD"]
-        let controlText = environment["FUNCD_CONTROL_FD"]
+        let listenText = environment[WorkerEnvironment.listenDescriptor]
+        let controlText = environment[WorkerEnvironment.controlDescriptor]
         if listenText == nil && controlText == nil { return nil }
         let advice =
             "FUNCD_LISTEN_FD and FUNCD_CONTROL_FD are how funcd's supervisor hands a worker its sockets; unset them to run this program on its own"
@@ -51,8 +51,8 @@ public final class SupervisorLink: Sendable {
 
     /// The link when this process is a supervised worker, else nil.
     public static func fromEnvironment(_ environment: [String: String]) -> SupervisorLink? {
-        guard let listen = environment["FUNCD_LISTEN_FD"].flatMap(Int32.init),
-            let control = environment["FUNCD_CONTROL_FD"].flatMap(Int32.init)
+        guard let listen = environment[WorkerEnvironment.listenDescriptor].flatMap(Int32.init),
+            let control = environment[WorkerEnvironment.controlDescriptor].flatMap(Int32.init)
         else { return nil }
         return SupervisorLink(listen: listen, control: control, kafkaDeaths: KafkaWorkerDeaths.inherited(environment))
     }

@@ -33,14 +33,6 @@ public enum Worker {
         }
     }
 
-    /// What the supervisor adds to a worker's environment (``ConfigurationInputs``,
-    /// `SupervisorLink`, `KafkaWorkerDeaths`, `KafkaInFlightTable`), read from the snapshot the
-    /// worker takes at launch. `/proc/<pid>/environ` still shows them.
-    static let supervisorVariables = [
-        ConfigurationInputs.variable, "FUNCD_LISTEN_FD", "FUNCD_CONTROL_FD", "FUNCD_WORKER", "FUNCD_KAFKA_INFLIGHT_FD",
-        "FUNCD_KAFKA_DEATHS",
-    ]
-
     /// Parses the command line of the executable that embeds `language`; a worker the supervisor
     /// started takes what the supervisor parsed instead (``ConfigurationInputs``).
     public static func launch(language: Language) -> Launch {
@@ -48,10 +40,10 @@ public enum Worker {
         // Read once, here: a program the handler starts (a nested funcd) must not take the
         // supervisor's inputs for its own, nor descriptor numbers that are not its link (the
         // descriptors themselves are close-on-exec). Nothing else runs on another thread yet.
-        for variable in supervisorVariables { unsetenv(variable) }
+        for variable in WorkerEnvironment.all { unsetenv(variable) }
         let (configuration, mode): (Configuration, Mode)
         do {
-            if environment["FUNCD_CONTROL_FD"] != nil,
+            if environment[WorkerEnvironment.controlDescriptor] != nil,
                 let inputs = environment[ConfigurationInputs.variable].flatMap(ConfigurationInputs.init(encoded:))
             {
                 (configuration, mode) = (try inputs.configuration(environment: environment), .serve)
