@@ -22,9 +22,9 @@ extension FunctionHTTPHandler {
             refuseAnswer(context: context, head: head, invocation: invocation, problem: problem)
             return
         }
-        let bodiless = Self.forbidsBody(status: result.status) || head.method == .CONNECT
-        let chunked = head.version.major == 1 && head.version.minor >= 1 && !bodiless
-        let keepAlive = head.isKeepAlive && (chunked || bodiless) && !server.isDraining
+        let framed = Self.isFramed(method: head.method, status: result.status)
+        let chunked = head.version.major == 1 && head.version.minor >= 1 && framed
+        let keepAlive = head.isKeepAlive && (chunked || !framed) && !server.isDraining
         let headers = withCORS(result.headers)
         var buffer = context.channel.allocator.buffer(capacity: Self.headBytes(headers))
         buffer.writeStatusLine(version: head.version, status: HTTPResponseStatus(statusCode: result.status))
@@ -118,11 +118,8 @@ extension FunctionHTTPHandler {
         for (name, value) in headers where !Self.isFraming(name) {
             buffer.writeHeaderField(name, value)
         }
-        // A HEAD's answer gives the length a GET's body would have; CONNECT's has no framing
-        // at all (a 2xx there would mean a tunnel).
-        if !Self.forbidsBody(status: code) && head.method != .CONNECT {
-            buffer.writeContentLength(body.count)
-        }
+        // A HEAD's answer gives the length a GET's body would have.
+        if Self.isFramed(method: head.method, status: code) { buffer.writeContentLength(body.count) }
         if !keepAlive { buffer.writeHeaderField("Connection", "close") }
         if head.version.major == 1 && head.version.minor == 0 && keepAlive {
             buffer.writeHeaderField("Connection", "keep-alive")
@@ -141,10 +138,16 @@ extension FunctionHTTPHandler {
         }
     }
 
-    /// Whether an answer with `status` to a request with `method` has body bytes on the wire:
-    /// not for HEAD or CONNECT, nor for 1xx, 204 and 304.
+    /// Whether an answer says how long its body is (`Content-Length`, or chunks): not 1xx, 204
+    /// and 304, which have none, nor an answer to CONNECT, whose 2xx would mean a tunnel (NIO's
+    /// encoder framed neither).
+    static func isFramed(method: HTTPMethod, status: Int) -> Bool {
+        method != .CONNECT && !forbidsBody(status: status)
+    }
+
+    /// Whether an answer's body bytes go on the wire: where it is framed, except to HEAD.
     static func carriesBody(method: HTTPMethod, status: Int) -> Bool {
-        method != .HEAD && method != .CONNECT && !forbidsBody(status: status)
+        method != .HEAD && isFramed(method: method, status: status)
     }
 
     /// Room for a head with these fields, the ones funcd adds, and the status line.
