@@ -92,6 +92,8 @@ struct NodeTests {
             #expect(try server.get("/nullValue").text == "null")
             // A string answer's UTF-8: each width, a lone surrogate replaced, and a large one whole.
             #expect(try server.get("/unicode").body == Array("a\u{e9}\u{6f22}\u{1F642}\u{FFFD}z".utf8))
+            // A one-byte string past ASCII: Latin-1 in V8, two bytes each in UTF-8.
+            #expect(try server.get("/latin1").body == Array("caf\u{e9} cr\u{e8}me \u{ff}".utf8))
             let large = try server.get("/large")
             #expect(large.body.count == 600 * 1024 * 2 + 3 && large.text.hasSuffix("\u{e9}end"), "\(large.body.count) bytes")
             #expect(try server.get("/buffer").body == [0, 1, 2, 255])

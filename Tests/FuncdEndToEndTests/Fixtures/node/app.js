@@ -51,6 +51,7 @@ module.exports = {
   string: () => 'plain text',
   // Every width of UTF-8 (1 to 4 bytes) and a lone surrogate, which has no UTF-8 and becomes U+FFFD.
   unicode: () => 'a\u00e9\u6f22\u{1F642}\ud800z',
+  latin1: () => 'caf\u00e9 cr\u00e8me \u00ff',
   // An answer past 1 MiB of UTF-16 units, whose UTF-8 is counted before it is written.
   large: () => '\u00e9'.repeat(600 * 1024) + 'end',
   object: () => ({ answer: 42 }),
