@@ -3,8 +3,8 @@ extension String {
     /// names are compared on every request.
     public func equalsIgnoringASCIICase(_ lowercased: String) -> Bool {
         guard utf8.count == lowercased.utf8.count else { return false }
-        // Native strings (header names, literals) hold their UTF-8 contiguously: comparing the two
-        // buffers avoids zip's per-byte walk of two string views (0.1 us per name in a profile).
+        // Native strings (header names, literals) hold their UTF-8 contiguously: comparing the
+        // two buffers avoids zip's walk of two string views (0.1-0.2 us a request in a profile).
         let contiguous = utf8.withContiguousStorageIfAvailable { mine in
             lowercased.utf8.withContiguousStorageIfAvailable { theirs in
                 Self.foldedEqual(mine, theirs)
