@@ -30,21 +30,22 @@ public final class SupervisorLink: Sendable {
         let listenText = environment[WorkerEnvironment.listenDescriptor]
         let controlText = environment[WorkerEnvironment.controlDescriptor]
         if listenText == nil && controlText == nil { return nil }
+        let (listenName, controlName) = (WorkerEnvironment.listenDescriptor, WorkerEnvironment.controlDescriptor)
         let advice =
-            "FUNCD_LISTEN_FD and FUNCD_CONTROL_FD are how funcd's supervisor hands a worker its sockets; unset them to run this program on its own"
+            "\(listenName) and \(controlName) are how funcd's supervisor hands a worker its sockets; unset them to run this program on its own"
         guard let listen = listenText.flatMap(Int32.init), let control = controlText.flatMap(Int32.init),
             listen >= 0, control >= 0
         else {
-            return "FUNCD_LISTEN_FD=\(listenText ?? "(unset)") and FUNCD_CONTROL_FD=\(controlText ?? "(unset)") do not name two descriptors: \(advice)"
+            return "\(listenName)=\(listenText ?? "(unset)") and \(controlName)=\(controlText ?? "(unset)") do not name two descriptors: \(advice)"
         }
         var accepting: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         guard getsockopt(listen, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &length) == 0, accepting != 0 else {
-            return "FUNCD_LISTEN_FD=\(listen) is not a listening socket: \(advice)"
+            return "\(listenName)=\(listen) is not a listening socket: \(advice)"
         }
         var status = stat()
         guard fstat(control, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK else {
-            return "FUNCD_CONTROL_FD=\(control) is not a socket: \(advice)"
+            return "\(controlName)=\(control) is not a socket: \(advice)"
         }
         return nil
     }
