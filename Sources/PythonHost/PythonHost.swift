@@ -66,8 +66,8 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
     /// A call thread hands back parked answers older than this before it starts another call.
     /// Each hand-back wakes the event loop, which on a shared core preempts the call thread and
     /// evicts its caches: at 100 µs a 25 µs call (a 1 KiB JSON echo) handed back every fourth
-    /// answer and the event loop cost 3 µs more per request. An answer never waits longer than
-    /// this anyway: the monitor hands back on its tick, the same period, when a call runs long.
+    /// answer and the event loop cost 3 µs more per request. Behind a long call an answer already
+    /// waited about this long: the monitor hands parked answers back only on its tick.
     static let outboxDelayNanoseconds: UInt64 = stallNanoseconds
     /// A call that is computing (using CPU, so holding the GIL) gets help only after this long:
     /// a second thread then shares the GIL with it every switch interval (5 ms) so that short
