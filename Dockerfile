@@ -30,15 +30,16 @@ COPY Package.swift Package.resolved ./
 COPY Sources Sources
 COPY Tests Tests
 COPY runtimes runtimes
+COPY scripts/build-release scripts/build-release
 # .build is a cache kept between builds (fetched dependencies, objects): a source change rebuilds
 # what it touches, not the world. It is not part of any layer, so the results are copied out.
 # Only the executables the images carry (funcd-kubeless, the laptop's converter, is not one).
 RUN --mount=type=cache,target=/src/.build,id=funcd-swiftpm-build,sharing=locked \
     for product in funcd funcd-python funcd-node funcd-ruby funcd-exec; do \
-      swift build -c release --static-swift-stdlib --product "$product" || exit 1; \
+      scripts/build-release --product "$product" || exit 1; \
     done \
  && mkdir -p /out/bin /out/share/funcd \
- && bin="$(swift build -c release --static-swift-stdlib --show-bin-path)" \
+ && bin="$(scripts/build-release --show-bin-path)" \
  && for product in funcd funcd-python funcd-node funcd-ruby funcd-exec; do cp "$bin/$product" /out/bin/; done \
  # Symbols halve the executables and are not needed to run them.
  && strip /out/bin/* \
