@@ -52,6 +52,34 @@ struct NodeTests {
         }
     }
 
+    /// funcd-node hands an ASCII body to the glue as a string and any other as a Buffer: both
+    /// must give the same request.body bytes and event.data.
+    @Test("request.body is the bytes sent and event.data their decoding, for ASCII bodies and any other")
+    func bodyBytes() throws {
+        try Self.withNodeServer { server in
+            let cases: [(type: String, body: [UInt8], data: Any)] = [
+                ("application/json", Array(#"{"k":[1,"x"]}"#.utf8), ["k": [1, "x"]] as [String: Any]),
+                ("text/plain", Array("tab\t nul\u{0} del\u{7f}".utf8), "tab\t nul\u{0} del\u{7f}"),
+                ("application/json", Array(#"{"s":"\#u{e9}"}"#.utf8), ["s": "\u{e9}"]),
+                ("text/plain", Array("caf\u{e9}".utf8), "caf\u{e9}"),
+                // Not UTF-8: each bad byte decodes to U+FFFD, as Buffer.toString('utf8') does.
+                ("text/plain", [0x61, 0xFF, 0x80, 0x62], "a\u{FFFD}\u{FFFD}b"),
+            ]
+            for (type, body, data) in cases {
+                let response = try server.request("POST", "/bodyBytes", headers: ["Content-Type": type], body: body)
+                let answer = try #require(response.jsonObject, "\(type) \(body) → \(response)\n\(server.diagnostics)")
+                #expect(answer["isBuffer"] as? Bool == true, "\(answer)")
+                #expect(answer["hex"] as? String == body.map { String(format: "%02x", $0) }.joined(), "\(answer)")
+                if let text = data as? String {
+                    #expect(answer["data"] as? String == text, "\(type) \(body): \(answer)")
+                } else {
+                    #expect(NSDictionary(dictionary: answer["data"] as? [String: Any] ?? [:]).isEqual(to: data as! [String: Any]),
+                            "\(type) \(body): \(answer)")
+                }
+            }
+        }
+    }
+
     @Test("extensions.request: ip is the client's socket address (X-Forwarded-For not trusted), accepts*, xhr, subdomains, fresh, params")
     func expressNegotiation() throws {
         try Self.withNodeServer { server in

@@ -339,7 +339,7 @@ class Host {
       hasBody = true; // the kafka-trigger POSTed every message with its length
     }
     try {
-      event.data = decodeData(request.body, contentType, hasBody);
+      event.data = decodeData(request._bodyBytes(), contentType, hasBody);
     } catch (error) {
       call.complete(400, TEXT, `Request body is not valid JSON: ${error.message}\n`, `invalid JSON body: ${error.message}`);
       return;
@@ -413,14 +413,15 @@ function kafkaExtensions(headers) {
  * `data` as kubeless's express runtime gave it (body-parser's raw parser, then its own decoding):
  * `{}` for a request without a body (no Content-Length, no Transfer-Encoding) and for
  * multipart/form-data (left to the handler, which reads the request); an empty Buffer for an
- * empty body; parsed JSON for application/json; else the body as a UTF-8 string.
+ * empty body; parsed JSON for application/json; else the body as a UTF-8 string. `body` is a
+ * Buffer, or an ASCII body as the string of its bytes, which is its UTF-8 decoding already.
  */
 function decodeData(body, contentType, hasBody = true) {
   const type = contentType === undefined ? '' : mediaType(contentType);
   if (type === 'multipart/form-data' || (!hasBody && body.length === 0)) return {};
   if (body.length === 0) return body;
-  if (type === 'application/json') return JSON.parse(body.toString('utf8'));
-  return body.toString('utf8');
+  const text = typeof body === 'string' ? body : body.toString('utf8');
+  return type === 'application/json' ? JSON.parse(text) : text;
 }
 
 /** Keeps an error outside any call from ending the process: it is logged and serving goes on. */

@@ -2,7 +2,8 @@
 
 // The request a handler finds in event.extensions.request: the calls of an express request that
 // kubeless handlers use, built lazily from what the server handed over (method, target, a flat
-// [name, value, ...] header list, and the body as a Buffer).
+// [name, value, ...] header list, and the body: a Buffer, or a string of its bytes for an ASCII
+// body, made a Buffer on first use).
 
 
 // Headers whose repeats node's http module drops instead of joining (IncomingMessage).
@@ -36,7 +37,10 @@ class Request {
     this.url = url;
     this.originalUrl = url;
     this.rawHeaders = rawHeaders;
-    this.body = body === undefined ? EMPTY : body;
+    // funcd-node passes an ASCII body as a string whose characters are its bytes (see
+    // #_bodyBytes); it becomes request.body's Buffer on first use.
+    this._bodyText = typeof body === 'string' ? body : undefined;
+    this._body = body === undefined ? EMPTY : this._bodyText === undefined ? body : undefined;
     this.protocol = 'http';
     this._remoteAddress = remoteAddress;
     /** The call this request belongs to (host.js sets it): req.res and req.fresh look at its response. */
@@ -44,6 +48,29 @@ class Request {
     this._headers = undefined;
     this._query = undefined;
     this._params = undefined;
+  }
+
+  /** The body's bytes as a Buffer, as body-parser's raw parser left it in kubeless's express. */
+  get body() {
+    if (this._bodyText !== undefined) {
+      this._body = Buffer.from(this._bodyText, 'latin1');
+      this._bodyText = undefined;
+    }
+    return this._body;
+  }
+
+  /** A handler or middleware may set it, as body-parser does. */
+  set body(value) {
+    this._bodyText = undefined;
+    this._body = value;
+  }
+
+  /**
+   * The bytes funcd handed over, without making a Buffer of a string: the string itself (its
+   * characters are the bytes, all ASCII), or the Buffer; what request.body is until it is set.
+   */
+  _bodyBytes() {
+    return this._bodyText !== undefined ? this._bodyText : this._body;
   }
 
   /** Header names lower-cased; repeats joined with ", " (set-cookie: an array), as node does. */
@@ -121,7 +148,7 @@ class Request {
     // type-is: a request has a body when it says so (Transfer-Encoding, a Content-Length), even 0.
     const length = this.get('content-length');
     const hasBody = this.get('transfer-encoding') !== undefined || (length !== undefined && !Number.isNaN(Number(length)));
-    if (!hasBody && this.body.length === 0) return null;
+    if (!hasBody && this._bodyBytes().length === 0) return null;
     if (!header) return false;
     const actual = mediaType(header);
     if (list.length === 0) return actual;

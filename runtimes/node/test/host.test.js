@@ -172,6 +172,14 @@ test('decodeData: JSON by media type only; no body and multipart/form-data {}; a
   assert.equal(decodeData(Buffer.from('--x'), 'multipart/mixed; boundary=x'), '--x');
 });
 
+test('decodeData: an ASCII body passed as the string of its bytes decodes as its Buffer does', () => {
+  for (const [text, type] of [['{"a":[1,"x"]}', 'application/json'], ['a=1&b=2', 'application/x-www-form-urlencoded'], ['plain', undefined]]) {
+    assert.deepEqual(decodeData(text, type), decodeData(Buffer.from(text, 'latin1'), type));
+  }
+  assert.deepEqual(decodeData('--x', 'multipart/form-data; boundary=x'), {});
+  assert.throws(() => decodeData('{nope', 'application/json'), SyntaxError);
+});
+
 test('a Kafka message gets topic, partition, offset, key, timestamp and headers under extensions', () => {
   const { glue, native } = start('event');
   const { kafkaExtensions } = require('../funcd/host');

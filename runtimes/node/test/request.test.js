@@ -25,6 +25,22 @@ test('headers as node gives them: joined repeats, set-cookie as an array', () =>
   assert.equal(request.body.length, 0);
 });
 
+test('an ASCII body handed over as a string: request.body is its Buffer, made once; a set body replaces it', () => {
+  const request = new Request('POST', '/', raw, '{"a":1}');
+  assert.equal(request.is('json'), 'json');
+  assert.ok(Buffer.isBuffer(request.body));
+  assert.equal(request.body.toString('latin1'), '{"a":1}');
+  assert.equal(request.body, request.body);
+  request.body = 'replaced';
+  assert.equal(request.body, 'replaced');
+  const parsed = new Request('POST', '/', raw, '{"a":1}');
+  parsed.body = { a: 1 };
+  assert.deepEqual(parsed.body, { a: 1 });
+  assert.equal(parsed.param('a'), 1);
+  const empty = new Request('GET', '/', [], undefined);
+  assert.equal(empty.is('json'), null);
+});
+
 test('is(): short names, full types, wildcards; null without a body', () => {
   const request = new Request('POST', '/', raw, Buffer.from('{}'));
   assert.equal(request.is('json'), 'json');

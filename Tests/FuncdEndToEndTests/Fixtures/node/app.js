@@ -27,6 +27,15 @@ module.exports = {
       body: request.body.toString('utf8'),
     };
   },
+  // The body's bytes as request.body holds them, beside what event.data made of them.
+  bodyBytes: (event) => {
+    const request = event.extensions.request;
+    return {
+      isBuffer: Buffer.isBuffer(request.body),
+      hex: request.body.toString('hex'),
+      data: event.data,
+    };
+  },
   // express's req beyond the common calls; fresh against an ETag the handler sets.
   negotiation: (event) => {
     const request = event.extensions.request;
