@@ -37,11 +37,14 @@ function apply(event, cloudevent, body) {
   event.extensions.cloudevent = attributes;
 }
 
-/** `{attributes, data}` of a structured event, or undefined when `body` is no complete event. */
+/**
+ * `{attributes, data}` of a structured event, or undefined when `body` is no complete event.
+ * `body`: a Buffer, or an ASCII body as the string of its bytes (Request#_bodyBytes).
+ */
 function structured(body) {
   let document;
   try {
-    document = JSON.parse(body === undefined ? '' : body.toString('utf8'));
+    document = JSON.parse(body === undefined ? '' : typeof body === 'string' ? body : body.toString('utf8'));
   } catch {
     return undefined;
   }

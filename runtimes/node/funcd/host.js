@@ -346,7 +346,7 @@ class Host {
     }
     if (cloudevent !== undefined) {
       try {
-        cloudEvents.apply(event, cloudevent, request.body);
+        cloudEvents.apply(event, cloudevent, request._bodyBytes());
       } catch (error) {
         if (!(error instanceof cloudEvents.CloudEventError)) throw error;
         call.complete(400, TEXT, `Invalid CloudEvent: ${error.message}\n`, `invalid CloudEvent: ${error.message}`);

@@ -180,6 +180,18 @@ test('decodeData: an ASCII body passed as the string of its bytes decodes as its
   assert.throws(() => decodeData('{nope', 'application/json'), SyntaxError);
 });
 
+test('a structured CloudEvent reads the same from a Buffer body and from an ASCII body passed as a string', () => {
+  const { glue, native } = start('event');
+  const document = '{"specversion":"1.0","id":"c1","source":"/s","type":"t.created","data":{"n":1}}';
+  const headers = ['content-type', 'application/cloudevents+json'];
+  glue.call(1, 'POST', '/', headers, Buffer.from(document), undefined, undefined, undefined, true);
+  glue.call(2, 'POST', '/', headers, document, undefined, undefined, undefined, true);
+  const [first, second] = [1, 2].map((id) => JSON.parse(native.answer(id).body).event);
+  assert.deepEqual(first.data, { n: 1 });
+  assert.equal(first['event-id'], 'c1');
+  assert.deepEqual(second, first);
+});
+
 test('a Kafka message gets topic, partition, offset, key, timestamp and headers under extensions', () => {
   const { glue, native } = start('event');
   const { kafkaExtensions } = require('../funcd/host');
