@@ -6,6 +6,8 @@
 // kubeless shape: `data` is the event's data, the `event-*` fields a caller did not send are
 // filled from the event, and every attribute is in `event.extensions.cloudevent`.
 
+const { bodyText } = require('./request');
+
 const STRUCTURED = 'application/cloudevents+json';
 const REQUIRED = ['id', 'source', 'type'];
 const FILLED = [['event-id', 'id'], ['event-type', 'type'], ['event-time', 'time'], ['event-namespace', 'source']];
@@ -44,7 +46,7 @@ function apply(event, cloudevent, body) {
 function structured(body) {
   let document;
   try {
-    document = JSON.parse(body === undefined ? '' : typeof body === 'string' ? body : body.toString('utf8'));
+    document = JSON.parse(body === undefined ? '' : bodyText(body));
   } catch {
     return undefined;
   }

@@ -7,7 +7,7 @@
 // passed (the caller has had its 408): whatever the handler does later is dropped.
 
 const Module = require('module');
-const { Request, mediaType } = require('./request');
+const { Request, mediaType, bodyText } = require('./request');
 const { encode, isFetchResponse, fromFetchResponse } = require('./encode');
 const cloudEvents = require('./cloudevents');
 
@@ -420,7 +420,7 @@ function decodeData(body, contentType, hasBody = true) {
   const type = contentType === undefined ? '' : mediaType(contentType);
   if (type === 'multipart/form-data' || (!hasBody && body.length === 0)) return {};
   if (body.length === 0) return body;
-  const text = typeof body === 'string' ? body : body.toString('utf8');
+  const text = bodyText(body);
   return type === 'application/json' ? JSON.parse(text) : text;
 }
 

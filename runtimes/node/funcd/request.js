@@ -39,8 +39,8 @@ class Request {
     this.rawHeaders = rawHeaders;
     // funcd-node passes an ASCII body as a string whose characters are its bytes (see
     // #_bodyBytes); it becomes request.body's Buffer on first use.
-    this._bodyText = typeof body === 'string' ? body : undefined;
-    this._body = body === undefined ? EMPTY : this._bodyText === undefined ? body : undefined;
+    this._body = body === undefined ? EMPTY : body;
+    this._bodyIsText = typeof body === 'string';
     this.protocol = 'http';
     this._remoteAddress = remoteAddress;
     /** The call this request belongs to (host.js sets it): req.res and req.fresh look at its response. */
@@ -52,17 +52,17 @@ class Request {
 
   /** The body's bytes as a Buffer, as body-parser's raw parser left it in kubeless's express. */
   get body() {
-    if (this._bodyText !== undefined) {
-      this._body = Buffer.from(this._bodyText, 'latin1');
-      this._bodyText = undefined;
+    if (this._bodyIsText) {
+      this._body = Buffer.from(this._body, 'latin1');
+      this._bodyIsText = false;
     }
     return this._body;
   }
 
-  /** A handler or middleware may set it, as body-parser does. */
+  /** A handler or middleware may set it (a string too, kept as it is), as body-parser does. */
   set body(value) {
-    this._bodyText = undefined;
     this._body = value;
+    this._bodyIsText = false;
   }
 
   /**
@@ -70,7 +70,7 @@ class Request {
    * characters are the bytes, all ASCII), or the Buffer; what request.body is until it is set.
    */
   _bodyBytes() {
-    return this._bodyText !== undefined ? this._bodyText : this._body;
+    return this._body;
   }
 
   /** Header names lower-cased; repeats joined with ", " (set-cookie: an array), as node does. */
@@ -389,4 +389,12 @@ function typeMatches(wanted, actual) {
   return subtype === actualSubtype;
 }
 
-module.exports = { Request, mediaType };
+/**
+ * The UTF-8 text of a body as Request#_bodyBytes gives it: a Buffer decoded, or an ASCII body's
+ * string, which is its decoding already.
+ */
+function bodyText(bytes) {
+  return typeof bytes === 'string' ? bytes : bytes.toString('utf8');
+}
+
+module.exports = { Request, mediaType, bodyText };
