@@ -267,21 +267,31 @@ static int busy_threads_all_blocked_locked(void) {
     return blocked;
 }
 
+// Queued calls that see no progress for this long get another Ruby thread woken.
+#define STALL_NANOSECONDS 1000000u
+
 // The monitor: a plain thread (it never touches Ruby) that wakes one more Ruby thread when
 // queued calls see no progress for a millisecond.
 static void *monitor(void *unused) {
     (void)unused;
+    uint64_t taken = calls_taken;
+    int handed_back = 0;
     pthread_mutex_lock(&lock);
     for (;;) {
-        if (!queue_head) {
+        // Idle after a whole tick with nothing queued or taken, and nothing running whose thread
+        // may have answers parked (they were handed back below).
+        if (!queue_head && calls_taken == taken && (busy_threads == 0 || handed_back)) {
             monitor_idle = 1;
             while (monitor_idle) pthread_cond_wait(&monitor_wake, &lock);
+            taken = calls_taken;
+            handed_back = 0;
             continue;
         }
-        uint64_t taken = calls_taken;
+        taken = calls_taken;
+        handed_back = 0;
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += 1000000;
+        until.tv_nsec += STALL_NANOSECONDS;
         if (until.tv_nsec >= 1000000000) {
             until.tv_sec += 1;
             until.tv_nsec -= 1000000000;
@@ -290,9 +300,19 @@ static void *monitor(void *unused) {
         while (pthread_cond_timedwait(&monitor_wake, &lock, &until) == 0) {}
         // The lock is held from the wait to here: the first three tests cannot change under the
         // last two.
-        if (queue_head && calls_taken == taken && idle_top &&
-            monotonic_nanoseconds() - queue_head->queued_at >= 1000000 && busy_threads_all_blocked_locked()) {
+        uint64_t now = monotonic_nanoseconds();
+        if (queue_head && calls_taken == taken && idle_top && now - queue_head->queued_at >= STALL_NANOSECONDS &&
+            busy_threads_all_blocked_locked()) {
             wake_idle_locked();
+        }
+        if (calls_taken == taken && busy_threads > 0) {
+            // No call was taken for a whole tick while one ran. A thread hands its parked answers
+            // back only when it goes idle, so those it answered before this long call would wait
+            // for its end (a second, in a test, for two quick calls queued before a sleep).
+            pthread_mutex_unlock(&lock);
+            host.idle(host.context);
+            pthread_mutex_lock(&lock);
+            handed_back = 1;
         }
     }
     return NULL;
