@@ -59,7 +59,9 @@ static uint64_t busy_cpu_seen[1024];  // its CPU time when the monitor last look
 static int waiting_threads;  // blocked in wait_for_call
 static int wakeups_pending;  // signalled and not yet awake: counted as busy, or each call would wake one
 static uint64_t calls_taken;
-static int monitor_idle;     // the monitor sleeps until a call is queued
+// When a call was last taken (monotonic ns): the monitor's tick grows only while that is recent.
+static uint64_t last_taken_at;
+static int monitor_idle;     // the monitor sleeps until a submit wakes it
 struct wait;
 static struct wait *idle_top;  // the stack of threads waiting for a call
 static void wake_idle_locked(void);
@@ -205,6 +207,7 @@ static struct call *pop_call_locked(void) {
         queue_head = call->next;
         if (!queue_head) queue_tail = NULL;
         calls_taken++;
+        last_taken_at = monotonic_nanoseconds();
         if (busy_threads < (int)(sizeof busy_tids / sizeof busy_tids[0])) {
             busy_tids[busy_threads] = gettid();
             if (pthread_getcpuclockid(pthread_self(), &busy_clocks[busy_threads]) != 0)
@@ -269,20 +272,27 @@ static int busy_threads_all_blocked_locked(void) {
 
 // Queued calls that see no progress for this long get another Ruby thread woken.
 #define STALL_NANOSECONDS 1000000u
+// The monitor's longest tick, reached by doubling while each look finds the queue moving (a fast
+// handler under load): each wake-up of the monitor costs CPU and, on a shared core, preempts the
+// call thread. A call that blocks after such a run is seen this much later at most.
+#define LONGEST_TICK_NANOSECONDS (4 * STALL_NANOSECONDS)
 
 // The monitor: a plain thread (it never touches Ruby) that wakes one more Ruby thread when
 // queued calls see no progress for a millisecond.
 static void *monitor(void *unused) {
     (void)unused;
+    uint64_t tick = STALL_NANOSECONDS;
     uint64_t taken = calls_taken;
     int handed_back = 0;
     pthread_mutex_lock(&lock);
     for (;;) {
         // Idle after a whole tick with nothing queued or taken, and nothing running whose thread
-        // may have answers parked (they were handed back below).
+        // may have answers parked (they were handed back below). Idling whenever the queue ran dry
+        // got the monitor woken by the next batch, once every 30 calls of a fast handler under load.
         if (!queue_head && calls_taken == taken && (busy_threads == 0 || handed_back)) {
             monitor_idle = 1;
             while (monitor_idle) pthread_cond_wait(&monitor_wake, &lock);
+            tick = STALL_NANOSECONDS;
             taken = calls_taken;
             handed_back = 0;
             continue;
@@ -291,7 +301,8 @@ static void *monitor(void *unused) {
         handed_back = 0;
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += STALL_NANOSECONDS;
+        until.tv_sec += (time_t)(tick / 1000000000u);
+        until.tv_nsec += (long)(tick % 1000000000u);
         if (until.tv_nsec >= 1000000000) {
             until.tv_sec += 1;
             until.tv_nsec -= 1000000000;
@@ -305,6 +316,10 @@ static void *monitor(void *unused) {
             busy_threads_all_blocked_locked()) {
             wake_idle_locked();
         }
+        // Twice as long while the queue moves (a call was taken within the stall threshold); a
+        // millisecond again as soon as it has not.
+        int settled = !queue_head || now - last_taken_at < STALL_NANOSECONDS;
+        tick = settled ? (tick * 2 < LONGEST_TICK_NANOSECONDS ? tick * 2 : LONGEST_TICK_NANOSECONDS) : STALL_NANOSECONDS;
         if (calls_taken == taken && busy_threads > 0) {
             // No call was taken for a whole tick while one ran. A thread hands its parked answers
             // back only when it goes idle, so those it answered before this long call would wait

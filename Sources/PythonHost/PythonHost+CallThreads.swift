@@ -160,15 +160,22 @@ extension PythonHost {
     /// Wakes only while calls are queued or answers are parked; adds a call thread when the queue makes
     /// no progress (a handler blocks), and hands back answers a busy call thread is sitting on.
     func monitorLoop() {
+        var tick = Self.stallNanoseconds
+        // When the monitor last looked: a call taken or arrived since then is activity.
+        var lastLook: UInt64 = 0
         lock.lock()
         while true {
-            if queueHead >= queue.count && outbox.isEmpty && inFlight == 0 {
-                // Nothing running: sleep until a submit wakes us (it does so only now).
+            if queueHead >= queue.count && outbox.isEmpty && inFlight == 0 && lastDequeue <= lastLook {
+                // Nothing running, and nothing taken since the last look: sleep until a submit
+                // wakes us (it does so only now). Idling as soon as the queue ran dry got the
+                // monitor woken by the next batch, hundreds of times a second under load.
                 monitorIdle = true
                 while monitorIdle { lock.wait(monitorWake) }
+                tick = Self.stallNanoseconds
                 continue
             }
             let now = MonotonicClock.nanoseconds()
+            lastLook = now
             if !outbox.isEmpty && now &- outboxSince >= Self.stallNanoseconds {
                 handBack()
                 continue
@@ -202,8 +209,25 @@ extension PythonHost {
                     startCallThread()
                 }
             }
-            lock.wait(monitorWake, untilNanoseconds: now &+ Self.stallNanoseconds)
+            tick = Self.nextMonitorTick(after: tick, settled: isSettled(now: now))
+            lock.wait(monitorWake, untilNanoseconds: now &+ tick)
         }
+    }
+
+    /// The monitor's next sleep: twice the last, up to ``monitorLongestTickNanoseconds``, while
+    /// every look finds the calls moving; the stall threshold again as soon as one does not.
+    static func nextMonitorTick(after tick: UInt64, settled: Bool) -> UInt64 {
+        settled ? min(tick &* 2, monitorLongestTickNanoseconds) : stallNanoseconds
+    }
+
+    /// Whether nothing waits on the monitor: no answer parked for as long as the stall threshold
+    /// and, with calls queued, none left untaken and none running that long (a long call with
+    /// nothing queued behind it needs no help). Called with `lock` held.
+    private func isSettled(now: UInt64) -> Bool {
+        if !outbox.isEmpty && now &- outboxSince >= Self.stallNanoseconds { return false }
+        guard queueHead < queue.count else { return true }
+        if now &- lastDequeue >= Self.stallNanoseconds { return false }
+        return !callThreads.contains { $0.current != nil && now &- $0.currentSince >= Self.stallNanoseconds }
     }
 
     /// Whether `callThread` used most of the time since the monitor last looked on the CPU:

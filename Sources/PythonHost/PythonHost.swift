@@ -61,13 +61,21 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
     var completeFunction: PyPointer?
 
     /// Queued calls that see no progress for this long get another call thread; it is also the
-    /// monitor's tick while calls are in flight.
+    /// monitor's shortest tick while calls are in flight.
     static let stallNanoseconds: UInt64 = 1_000_000
+    /// The monitor's longest tick, reached by doubling while each look finds every call moving
+    /// (a fast handler under load). Each wake-up of the monitor cost about 15 µs of CPU on the
+    /// development VM, and it preempted the call thread on a shared core: at 1,000 wake-ups a
+    /// second the 1 KiB echo paid about 2 µs a request. A call that blocks after such a run is
+    /// seen at most this much later than after a millisecond, and the tick is back to a
+    /// millisecond at once.
+    static let monitorLongestTickNanoseconds: UInt64 = 4 * stallNanoseconds
     /// A call thread hands back parked answers older than this before it starts another call.
     /// Each hand-back wakes the event loop, which on a shared core preempts the call thread and
     /// evicts its caches: at 100 µs a 25 µs call (a 1 KiB JSON echo) handed back every fourth
-    /// answer and the event loop cost 3 µs more per request. Behind a long call an answer already
-    /// waited about this long: the monitor hands parked answers back only on its tick.
+    /// answer and the event loop cost 3 µs more per request. Behind a call that turns out long, a
+    /// parked answer waits for the monitor's next look: one tick, so up to
+    /// ``monitorLongestTickNanoseconds`` after a run of fast calls.
     static let outboxDelayNanoseconds: UInt64 = stallNanoseconds
     /// A call that is computing (using CPU, so holding the GIL) gets help only after this long:
     /// a second thread then shares the GIL with it every switch interval (5 ms) so that short
