@@ -7,7 +7,10 @@ import Testing
 /// Under a steady stream of fast calls the monitor looks less often (its tick doubles up to 4 ms
 /// while every look finds the calls moving): these tests show that a call which then blocks is
 /// still noticed, the stream goes on beside it, and no answer waits for a long call.
-@Suite
+///
+/// Their bounds (half a second for a quick answer, 0.2 s margins around a one-second sleep) are
+/// wide, but a burst of parallel CPython start-ups can take that much: they run alone.
+@Suite(.needsQuietMachine)
 struct StallMonitorTests {
     @Test("Python: a handler that sleeps amid a stream of fast calls gets help; the stream goes on while it sleeps")
     func python() throws {
