@@ -143,9 +143,14 @@ void funcd_ruby_submit(uint64_t id, const char *method, size_t method_length, co
 void funcd_ruby_wake(void) {
     pthread_mutex_lock(&lock);
     if (queue_head) {
+        int woke = 0;
         if (busy_threads + wakeups_pending == 0 && idle_top) {
             wake_idle_locked();
-        } else if (monitor_idle) {
+            woke = 1;
+        }
+        // The monitor watches a busy thread; and when the woken thread will take more than one
+        // call of this batch, it must hand back the answers that thread parks before a long one.
+        if (monitor_idle && (!woke || queue_head->next)) {
             monitor_idle = 0;
             pthread_cond_signal(&monitor_wake);
         }
