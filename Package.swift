@@ -15,6 +15,9 @@ let package = Package(
     products: [
         .executable(name: "funcd", targets: ["funcd"]),
         .executable(name: "funcd-python", targets: ["funcd-python"]),
+        // funcd-python's worker, which Debian's python3.11 loads as an extension module (see
+        // Sources/PythonHost/PythonHost+Extension.swift); funcd-python itself only starts it.
+        .library(name: "funcd-python-worker", type: .dynamic, targets: ["funcd-python-worker"]),
         .executable(name: "funcd-node", targets: ["funcd-node"]),
         .executable(name: "funcd-ruby", targets: ["funcd-ruby"]),
         .executable(name: "funcd-exec", targets: ["funcd-exec"]),
@@ -61,9 +64,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // CPython's headers only (python3.pc, not python3-embed.pc): the interpreter is python3
+        // itself, which exports the C API to the extension module funcd-python's worker is.
         .systemLibrary(
             name: "CPython",
-            pkgConfig: "python3-embed",
+            pkgConfig: "python3",
             providers: [.apt(["libpython3-dev"])]
         ),
         .target(
@@ -202,7 +207,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "funcd-python",
-            dependencies: ["FuncdSupervisor", "FuncdWorker", "PythonHost"]
+            dependencies: ["FuncdCLI", "FuncdSupervisor"]
+        ),
+        // The Swift runtime is linked in statically, as in the executables (SwiftPM's
+        // --static-swift-stdlib reaches executables only): an image carries no Swift toolchain.
+        .target(
+            name: "funcd-python-worker",
+            dependencies: ["FuncdWorker", "PythonHost"],
+            linkerSettings: [.unsafeFlags(["-static-stdlib"])]
         ),
         .executableTarget(
             name: "funcd-node",

@@ -34,27 +34,34 @@ static inline int funcd_unblock_interrupt_signal(void) {
     return pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
-/// Starts the interpreter the way funcd needs it: no signal handlers of Python's own (funcd owns
-/// SIGTERM/SIGINT), unbuffered stdio so a handler's print reaches the pod log at once, and the
-/// environment (PYTHONPATH, PYTHONHOME) honoured like the python command does. Returns NULL on
-/// success, else the reason.
-static inline const char *funcd_py_initialize(void) {
-    PyConfig config;
-    PyConfig_InitPythonConfig(&config);
-    config.install_signal_handlers = 0;
-    config.buffered_stdio = 0;
-    config.parse_argv = 0;
-    config.user_site_directory = 0;
-    PyStatus status = PyConfig_SetBytesString(&config, &config.program_name, "funcd-python");
-    if (!PyStatus_Exception(status)) {
-        status = Py_InitializeFromConfig(&config);
+/// funcd-python's worker is an extension module of Debian's `python3.11` (see PythonHost's
+/// `extensionModule`): the interpreter is started by python3's own `main`, and these checks are
+/// all that is left to do here. The headers funcd was compiled with must be those of the
+/// interpreter that loaded it. Returns NULL when it can serve, else the reason.
+static inline const char *funcd_py_check_interpreter(void) {
+    if (!Py_IsInitialized()) {
+        return "the interpreter is not running: funcd-python's worker runs only as python3's extension module";
     }
-    PyConfig_Clear(&config);
-    if (PyStatus_Exception(status)) {
-        return status.err_msg ? status.err_msg : "Python failed to initialise";
+    const char *version = Py_GetVersion();
+    char compiled[16];
+    snprintf(compiled, sizeof compiled, "%d.%d.", PY_MAJOR_VERSION, PY_MINOR_VERSION);
+    if (strncmp(version, compiled, strlen(compiled)) != 0) {
+        return "the interpreter's version is not the one funcd-python was built for (" PY_VERSION ")";
     }
     return NULL;
 }
+
+/// The module object of an extension module's `PyInit_` function (the one such module here).
+static inline PyObject *funcd_py_new_module(const char *name) {
+    static PyModuleDef definition = { PyModuleDef_HEAD_INIT };
+    definition.m_name = name;
+    definition.m_size = -1;
+    return PyModule_Create(&definition);
+}
+
+static inline int funcd_py_meth_o(void) { return METH_O; }
+static inline void funcd_py_raise_import_error(const char *message) { PyErr_SetString(PyExc_ImportError, message); }
+static inline void funcd_py_raise_type_error(const char *message) { PyErr_SetString(PyExc_TypeError, message); }
 
 /// The native functions the glue calls back: `complete(token, result)` for async handlers and
 /// `interrupt_due()` from the interrupt signal's handler. Swift supplies the implementations.

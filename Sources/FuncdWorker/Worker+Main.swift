@@ -12,11 +12,14 @@ extension Worker {
     /// - `hardExit`: the interpreter keeps threads of its own (Node's loop, Ruby's VM) and must
     ///   not be finalised under them, so the process ends with `_exit`.
     /// - `beforeExit`: what the host must stop on the way out (the exec runtime's programs).
+    /// - `arguments`: the command line without the program's name; funcd-python's worker, an
+    ///   extension module of python3, gets its own from the interpreter.
     public static func main<Host: FunctionHost>(
-        _ language: Language, hardExit hard: Bool = false, beforeExit: @escaping (Host) -> Void = { _ in },
+        _ language: Language, arguments: [String] = Array(CommandLine.arguments.dropFirst()),
+        hardExit hard: Bool = false, beforeExit: @escaping (Host) -> Void = { _ in },
         start: (Launch) throws -> Host
     ) async -> Never {
-        let launch = launch(language: language)
+        let launch = launch(language: language, arguments: arguments)
         let host = started(launch, hard: hard, start: start)
         let terminate: (Int32) -> Never = { code in
             beforeExit(host)

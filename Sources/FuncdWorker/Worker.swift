@@ -35,7 +35,9 @@ public enum Worker {
 
     /// Parses the command line of the executable that embeds `language`; a worker the supervisor
     /// started takes what the supervisor parsed instead (``ConfigurationInputs``).
-    public static func launch(language: Language) -> Launch {
+    public static func launch(
+        language: Language, arguments: [String] = Array(CommandLine.arguments.dropFirst())
+    ) -> Launch {
         let environment = ProcessEnvironment.current()
         // Read once, here: a program the handler starts (a nested funcd) must not take the
         // supervisor's inputs for its own, nor descriptor numbers that are not its link (the
@@ -49,7 +51,7 @@ public enum Worker {
                 (configuration, mode) = (try inputs.configuration(environment: environment), .serve)
             } else {
                 (configuration, mode) = try FuncdCommand.resolve(
-                    arguments: Array(CommandLine.arguments.dropFirst()), environment: environment)
+                    arguments: arguments, environment: environment)
             }
         } catch let error as FuncdError {
             ProcessEnvironment.fail(error.message)

@@ -8,8 +8,9 @@ import Synchronization
 /// Runs a Python handler in an interpreter embedded in this process.
 ///
 /// Threads, and why:
-/// - the *main thread* initialises CPython and then runs handlers; it is the only thread a real
-///   signal can interrupt inside a blocking C call (`time.sleep`), so it does most of the work;
+/// - the *main thread* (python3's own, see PythonHost+Extension) loads the handler and then runs
+///   calls; it is the only thread a real signal can interrupt inside a blocking C call
+///   (`time.sleep`), so it does most of the work;
 /// - *extra call threads* (up to `FUNC_CONCURRENCY` in all) are started by the monitor only when
 ///   queued calls make no progress for a millisecond, i.e. when a handler blocks in I/O or sleep,
 ///   so that a slow call never holds up the others while the fast path never pays for GIL
@@ -112,8 +113,8 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
         init(index: Int) { self.index = index }
     }
 
-    /// Starts the interpreter, loads the handler and starts the call threads; throws a load error
-    /// whose message is the one line funcd prints.
+    /// Loads the handler on the interpreter's main thread and starts the other threads; throws a
+    /// load error whose message is the one line funcd prints.
     public static func start(configuration: Configuration, logger: Logger, printsToStderr: Bool = false) throws
         -> PythonHost
     {
@@ -121,7 +122,8 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
         shared = host
         let ready = ConditionLock()
         nonisolated(unsafe) var outcome: Result<Void, FuncdError>?
-        NativeThread.start(stackSize: 16 * 1024 * 1024) {
+        // The interpreter's main thread, waiting in `_funcd_worker.run` (PythonHost+Extension).
+        MainThread.give {
             let main = CallThread(index: 0)
             let result = host.initialise(main: main, printsToStderr: printsToStderr)
             ready.withLock {
@@ -188,9 +190,6 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
 
     private func initialise(main: CallThread, printsToStderr: Bool) -> Result<Void, FuncdError> {
         _ = funcd_unblock_interrupt_signal()
-        if let reason = funcd_py_initialize() {
-            return .failure(FuncdError(.interpreter, "Python failed to start: \(String(cString: reason))"))
-        }
         interpreterState = PyInterpreterState_Get()
         main.threadState = PyThreadState_Get()
         main.threadID = PyThread_get_thread_ident()
