@@ -209,12 +209,13 @@ let package = Package(
             name: "funcd-python",
             dependencies: ["FuncdCLI", "FuncdSupervisor"]
         ),
-        // The Swift runtime is linked in statically, as in the executables (SwiftPM's
-        // --static-swift-stdlib reaches executables only): an image carries no Swift toolchain.
+        // In release builds the Swift runtime is linked in statically, as in the executables
+        // (scripts/build-release's --static-swift-stdlib reaches executables only): an image carries
+        // no Swift toolchain. Debug builds use the toolchain's, as their executables do.
         .target(
             name: "funcd-python-worker",
             dependencies: ["FuncdWorker", "PythonHost"],
-            linkerSettings: [.unsafeFlags(["-static-stdlib"])]
+            linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]
         ),
         .executableTarget(
             name: "funcd-node",

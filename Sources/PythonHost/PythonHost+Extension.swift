@@ -40,6 +40,29 @@ extension PythonHost {
         return UnsafeMutableRawPointer(module)
     }
 
+    /// python3 copied the environment into `os.environ` before the worker took its own variables
+    /// out of it (the supervisor link's, which a handler must not see): drop from `os.environ`
+    /// what the process no longer has.
+    static func forgetRemovedEnvironment() throws {
+        guard let os = PyImport_ImportModule("os") else {
+            throw FuncdError(.interpreter, "cannot import os: \(PythonObjects.takeError())")
+        }
+        defer { funcd_py_decref(os) }
+        guard let environ = PyObject_GetAttrString(os, "environ"), let keys = PyMapping_Keys(environ) else {
+            throw FuncdError(.interpreter, "os has no environ: \(PythonObjects.takeError())")
+        }
+        defer {
+            funcd_py_decref(keys)
+            funcd_py_decref(environ)
+        }
+        for index in 0..<PyList_Size(keys) {
+            guard let key = PyList_GetItem(keys, index), let name = PythonObjects.swiftString(key),
+                getenv(name) == nil
+            else { continue }
+            if PyObject_DelItem(environ, key) != 0 { PyErr_Clear() }
+        }
+    }
+
     /// The interpreter's main thread, lent to the host.
     enum MainThread {
         nonisolated(unsafe) static var serve: (@Sendable ([String]) -> Void)?

@@ -197,6 +197,7 @@ public final class PythonHost: FunctionHost, @unchecked Sendable {
         pthread_getcpuclockid(main.pthread, &main.cpuClock)
         callThreads = [main]
         do {
+            try Self.forgetRemovedEnvironment()
             let glue = try importGlue()
             // The interrupt handler first: it imports signal, which a module beside the
             // handler could otherwise shadow.

@@ -22,20 +22,20 @@ let loader = """
     u.module_from_spec(u.spec_from_file_location('_funcd_worker', a[1])).run(a[2:])
     """
 
-/// The worker library: beside this executable (a build's folder), else in ../lib/funcd (an
-/// image's /usr/local/bin and /usr/local/lib/funcd).
+/// The worker library: beside this executable (a build's folder), else in ../lib (an image's
+/// /usr/local/bin and /usr/local/lib).
 func workerLibrary() -> String? {
     guard let resolved = realpath("/proc/self/exe", nil) else { return nil }
     let executable = String(cString: resolved)
     free(resolved)
     let folder = executable.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
     let name = "libfuncd-python-worker.so"
-    return ["\(folder)/\(name)", "\(folder)/../lib/funcd/\(name)"].first { access($0, R_OK) == 0 }
+    return ["\(folder)/\(name)", "\(folder)/../lib/\(name)"].first { access($0, R_OK) == 0 }
 }
 
 guard let library = workerLibrary() else {
     ProcessEnvironment.fail(
-        "funcd-python's worker, libfuncd-python-worker.so, is neither beside it nor in ../lib/funcd")
+        "funcd-python's worker, libfuncd-python-worker.so, is neither beside it nor in ../lib")
 }
 guard access(interpreter, X_OK) == 0 else {
     ProcessEnvironment.fail(

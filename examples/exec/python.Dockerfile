@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1
 #
 # The exec image plus python3, for wordcount.py or any Python program run as a function. The exec
-# image has no python, and the python image has no python3 command (it embeds libpython) nor
-# funcd-exec. Build after images/exec (see ../../Dockerfile), from the repository root:
+# image has no python, and the python image has no python3 command (its python3.11 is there to
+# run funcd-python's worker) nor funcd-exec. Build after images/exec (see ../../Dockerfile), from the repository root:
 #
 #   docker build -t funcd-exec-python -f examples/exec/python.Dockerfile examples/exec
 #

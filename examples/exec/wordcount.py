@@ -6,10 +6,10 @@ the request body on stdin, and its stdout is the answer.
     printf 'one two\nthree\n' | curl localhost:8080/ --data-binary @-
     {"lines": 2, "words": 3, "bytes": 14, "method": "POST"}
 
-It needs a python3 on PATH, which the exec image does not have (and the python image does not
-either: it embeds libpython, and has no funcd-exec): run it locally, or in the image
-python.Dockerfile here builds (the exec image plus python3). A handler file for the python image
-is examples/python/hello.py.
+It needs a python3 on PATH, which the exec image does not have (nor does the python image: its
+python3.11 runs funcd-python's worker, and it has no funcd-exec): run it locally, or in the
+image python.Dockerfile here builds (the exec image plus python3). A handler file for the python
+image is examples/python/hello.py.
 """
 
 import json
