@@ -29,7 +29,13 @@ extension PythonHost {
             return nil
         }
         guard let module = funcd_py_new_module("_funcd_worker") else { return nil }
-        MainThread.serve = serve
+        MainThread.lock.withLock { MainThread.serve = serve }
+        // A sanitized build's worker (scripts/sanitize) had the sanitizer's runtime preloaded into
+        // python3; the programs a handler starts must not inherit it.
+        if getenv("FUNCD_PYTHON_PRELOAD") != nil {
+            unsetenv("LD_PRELOAD")
+            unsetenv("FUNCD_PYTHON_PRELOAD")
+        }
         guard let run = funcd_py_make_function("run", pythonRun, funcd_py_meth_o()),
             PyModule_AddObjectRef(module, "run", run) == 0
         else {
@@ -65,8 +71,9 @@ extension PythonHost {
 
     /// The interpreter's main thread, lent to the host.
     enum MainThread {
-        nonisolated(unsafe) static var serve: (@Sendable ([String]) -> Void)?
         static let lock = ConditionLock()
+        // Guarded by `lock`.
+        nonisolated(unsafe) static var serve: (@Sendable ([String]) -> Void)?
         nonisolated(unsafe) static var work: (@Sendable () -> Void)?
 
         /// Runs `body` on the main thread, with the GIL held; returns at once.
@@ -90,7 +97,8 @@ extension PythonHost {
 /// `_funcd_worker.run(arguments)`, on the interpreter's main thread.
 private func pythonRun(_ module: PyPointer?, _ argument: PyPointer?) -> PyPointer? {
     let count = argument.map { PyList_Size($0) } ?? -1
-    guard let argument, let serve = PythonHost.MainThread.serve, count >= 0 else {
+    guard let argument, let serve = PythonHost.MainThread.lock.withLock({ PythonHost.MainThread.serve }), count >= 0
+    else {
         funcd_py_raise_type_error("run() takes the worker's arguments, a list of str")
         return nil
     }

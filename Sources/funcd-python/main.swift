@@ -41,6 +41,9 @@ guard access(interpreter, X_OK) == 0 else {
     ProcessEnvironment.fail(
         "funcd-python runs handlers in \(interpreter), which is not there (Debian's python3.11-minimal)")
 }
+// A sanitized build (scripts/sanitize) names the sanitizer's runtime here: python3 is not
+// instrumented, and the runtime must be in the process before the worker library is.
+if let preload = getenv("FUNCD_PYTHON_PRELOAD") { setenv("LD_PRELOAD", preload, 1) }
 let arguments = [interpreter, "-P", "-s", "-u", "-c", loader, library] + CommandLine.arguments.dropFirst()
 var pointers = arguments.map { strdup($0) } + [nil]
 execv(interpreter, &pointers)
