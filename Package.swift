@@ -15,8 +15,9 @@ let package = Package(
     products: [
         .executable(name: "funcd", targets: ["funcd"]),
         .executable(name: "funcd-python", targets: ["funcd-python"]),
-        // funcd-python's worker, which Debian's python3.11 loads as an extension module (see
-        // Sources/PythonHost/PythonHost+Extension.swift); funcd-python itself only starts it.
+        // funcd-python's front door and worker, a library Debian's python3.11 loads as an
+        // extension module (see Sources/PythonHost/PythonHost+Extension.swift); the funcd-python
+        // program only starts python3 on it.
         .library(name: "funcd-python-worker", type: .dynamic, targets: ["funcd-python-worker"]),
         .executable(name: "funcd-node", targets: ["funcd-node"]),
         .executable(name: "funcd-ruby", targets: ["funcd-ruby"]),
@@ -205,16 +206,14 @@ let package = Package(
                 "FuncdSupervisor"
             ]
         ),
-        .executableTarget(
-            name: "funcd-python",
-            dependencies: ["FuncdCLI", "FuncdSupervisor"]
-        ),
+        // C: only execs python3 on funcd-python-worker (see its main.c).
+        .executableTarget(name: "funcd-python"),
         // In release builds the Swift runtime is linked in statically, as in the executables
         // (scripts/build-release's --static-swift-stdlib reaches executables only): an image carries
         // no Swift toolchain. Debug builds use the toolchain's, as their executables do.
         .target(
             name: "funcd-python-worker",
-            dependencies: ["FuncdWorker", "PythonHost"],
+            dependencies: ["FuncdCore", "FuncdSupervisor", "FuncdWorker", "PythonHost"],
             linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]
         ),
         .executableTarget(

@@ -18,11 +18,23 @@ import Glibc
 public enum FrontDoor {
     /// Whether this process was started as `funcd` (its `argv[0]`, whatever the file is).
     public static var isInvokedAsFuncd: Bool {
-        CommandLine.arguments.first.map { $0.split(separator: "/").last == "funcd" } ?? false
+        CommandLine.arguments.first.map { isFuncd(program: $0) } ?? false
     }
 
-    /// `arguments`: the command line without the program's name (by default, this process's).
-    public static func main(arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
+    /// Whether a program started under this name (an `argv[0]`) is the front door.
+    public static func isFuncd(program: String) -> Bool {
+        program.split(separator: "/").last == "funcd"
+    }
+
+    /// - `arguments`: the command line without the program's name (by default, this process's).
+    /// - `serveHere`: the front door inside funcd-python's library, whose process (python3) can
+    ///   become a worker of its language without exec'ing another: given the language and the
+    ///   command line the language's executable would get (the environment is this process's),
+    ///   it does not return when it can.
+    public static func main(
+        arguments: [String] = Array(CommandLine.arguments.dropFirst()),
+        serveHere: (Language, [String]) -> Void = { _, _ in }
+    ) -> Never {
         let environment = ProcessEnvironment.current()
         let configuration: Configuration
         let inputs: ConfigurationInputs
@@ -63,6 +75,7 @@ public enum FrontDoor {
             exit(supervisor.run())
         }
 
+        serveHere(configuration.language, arguments)
         var argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         execv(executable, &argv)
         ProcessEnvironment.fail("cannot start \(executable): \(String(cString: strerror(errno)))")

@@ -6,24 +6,28 @@ import FuncdSystem
 import Glibc
 #endif
 
-/// funcd-python's worker is an extension module that Debian's `python3.11` loads, not a program
-/// that links `libpython3.11.so`: Debian builds the interpreter into `python3.11` itself with
-/// link-time and profile-guided optimisation, and the shared library runs the same Python code
-/// 10–20 % slower (bench/README.md, "the floors"). Every line of a handler runs at the speed of
-/// the `python3` command this way, and `sys.executable` is a real interpreter.
+/// funcd-python is a library that Debian's `python3.11` loads as an extension module, not a
+/// program that links `libpython3.11.so`: Debian links the interpreter into `python3.11`
+/// statically, with link-time optimisation, and the shared library, a separate
+/// position-independent build, runs the same Python code 10–20 % slower (bench/README.md, "The
+/// languages' JSON floors"). Every line of a handler runs at the speed of the `python3` command
+/// this way, and `sys.executable` is a real interpreter.
 ///
-/// python3's `main` starts the interpreter (with `-P -s -u`: no working directory on `sys.path`,
-/// no user site, unbuffered stdio, as funcd configured the embedded one) and calls
-/// `_funcd_worker.run(arguments)` on its main thread. That thread hands the GIL over and waits;
-/// the worker starts on Swift's threads; ``PythonHost/start(configuration:logger:printsToStderr:)``
+/// The `funcd-python` program (Sources/funcd-python/main.c) execs python3 on the library, whose
+/// `_funcd_worker.run(program, arguments)` is then called on the interpreter's main thread. That
+/// thread lets go of the GIL and calls `serve`, which starts the worker on Swift's threads (or is
+/// the front door, when the program is named `funcd`). ``PythonHost/start(configuration:logger:printsToStderr:)``
 /// then gives the main thread its life's work (loading the handler, then running calls), which it
 /// would otherwise have given a thread of its own: the main thread is the one CPython's signal
 /// handlers run on, so it is the one a timed-out `time.sleep` can be interrupted in.
 extension PythonHost {
-    /// The module object for `PyInit__funcd_worker`, whose `run(arguments)` never returns: it
-    /// calls `serve` with the arguments (the worker's command line, without the program name),
-    /// which must start the worker elsewhere and return, then runs what the host gives it.
-    public static func extensionModule(serve: @escaping @Sendable ([String]) -> Void) -> UnsafeMutableRawPointer? {
+    /// The module object for `PyInit__funcd_worker`. Its `run(program, arguments)` never returns:
+    /// it calls `serve` with this process's program name and command line (without the name),
+    /// which must start the worker elsewhere and return, then lends the main thread to the host
+    /// (``lendMainThread()``).
+    public static func extensionModule(
+        serve: @escaping @Sendable (_ program: String, _ arguments: [String]) -> Void
+    ) -> UnsafeMutableRawPointer? {
         if let problem = funcd_py_check_interpreter() {
             funcd_py_raise_import_error(problem)
             return nil
@@ -36,7 +40,7 @@ extension PythonHost {
             unsetenv("LD_PRELOAD")
             unsetenv("FUNCD_PYTHON_PRELOAD")
         }
-        guard let run = funcd_py_make_function("run", pythonRun, funcd_py_meth_o()),
+        guard let run = funcd_py_make_function("run", pythonRun, funcd_py_meth_varargs()),
             PyModule_AddObjectRef(module, "run", run) == 0
         else {
             funcd_py_decref(module)
@@ -44,6 +48,23 @@ extension PythonHost {
         }
         funcd_py_decref(run)
         return UnsafeMutableRawPointer(module)
+    }
+
+    /// Gives the interpreter's main thread, on which `_funcd_worker.run` let go of the GIL, to the
+    /// host: waits until ``start(configuration:logger:printsToStderr:)`` hands it its work, then
+    /// runs it for good. Called at the end of `run`, or by the front door once it has started the
+    /// worker in this process rather than exec'ing another.
+    public static func lendMainThread() -> Never {
+        let (work, state) = MainThread.lock.withLock { () -> ((@Sendable () -> Void)?, UnsafeMutablePointer<PyThreadState>?) in
+            while MainThread.work == nil { MainThread.lock.wait() }
+            return (MainThread.work, MainThread.state)
+        }
+        PyEval_RestoreThread(state)
+        work!()
+        // Only a handler that failed to load comes back here, while the worker prints why and
+        // ends the process: wait for that without the GIL.
+        _ = PyEval_SaveThread()
+        while true { pause() }
     }
 
     /// python3 copied the environment into `os.environ` before the worker took its own variables
@@ -73,7 +94,8 @@ extension PythonHost {
     enum MainThread {
         static let lock = ConditionLock()
         // Guarded by `lock`.
-        nonisolated(unsafe) static var serve: (@Sendable ([String]) -> Void)?
+        nonisolated(unsafe) static var serve: (@Sendable (String, [String]) -> Void)?
+        nonisolated(unsafe) static var state: UnsafeMutablePointer<PyThreadState>?
         nonisolated(unsafe) static var work: (@Sendable () -> Void)?
 
         /// Runs `body` on the main thread, with the GIL held; returns at once.
@@ -83,44 +105,42 @@ extension PythonHost {
                 lock.signal()
             }
         }
-
-        /// Waits for ``give(_:)``, on the main thread with the GIL released.
-        static func takeWork() -> @Sendable () -> Void {
-            lock.lock()
-            defer { lock.unlock() }
-            while work == nil { lock.wait() }
-            return work!
-        }
     }
 }
 
-/// `_funcd_worker.run(arguments)`, on the interpreter's main thread.
-private func pythonRun(_ module: PyPointer?, _ argument: PyPointer?) -> PyPointer? {
-    let count = argument.map { PyList_Size($0) } ?? -1
-    guard let argument, let serve = PythonHost.MainThread.lock.withLock({ PythonHost.MainThread.serve }), count >= 0
+/// `_funcd_worker.run(program, arguments)`, on the interpreter's main thread.
+private func pythonRun(_ module: PyPointer?, _ tuple: PyPointer?) -> PyPointer? {
+    let usage = "run() takes the program's name and its arguments, a str and a list of str"
+    guard let tuple, PyTuple_Size(tuple) == 2, let programObject = PyTuple_GetItem(tuple, 0),
+        let program = PythonObjects.swiftString(programObject), let list = PyTuple_GetItem(tuple, 1),
+        let serve = PythonHost.MainThread.lock.withLock({ PythonHost.MainThread.serve })
     else {
-        funcd_py_raise_type_error("run() takes the worker's arguments, a list of str")
+        PyErr_Clear()
+        funcd_py_raise_type_error(usage)
         return nil
     }
     var arguments: [String] = []
-    for index in 0..<count {
-        guard let item = PyList_GetItem(argument, index), let text = PythonObjects.swiftString(item) else {
-            funcd_py_raise_type_error("run() takes the worker's arguments, a list of str")
+    for index in 0..<max(PyList_Size(list), 0) {
+        guard let item = PyList_GetItem(list, index), let text = PythonObjects.swiftString(item) else {
+            funcd_py_raise_type_error(usage)
             return nil
         }
         arguments.append(text)
     }
-    // The process is named after the interpreter; ps and top should show the function server.
+    guard PyErr_Occurred() == nil else {
+        PyErr_Clear()
+        funcd_py_raise_type_error(usage)
+        return nil
+    }
+    // The process is named after the interpreter; ps and top should show funcd's name for it.
+    let name = program.split(separator: "/").last.map(String.init) ?? "funcd-python"
     let comm = open("/proc/self/comm", O_WRONLY)
     if comm >= 0 {
-        _ = write(comm, "funcd-python", 12)
+        _ = name.withCString { write(comm, $0, min(strlen($0), 15)) }
         close(comm)
     }
     let state = PyEval_SaveThread()
-    serve(arguments)
-    let work = PythonHost.MainThread.takeWork()
-    PyEval_RestoreThread(state)
-    work()
-    // The host's main call thread does not come back; the worker ends the process.
-    return PythonObjects.newNone()
+    PythonHost.MainThread.lock.withLock { PythonHost.MainThread.state = state }
+    serve(program, arguments)
+    PythonHost.lendMainThread()
 }

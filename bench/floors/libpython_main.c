@@ -3,11 +3,11 @@
  *     libpython_main json_roundtrip.py --seconds S PAYLOAD
  *
  * Debian's /usr/bin/python3.11 carries the interpreter linked into it statically, built with
- * link-time optimisation; funcd-python embeds the shared libpython3.11.so, the only form an
- * embedder can link, and the same JSON round trip costs 13-21 % more there (17.3-18.0
- * against 19.9-21.0 us per call on the bench machine). This program runs the floor's script
- * in that library, so that the echo can be held against the floor of the interpreter it runs
- * in as well. bench/run compiles it against python3-embed's flags.
+ * link-time optimisation; the shared libpython3.11.so, which funcd-python embedded until its
+ * worker became a library python3 loads, is a separate position-independent build, and the
+ * same JSON round trip costs 13-21 % more there (17.3-18.0 against 19.9-21.0 us per call on
+ * the bench machine). This program runs the floor's script in that library, so that every run
+ * shows what the move saves. bench/run compiles it against python3-embed's flags.
  */
 #include <Python.h>
 
