@@ -89,6 +89,57 @@ struct CommandTests {
         }
     }
 
+    @Test("handlers run in Debian's python3.11 (sys.executable), with -u -s and no working directory on sys.path")
+    func handlersRunInPython3() throws {
+        try Funcd.withServer(executable: "funcd-python") { server in
+            let answer = try server.get("/interpreter")
+            let facts = try #require(JSONObject(answer), "GET /interpreter → \(answer)\n\(server.diagnostics)")
+            #expect(facts.string("executable") == "/usr/bin/python3.11", "\(facts)")
+            #expect(facts.canonical("argv") == JSONObject.canonicalText(json: #"[""]"#), "sys.argv as an embedded interpreter's: \(facts)")
+            #expect(facts.number("unbuffered") == 1 && facts.number("no_user_site") == 1, "\(facts)")
+            #expect(facts.string("path0") != "" && facts.string("path0") != ".", "no working directory first on sys.path: \(facts)")
+            #expect(facts.number("pid").map { Int32($0) } == server.pid, "funcd-python became python3 (exec): \(facts)")
+            let comm = try String(contentsOfFile: "/proc/\(server.pid)/comm", encoding: .utf8)
+            #expect(comm == "funcd-python\n", "ps shows funcd-python, not python3.11: \(comm)")
+        }
+    }
+
+    @Test(
+        "funcd-python named funcd (the Python image's entry point) is the front door: a supervisor over a worker, or with FUNC_WORKERS=0 the worker itself",
+        arguments: ["1", "0"])
+    func funcdPythonAsFrontDoor(workers: String) throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("funcd-link-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let link = folder.appendingPathComponent("funcd")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: TestPaths.executable("funcd-python"))
+        let code = try CodeDirectory(fixtures: ["app.py"])
+        defer { code.remove() }
+        let process = try FuncdProcess(
+            executableURL: link, arguments: ["serve"],
+            environment: [
+                "MOD_NAME": "app", "FUNC_HANDLER": "handler", "FUNC_RUNTIME": "python3.11", "FUNC_PORT": "0",
+                "FUNC_HOST": "127.0.0.1", "KUBELESS_INSTALL_VOLUME": code.path, "FUNC_WORKERS": workers,
+            ])
+        defer { process.stop() }
+        try process.waitForListening()
+        let answer = try process.get("/interpreter")
+        let facts = try #require(JSONObject(answer), "GET /interpreter → \(answer)\n\(process.diagnostics)")
+        let children = ProcessTree.children(of: process.pid)
+        let comm = try String(contentsOfFile: "/proc/\(process.pid)/comm", encoding: .utf8)
+        #expect(comm == "funcd\n", "\(comm)")
+        if workers == "0" {
+            #expect(facts.number("pid").map { Int32($0) } == process.pid, "served in the front door's process: \(facts)")
+            #expect(children.isEmpty, "no worker process: \(children)")
+        } else {
+            #expect(children.count == 1, "one worker: \(children)\n\(process.diagnostics)")
+            #expect(facts.number("pid").map { Int32($0) } == children.first, "the worker answers: \(facts)")
+            let workerComm = try children.first.map { try String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8) }
+            #expect(workerComm == "funcd-python\n", "\(workerComm ?? "none")")
+        }
+        #expect(facts.string("executable") == "/usr/bin/python3.11", "\(facts)")
+    }
+
     // MARK: invoke
 
     @Test("funcd invoke --data JSON: result on stdout, the handler's prints on stderr, exit 0")

@@ -12,6 +12,7 @@ Plain Python 3.11, standard library only.
 """
 
 import os
+import sys
 import time
 
 
@@ -216,6 +217,9 @@ ROUTES = {
     '/duck': lambda event, context: DuckResponse(),
     '/echo-status': _echo_status,
     '/bad-header': _bad_header,
+    '/interpreter': lambda event, context: {
+        'executable': sys.executable, 'argv': sys.argv, 'path0': sys.path[0], 'pid': os.getpid(),
+        'unbuffered': int(getattr(sys.stdout, 'write_through', False)), 'no_user_site': sys.flags.no_user_site},
 }
 
 
