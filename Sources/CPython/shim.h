@@ -1,8 +1,7 @@
 #ifndef FUNCD_CPYTHON_SHIM_H
 #define FUNCD_CPYTHON_SHIM_H
-// The one umbrella header of the embedded CPython, imported only by PythonHost. The inline
-// functions below stand in for the macros Swift cannot call, and keep PyConfig (a large struct
-// whose fields change between versions) on the C side.
+// The one umbrella header of CPython's C API, imported only by PythonHost. The inline
+// functions below stand in for the macros and the exception objects Swift cannot use.
 // Swift's Glibc module sees <sys/select.h> with the default feature macros; Python.h would
 // include it after pyconfig.h defines _XOPEN_SOURCE, which renames fd_set's member, and clang
 // then refuses to merge the two definitions of fd_set. Including the system headers Swift also
@@ -34,7 +33,7 @@ static inline int funcd_unblock_interrupt_signal(void) {
     return pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
-/// funcd-python's worker is an extension module of Debian's `python3.11` (see PythonHost's
+/// funcd-python is an extension module of Debian's `python3.11` (see PythonHost's
 /// `extensionModule`): the interpreter is started by python3's own `main`, and these checks are
 /// all that is left to do here. The headers funcd was compiled with must be those of the
 /// interpreter that loaded it. Returns NULL when it can serve, else the reason.
@@ -59,7 +58,6 @@ static inline PyObject *funcd_py_new_module(const char *name) {
     return PyModule_Create(&definition);
 }
 
-static inline int funcd_py_meth_o(void) { return METH_O; }
 static inline void funcd_py_raise_import_error(const char *message) { PyErr_SetString(PyExc_ImportError, message); }
 static inline void funcd_py_raise_type_error(const char *message) { PyErr_SetString(PyExc_TypeError, message); }
 

@@ -5,7 +5,7 @@ import Logging
 import Synchronization
 
 
-/// Runs a Python handler in an interpreter embedded in this process.
+/// Runs a Python handler in this process's interpreter: python3, which loaded funcd-python.
 ///
 /// Threads, and why:
 /// - the *main thread* (python3's own, see PythonHost+Extension) loads the handler and then runs
