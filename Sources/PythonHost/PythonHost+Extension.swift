@@ -34,12 +34,10 @@ extension PythonHost {
         }
         guard let module = funcd_py_new_module("_funcd_worker") else { return nil }
         MainThread.lock.withLock { MainThread.serve = serve }
-        // A sanitized build's worker (scripts/sanitize) had the sanitizer's runtime preloaded into
-        // python3; the programs a handler starts must not inherit it.
-        if getenv("FUNCD_PYTHON_PRELOAD") != nil {
-            unsetenv("LD_PRELOAD")
-            unsetenv("FUNCD_PYTHON_PRELOAD")
-        }
+        // A sanitized build (scripts/sanitize) had the sanitizer's runtime preloaded into python3;
+        // the programs a handler starts must not inherit it. FUNCD_PYTHON_PRELOAD stays, for the
+        // funcd-python workers a supervisor in this process starts.
+        if getenv("FUNCD_PYTHON_PRELOAD") != nil { unsetenv("LD_PRELOAD") }
         guard let run = funcd_py_make_function("run", pythonRun, funcd_py_meth_varargs()),
             PyModule_AddObjectRef(module, "run", run) == 0
         else {
