@@ -211,10 +211,15 @@ let package = Package(
         // In release builds the Swift runtime is linked in statically, as in the executables
         // (scripts/build-release's --static-swift-stdlib reaches executables only): an image carries
         // no Swift toolchain. Debug builds use the toolchain's, as their executables do.
+        // It exports only PyInit__funcd_worker (exports.map).
         .target(
             name: "funcd-python-worker",
             dependencies: ["FuncdCore", "FuncdSupervisor", "FuncdWorker", "PythonHost"],
-            linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]
+            exclude: ["exports.map"],
+            linkerSettings: [
+                .unsafeFlags(["-Xlinker", "--version-script=Sources/funcd-python-worker/exports.map"]),
+                .unsafeFlags(["-static-stdlib"], .when(configuration: .release)),
+            ]
         ),
         .executableTarget(
             name: "funcd-node",
