@@ -46,33 +46,15 @@ public enum RuntimeDirectory {
         return parent(of: path)
     }
 
-    /// The path of the file mapped at `address`, from lines of the form
-    /// `start-end perms offset device inode path`.
+    /// The path of the file mapped at `address`, from /proc/self/maps.
     static func mappedFile(containing address: UInt) -> String? {
-        let descriptor = open("/proc/self/maps", O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var text: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count <= 0 { break }
-            text += chunk[0..<count]
+        var found: String?
+        MappingLine.forEachLine(of: "/proc/self/maps") { text in
+            guard let mapping = MappingLine(text), mapping.start <= address && address < mapping.end else { return true }
+            found = mapping.path.map(String.init)
+            return false
         }
-        for line in text.split(separator: UInt8(ascii: "\n")) {
-            let fields = line.split(separator: UInt8(ascii: " "), maxSplits: 5, omittingEmptySubsequences: true)
-            guard fields.count == 6 else { continue }
-            let path = fields[5].drop { $0 == UInt8(ascii: " ") }
-            guard path.first == UInt8(ascii: "/") else { continue }
-            let range = fields[0].split(separator: UInt8(ascii: "-"))
-            guard range.count == 2,
-                let start = UInt(String(decoding: range[0], as: UTF8.self), radix: 16),
-                let end = UInt(String(decoding: range[1], as: UTF8.self), radix: 16),
-                start <= address && address < end
-            else { continue }
-            return String(decoding: path, as: UTF8.self)
-        }
-        return nil
+        return found
     }
 
     static func parent(of path: String) -> String {

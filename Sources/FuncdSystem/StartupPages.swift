@@ -71,31 +71,24 @@ public enum StartupPages {
 
     /// This process's file-backed mappings, with how much of each is anonymous.
     static func fileMappings() -> [FileMapping] {
-        guard let file = fopen("/proc/self/smaps", "r") else { return [] }
-        defer { fclose(file) }
         var mappings: [FileMapping] = []
         var current: FileMapping?
-        var line = [CChar](repeating: 0, count: 4096)
-        while fgets(&line, Int32(line.count), file) != nil {
-            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        MappingLine.forEachLine(of: "/proc/self/smaps") { text in
             let fields = text.split(separator: " ", omittingEmptySubsequences: true)
-            guard let first = fields.first else { continue }
+            guard let first = fields.first else { return true }
             if !first.hasSuffix(":") {
                 // A mapping's first line: start-end perms offset dev inode path
                 if let done = current { mappings.append(done) }
                 current = nil
-                let range = first.split(separator: "-")
-                guard fields.count >= 6, fields[5].hasPrefix("/"), range.count == 2,
-                    let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16), end > start
-                else { continue }
-                let permissions = fields[1]
+                guard let mapping = MappingLine(text), mapping.path != nil else { return true }
                 current = FileMapping(
-                    start: start, end: end, writable: permissions.contains("w"), isPrivate: permissions.hasSuffix("p"),
-                    anonymousKiB: 0)
+                    start: mapping.start, end: mapping.end, writable: mapping.permissions.contains("w"),
+                    isPrivate: mapping.permissions.hasSuffix("p"), anonymousKiB: 0)
             } else if first == "Anonymous:", fields.count >= 2, current != nil {
                 // Unknown means "may have some": never dropped.
                 current?.anonymousKiB = Int(fields[1]) ?? 1
             }
+            return true
         }
         if let done = current { mappings.append(done) }
         return mappings
