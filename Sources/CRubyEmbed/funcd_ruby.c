@@ -485,9 +485,19 @@ static VALUE native_take(VALUE self) {
     struct wait wait = {0};
     pthread_cond_init(&wait.condition, NULL);
     pthread_mutex_lock(&lock);
-    if (holding_call) leave_busy_locked();
+    int had_call = holding_call;
+    if (had_call) leave_busy_locked();
     holding_call = 0;
     wait.call = pop_call_locked();
+    // A thread that goes from one call straight into the next hands its parked answers back
+    // only when it goes idle, so the monitor must be watching (it hands them back after a tick
+    // without progress). funcd_ruby_wake cannot see to it: a call submitted by one event loop
+    // can be taken here before that loop's wake, which then finds the queue empty; the answer
+    // before it then waited for the whole of the next call (a second behind a sleep).
+    if (wait.call && had_call && monitor_idle) {
+        monitor_idle = 0;
+        pthread_cond_signal(&monitor_wake);
+    }
     // With nothing queued, this thread goes on the idle stack before it lets go of the lock.
     // Handing back the answers (host.idle) wakes the event loop, which can run at once and
     // submit the next calls; they must wake this thread. When it was not on the stack yet they
