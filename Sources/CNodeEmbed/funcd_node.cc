@@ -60,6 +60,19 @@ char *copy_string(const std::string &text) {
 // V8 and Node allow one platform per process.
 std::unique_ptr<node::MultiIsolatePlatform> platform;
 
+// Whether every byte is below 0x80; eight at a time.
+bool all_ascii(const uint8_t *bytes, size_t length) {
+    uint64_t seen = 0;
+    size_t at = 0;
+    for (; length - at >= 8; at += 8) {
+        uint64_t word;
+        memcpy(&word, bytes + at, 8);
+        seen |= word;
+    }
+    for (; at < length; at++) seen |= bytes[at];
+    return (seen & 0x8080808080808080ULL) == 0;
+}
+
 }  // namespace
 
 struct funcd_node {
@@ -104,12 +117,27 @@ struct funcd_node {
             *length = node::Buffer::Length(value);
         } else if (value->IsString()) {
             auto text = value.As<v8::String>();
+            // A one-byte string (V8's Latin-1 form; JSON.stringify of ASCII data makes one) whose
+            // characters are all ASCII is its own UTF-8: copied out as it is, it skips WriteUtf8's
+            // encoding character by character (0.6-1.2 µs of a 1 KiB answer in the profile).
+            // Latin-1 characters past ASCII need two bytes each: those go the long way.
+            size_t units = size_t(text->Length());
+            if (text->IsOneByte()) {
+                if (buffer.size() < units) buffer.resize(units);
+                auto out = reinterpret_cast<uint8_t *>(buffer.data());
+                text->WriteOneByte(isolate, out, 0, int(units), v8::String::NO_NULL_TERMINATION);
+                if (all_ascii(out, units)) {
+                    *data = out;
+                    *length = units;
+                    return;
+                }
+            }
             // UTF-8 takes at most three bytes per UTF-16 unit (a surrogate pair's four bytes are
             // two units), so one pass writes a usual answer into room for that, where Utf8Length
             // would be a second pass over it. The scratch only grows, so that room is zeroed
             // once; past 1 MiB the exact size is counted first, so that one large answer does not
             // leave three times its size behind.
-            size_t most = size_t(text->Length()) * 3;
+            size_t most = units * 3;
             if (most > (size_t(1) << 20)) most = size_t(text->Utf8Length(isolate));
             if (buffer.size() < most) buffer.resize(most);
             int written = text->WriteUtf8(
@@ -224,19 +252,6 @@ v8::Local<v8::String> one_byte(v8::Isolate *isolate, const char *text, size_t le
                                v8::NewStringType type = v8::NewStringType::kNormal) {
     return v8::String::NewFromOneByte(isolate, reinterpret_cast<const uint8_t *>(text), type, int(length))
         .ToLocalChecked();
-}
-
-// Whether every byte is below 0x80; eight at a time.
-bool all_ascii(const uint8_t *bytes, size_t length) {
-    uint64_t seen = 0;
-    size_t at = 0;
-    for (; length - at >= 8; at += 8) {
-        uint64_t word;
-        memcpy(&word, bytes + at, 8);
-        seen |= word;
-    }
-    for (; at < length; at++) seen |= bytes[at];
-    return (seen & 0x8080808080808080ULL) == 0;
 }
 
 // The body as the glue's call() takes it: an ASCII body (JSON, forms, most text) as a one-byte
