@@ -93,6 +93,9 @@ struct funcd_node {
 
     // Written by the heartbeat timer: while it keeps beating, the loop is not stuck in a callback.
     std::atomic<uint64_t> last_beat{0};
+    // When the loop last went round (its check phase, after I/O), idle or not: a call submitted
+    // after it has not been looked at yet.
+    std::atomic<uint64_t> last_turn{0};
     // MakeCallback swallows a termination (it returns Undefined, and V8 has cancelled it), so
     // whether JavaScript was terminated, and which call it was aimed at, is tracked here. Each
     // entry into the glue gets an epoch; `in_call` holds the current one (0: none).
@@ -236,6 +239,7 @@ void on_prepare(uv_prepare_t *handle) {
 
 void on_check(uv_check_t *handle) {
     auto *node = static_cast<funcd_node *>(handle->data);
+    node->last_turn.store(monotonic_nanoseconds(), std::memory_order_release);
     node->callbacks.turn(node->callbacks.context);
 }
 
@@ -570,6 +574,8 @@ void funcd_node_terminate(funcd_node *node) {
 void funcd_node_cancel_terminate(funcd_node *node) { node->isolate->CancelTerminateExecution(); }
 
 uint64_t funcd_node_last_beat(funcd_node *node) { return node->last_beat.load(std::memory_order_acquire); }
+
+uint64_t funcd_node_last_turn(funcd_node *node) { return node->last_turn.load(std::memory_order_acquire); }
 
 void funcd_node_stop(funcd_node *node) { node::Stop(node->env); }
 

@@ -22,6 +22,11 @@ public protocol FunctionHost: AnyObject, Sendable {
     /// handler if the language allows it. Called on the watchdog thread.
     func interrupt(_ invocation: Invocation)
 
+    /// The deadline of an invocation that never started passed and its caller has been answered:
+    /// if the interpreter did not take it because something holds the interpreter that is no
+    /// call (a timer a finished handler left spinning), stop that. Called on the watchdog thread.
+    func expiredWaiting(_ invocation: Invocation)
+
     /// Whether `interrupt` ends the call for certain within the grace period (a process group
     /// killed with SIGKILL at its end), rather than asking a handler that may ignore it. The
     /// Invoker then waits a second grace period before it declares the host stuck, so that the
@@ -32,4 +37,7 @@ public protocol FunctionHost: AnyObject, Sendable {
 extension FunctionHost {
     public var buildsKafkaEvents: Bool { false }
     public var killsInterruptedCalls: Bool { false }
+    /// Hosts whose calls run on threads of their own: a call that waits is behind other calls,
+    /// each with its own deadline.
+    public func expiredWaiting(_ invocation: Invocation) {}
 }

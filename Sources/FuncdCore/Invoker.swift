@@ -273,8 +273,8 @@ public final class Invoker: @unchecked Sendable {
         }
         // Answer first, then interrupt: the caller's 408 must not wait on the interpreter.
         if !answers.isEmpty { Self.deliver(answers) }
-        for (invocation, state) in expired where state != .queued {
-            host.interrupt(invocation)
+        for (invocation, state) in expired {
+            if state == .queued { host.expiredWaiting(invocation) } else { host.interrupt(invocation) }
         }
     }
 

@@ -16,11 +16,13 @@ extension NodeHost {
             }
             return (inbox, cancels, drains)
         }
+        runningCalls.store(true, ordering: .releasing)
         for invocation in batch {
             // False when its deadline passed while it waited: the caller has had its 408.
             guard invocation.tryStart() else { continue }
             call(invocation, node: node)
         }
+        runningCalls.store(false, ordering: .releasing)
         for invocation in cancelled {
             let id = UInt64(invocation.hostSlot)
             guard calls.removeValue(forKey: id) != nil else { continue }

@@ -2,6 +2,7 @@ internal import CNodeEmbed
 import FuncdCore
 import FuncdSystem
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -42,6 +43,9 @@ public final class NodeHost: FunctionHost, @unchecked Sendable {
     var node: OpaquePointer?
     var invoker: Invoker?
     var terminator: Terminator?
+    /// Set while the JavaScript thread runs a batch of calls (each of which has a deadline of
+    /// its own): a call that waits then is behind them, not behind a stray callback.
+    let runningCalls = Atomic<Bool>(false)
 
     init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
@@ -130,6 +134,11 @@ public final class NodeHost: FunctionHost, @unchecked Sendable {
             wakePending = true
         }
         funcd_node_wake(node)
+    }
+
+    public func expiredWaiting(_ invocation: Invocation) {
+        guard !runningCalls.load(ordering: .acquiring) else { return }
+        terminator?.considerStoppingHolder(of: invocation)
     }
 
     /// A paused streamed answer may go on (the client caught up); on any thread.

@@ -67,6 +67,28 @@ final class Terminator: @unchecked Sendable {
         }
     }
 
+    /// Called by the watchdog when `invocation` waited its whole timeout without being taken
+    /// while no call was running. If the loop has not gone round since the call came, what holds
+    /// it belongs to no call (a timer that a finished handler left spinning), and no deadline
+    /// would ever stop it: it is stopped at once, and the loop, back, takes the calls after it.
+    func considerStoppingHolder(of invocation: Invocation) {
+        guard funcd_node_last_turn(node) < invocation.submittedAt else { return }
+        let start = lock.withLock {
+            defer { watching = true }
+            return !watching
+        }
+        guard start else { return }
+        let beat = funcd_node_last_beat(node)
+        NativeThread.start(stackSize: 256 * 1024) { [self] in
+            defer { lock.withLock { watching = false } }
+            logger.warning(
+                "stopping JavaScript that holds the event loop outside any call: a call waited its whole timeout",
+                metadata: invocation.logMetadata())
+            funcd_node_terminate(node)
+            watch(lastBeat: beat)
+        }
+    }
+
     private func watch(lastBeat: UInt64) {
         for attempt in 1...Self.attempts {
             if waitForBeat(after: lastBeat) { return }

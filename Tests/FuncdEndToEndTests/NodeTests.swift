@@ -278,6 +278,26 @@ struct NodeTests {
         }
     }
 
+    @Test("a timer a finished call left spinning holds the loop: the next call waits its whole timeout (408), then the spin is stopped and the same process serves on")
+    func strayTimerStopped() throws {
+        let timeout = 1.0
+        try Self.withNodeServer(env: ["FUNC_TIMEOUT": "\(timeout)", "FUNC_WORKERS": "0"]) { server in
+            let armed = try server.get("/spinAfterAnswer")
+            #expect(armed.text == "armed", "\(armed)\n\(server.diagnostics)")
+            Thread.sleep(forTimeInterval: 0.1)
+            let waiting = try TimedRequest.get(port: try server.port(), path: "/string")
+            #expect(waiting.response.status == 408, "\(waiting.response)\n\(server.diagnostics)")
+            #expect(waiting.elapsed >= timeout && waiting.elapsed < timeout + 5, "408 after \(waiting.elapsed) s")
+            let after = try server.get("/string", timeout: 10)
+            #expect(after.status == 200 && after.text == "plain text", "\(after)\n\(server.diagnostics)")
+            #expect(server.waitForStderr(containing: "holds the event loop outside any call", timeout: 5), "\(server.diagnostics)")
+            // Stopped for good: the next calls are answered at once.
+            let again = try TimedRequest.get(port: try server.port(), path: "/string")
+            #expect(again.response.status == 200 && again.elapsed < timeout, "\(again.response) after \(again.elapsed) s")
+            #expect(server.isRunning, "\(server.diagnostics)")
+        }
+    }
+
     // MARK: - ES modules
 
     @Test(".mjs handler: top-level await done before funcd says it listens, a helper and a package imported beside it; also in a ConfigMap layout")

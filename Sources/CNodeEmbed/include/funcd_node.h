@@ -112,6 +112,10 @@ enum { funcd_node_heartbeat_milliseconds = 10 };
 /// every funcd_node_heartbeat_milliseconds; one that stopped beating is held by a callback.
 uint64_t funcd_node_last_beat(funcd_node *node);
 
+/// Any thread: CLOCK_MONOTONIC nanoseconds of the loop's last turn (its check phase). A loop
+/// woken for a call turns soon after; one that has not turned since is held by a callback.
+uint64_t funcd_node_last_turn(funcd_node *node);
+
 /// Any thread: ends funcd_node_run soon.
 void funcd_node_stop(funcd_node *node);
 

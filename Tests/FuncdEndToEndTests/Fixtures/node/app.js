@@ -133,6 +133,13 @@ module.exports = {
   redirect: (event) => {
     event.extensions.response.redirect(event.extensions.request.query.next);
   },
+  // Answers, and leaves behind a timer that holds the loop for good.
+  spinAfterAnswer: () => {
+    setTimeout(() => {
+      for (;;);
+    }, 0);
+    return 'armed';
+  },
 };
 
 // One server, every case: GET /<name> runs module.exports.<name>.
