@@ -9,6 +9,7 @@
 
 #include <node.h>
 #include <node_buffer.h>
+#include <pthread.h>
 #include <uv.h>
 
 #include <atomic>
@@ -75,6 +76,10 @@ bool all_ascii(const uint8_t *bytes, size_t length) {
 
 }  // namespace
 
+namespace {
+void on_heartbeat(uv_timer_t *handle);
+}  // namespace
+
 struct funcd_node {
     funcd_node_callbacks callbacks{};
     std::unique_ptr<node::CommonEnvironmentSetup> setup;
@@ -93,6 +98,15 @@ struct funcd_node {
 
     // Written by the heartbeat timer: while it keeps beating, the loop is not stuck in a callback.
     std::atomic<uint64_t> last_beat{0};
+    // The timer beats only while someone may ask whether the loop is held: until `beat_window`
+    // after the last call started (every deadline falls inside it), and again after a
+    // termination (`beat_wanted`, any thread), whose watcher waits for a beat. An idle worker
+    // then sleeps instead of waking a hundred times a second. The window and its end are in the
+    // loop's milliseconds (uv_now: no clock read per call) and, like `beating`, loop-thread only.
+    uint64_t beat_window = 0;
+    uint64_t beat_until = 0;
+    bool beating = false;
+    std::atomic<bool> beat_wanted{false};
     // When the loop last went round (its check phase, after I/O), idle or not: a call submitted
     // after it has not been looked at yet.
     std::atomic<uint64_t> last_turn{0};
@@ -110,6 +124,15 @@ struct funcd_node {
     std::string error_scratch;
 
     v8::Local<v8::Context> context() const { return setup->context(); }
+
+    // Loop thread: the heartbeat runs (again) for at least beat_window from now.
+    void keep_beating() {
+        beat_until = uv_now(heartbeat_handle.loop) + beat_window;
+        if (beating) return;
+        beating = true;
+        uv_timer_start(&heartbeat_handle, on_heartbeat, funcd_node_heartbeat_milliseconds,
+                       funcd_node_heartbeat_milliseconds);
+    }
 
     // Turns a JavaScript string or byte view into bytes; strings are written into `buffer`.
     void bytes(v8::Local<v8::Value> value, std::string &buffer, const uint8_t **data, size_t *length) {
@@ -228,6 +251,7 @@ void reply(const v8::FunctionCallbackInfo<v8::Value> &info) {
 
 void on_wake(uv_async_t *handle) {
     auto *node = static_cast<funcd_node *>(handle->data);
+    if (node->beat_wanted.exchange(false)) node->keep_beating();
     node->callbacks.wake(node->callbacks.context);
 }
 
@@ -250,6 +274,10 @@ void on_heartbeat(uv_timer_t *handle) {
     // A termination that hit JavaScript outside any call (a timer, a promise continuation) is
     // over once the loop beats again: withdraw it so that it cannot hit the next call.
     if (node->in_call.load() == 0) node->withdraw_stale_termination();
+    if (uv_now(handle->loop) >= node->beat_until && !node->beat_wanted.load()) {
+        node->beating = false;
+        uv_timer_stop(handle);
+    }
 }
 
 v8::Local<v8::String> one_byte(v8::Isolate *isolate, const char *text, size_t length,
@@ -318,6 +346,8 @@ bool settle(funcd_node *node, v8::Local<v8::Promise> promise, const std::string 
 }
 
 funcd_node *start(const char *argv0, const char *bootstrap, funcd_node_callbacks callbacks, std::string &error) {
+    // Named for `top -H`, /proc and the test that counts its wake-ups while idle.
+    pthread_setname_np(pthread_self(), "funcd-js");
     // A call terminated inside a timer or promise callback leaves that callback's async context
     // on Node's stack; with the default checks Node then aborts the process. funcd recovers from
     // such a termination, so the checks stay off (they come back if a handler enables async_hooks).
@@ -434,9 +464,9 @@ funcd_node *start(const char *argv0, const char *bootstrap, funcd_node_callbacks
     uv_unref(reinterpret_cast<uv_handle_t *>(&node->prepare_handle));
     uv_unref(reinterpret_cast<uv_handle_t *>(&node->check_handle));
     uv_timer_init(loop, &node->heartbeat_handle);
-    uv_timer_start(&node->heartbeat_handle, on_heartbeat, funcd_node_heartbeat_milliseconds,
-                   funcd_node_heartbeat_milliseconds);
     uv_unref(reinterpret_cast<uv_handle_t *>(&node->heartbeat_handle));
+    node->beat_window = funcd_node_default_beat_window_milliseconds;
+    node->keep_beating();
     node->last_beat.store(monotonic_nanoseconds());
     return node;
 }
@@ -475,6 +505,7 @@ int funcd_node_call(funcd_node *node, uint64_t id, const char *method, size_t me
                     size_t target_length, const char *headers, size_t headers_length, const uint8_t *body,
                     size_t body_length, const char *remote_address, const char *facts, size_t facts_length,
                     funcd_node_cloudevent cloudevent) {
+    node->keep_beating();
     v8::Isolate *isolate = node->isolate;
     v8::HandleScope handles(isolate);
 
@@ -569,6 +600,14 @@ void funcd_node_terminate(funcd_node *node) {
     node->terminate_target.store(node->in_call.load());
     node->terminate_requested.store(true);
     node->isolate->TerminateExecution();
+    // Whoever terminates watches for the next beat: the loop starts beating when it is back.
+    node->beat_wanted.store(true);
+    uv_async_send(&node->wake_handle);
+}
+
+void funcd_node_keep_beating_for(funcd_node *node, uint64_t milliseconds) {
+    node->beat_window = milliseconds;
+    node->keep_beating();
 }
 
 void funcd_node_cancel_terminate(funcd_node *node) { node->isolate->CancelTerminateExecution(); }

@@ -98,6 +98,9 @@ public final class NodeHost: FunctionHost, @unchecked Sendable {
             return
         }
         self.node = node
+        // Past every deadline, and the watchdog's lateness, so that each finds the heartbeat
+        // running; an idle worker stops beating that long after its last call.
+        funcd_node_keep_beating_for(node, UInt64(min(configuration.timeoutSeconds + 5, 1e9) * 1000))
         self.terminator = Terminator(node: node, logger: logger)
         started.report(nil)
         let code = funcd_node_run(node)

@@ -298,6 +298,23 @@ struct NodeTests {
         }
     }
 
+    @Test("an idle worker's JavaScript thread sleeps: its heartbeat stops once the timeout + 5 s after the last call have passed, and beats again from the next call")
+    func idleHeartbeat() throws {
+        try Self.withNodeServer(env: ["FUNC_TIMEOUT": "0.5", "FUNC_WORKERS": "0"]) { server in
+            let thread = try #require(ProcessTree.thread(named: "funcd-js", of: server.pid), "\(server.diagnostics)")
+            #expect(try server.get("/string").status == 200)
+            // Inside the window the 10 ms heartbeat wakes the thread about a hundred times a second.
+            let beating = ProcessTree.wakeUps(server.pid, thread: thread, over: 1)
+            #expect(beating >= 30, "\(beating) wake-ups in the second after a call")
+            Thread.sleep(forTimeInterval: 5)
+            let idle = ProcessTree.wakeUps(server.pid, thread: thread, over: 2)
+            #expect(idle <= 10, "\(idle) wake-ups in 2 s of an idle worker")
+            #expect(try server.get("/string").status == 200)
+            let again = ProcessTree.wakeUps(server.pid, thread: thread, over: 1)
+            #expect(again >= 30, "\(again) wake-ups in the second after the next call")
+        }
+    }
+
     // MARK: - ES modules
 
     @Test(".mjs handler: top-level await done before funcd says it listens, a helper and a package imported beside it; also in a ConfigMap layout")

@@ -105,16 +105,26 @@ void funcd_node_terminate(funcd_node *node);
 /// Any thread: withdraws a termination that did not take (see docs/embedding-notes.md, "Node": timers).
 void funcd_node_cancel_terminate(funcd_node *node);
 
-/// How often the loop's heartbeat timer fires.
+/// How often the loop's heartbeat timer fires while it runs.
 enum { funcd_node_heartbeat_milliseconds = 10 };
 
-/// Any thread: CLOCK_MONOTONIC nanoseconds of the loop's last heartbeat. An idle loop beats
-/// every funcd_node_heartbeat_milliseconds; one that stopped beating is held by a callback.
+/// How long the heartbeat runs after the loop starts, a call starts or a termination, until
+/// funcd_node_keep_beating_for says otherwise.
+enum { funcd_node_default_beat_window_milliseconds = 60000 };
+
+/// Any thread: CLOCK_MONOTONIC nanoseconds of the loop's last heartbeat. While the heartbeat
+/// runs, a free loop beats every funcd_node_heartbeat_milliseconds; one that stopped beating is
+/// held by a callback. It runs from the start of each call until the window after it (set the
+/// window longer than any deadline, so that every deadline finds it running), and from a
+/// funcd_node_terminate until the window after the loop is back; an idle loop does not beat.
 uint64_t funcd_node_last_beat(funcd_node *node);
 
 /// Any thread: CLOCK_MONOTONIC nanoseconds of the loop's last turn (its check phase). A loop
 /// woken for a call turns soon after; one that has not turned since is held by a callback.
 uint64_t funcd_node_last_turn(funcd_node *node);
+
+/// Loop thread: sets the heartbeat's window, in milliseconds, and starts one now.
+void funcd_node_keep_beating_for(funcd_node *node, uint64_t milliseconds);
 
 /// Any thread: ends funcd_node_run soon.
 void funcd_node_stop(funcd_node *node);

@@ -27,6 +27,30 @@ extension ProcessTree {
         return found
     }
 
+    /// The thread of `pid` named `name` (its `comm`), or nil.
+    static func thread(named name: String, of pid: Int32) -> Int32? {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.compactMap(Int32.init).first { tid in
+            let comm = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/comm", encoding: .utf8)
+            return comm?.trimmingCharacters(in: .whitespacesAndNewlines) == name
+        }
+    }
+
+    /// How many times thread `tid` of `pid` went to sleep and was woken (its voluntary context
+    /// switches) during `seconds`.
+    static func wakeUps(_ pid: Int32, thread tid: Int32, over seconds: Double) -> Int {
+        func switches() -> Int {
+            let path = "/proc/\(pid)/task/\(tid)/status"
+            guard let status = try? String(contentsOfFile: path, encoding: .utf8),
+                let line = status.split(separator: "\n").first(where: { $0.hasPrefix("voluntary_ctxt_switches:") })
+            else { return 0 }
+            return Int(line.split(separator: "\t").last?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0
+        }
+        let before = switches()
+        Thread.sleep(forTimeInterval: seconds)
+        return switches() - before
+    }
+
     /// One `kB` field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`, ...) in KiB; 0 when absent.
     static func statusKiB(_ pid: Int32, _ field: String) -> Int {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
