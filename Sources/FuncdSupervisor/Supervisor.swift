@@ -78,14 +78,15 @@ public final class Supervisor {
 
     private func loop() -> Int32 {
         while true {
-            if let code = perform(machine.tick(now: MonotonicClock.nanoseconds())) { return code }
+            let now = MonotonicClock.nanoseconds()
+            if let code = perform(machine.tick(now: now)) { return code }
 
             let polled = machine.workers.compactMap { processes[$0.pid] }
             var descriptors = [pollfd(fd: SignalPipe.readDescriptor, events: Int16(POLLIN), revents: 0)]
             for process in polled {
                 descriptors.append(pollfd(fd: process.control, events: Int16(POLLIN), revents: 0))
             }
-            _ = poll(&descriptors, nfds_t(descriptors.count), 100)
+            _ = poll(&descriptors, nfds_t(descriptors.count), Self.pollTimeout(until: machine.nextDue(now: now)))
             if descriptors[0].revents != 0 { handleSignals() }
             for (process, descriptor) in zip(polled, descriptors.dropFirst()) where descriptor.revents != 0 {
                 if let lines = process.readLines() {
@@ -94,6 +95,14 @@ public final class Supervisor {
             }
             if let code = reap() { return code }
         }
+    }
+
+    /// Milliseconds until `due`, rounded up so that the loop does not wake just before it and
+    /// spin; at most a minute, a bound on every sleep here whatever the machine says.
+    static func pollTimeout(until due: UInt64, now: UInt64 = MonotonicClock.nanoseconds()) -> Int32 {
+        guard due > now else { return 0 }
+        let wait = due - now
+        return wait >= 60_000_000_000 ? 60_000 : Int32((wait + 999_999) / 1_000_000)
     }
 
     private func handleSignals() {

@@ -11,6 +11,7 @@ struct SupervisorStateMachine {
     static let minimumBackoff: UInt64 = 100_000_000
     static let maximumBackoff: UInt64 = 5_000_000_000
     static let healthyAfter: UInt64 = 30_000_000_000
+    static let killRepeat: UInt64 = 100_000_000
 
     /// What the configuration fixes, in the unit the machine counts in.
     struct Settings {
@@ -272,6 +273,25 @@ struct SupervisorStateMachine {
             actions.append(.checkCode)
         }
         return actions
+    }
+
+    /// The earliest time after a ``tick(now:)`` at `now` at which the next one has something to
+    /// do, given no other event: the supervisor sleeps until then (or until a signal or a
+    /// worker's line) rather than looking every so often for nothing. A drain deadline that has
+    /// passed kills its workers at every tick until they are gone: every `killRepeat` then.
+    func nextDue(now: UInt64) -> UInt64 {
+        var due = UInt64.max
+        func deadline(_ at: UInt64) { due = min(due, at > now ? at : now &+ Self.killRepeat) }
+        if draining { deadline(drainDeadline) }
+        for worker in workers {
+            if worker.state == .draining { deadline(worker.drainDeadline) }
+            if worker.state == .starting && !worker.startTimedOut {
+                due = min(due, worker.startedAt &+ Self.startTimeout &+ 1)
+            }
+        }
+        guard !draining else { return due }
+        for restart in restarts.values { due = min(due, restart.at) }
+        return min(due, nextCodeCheck)
     }
 
     /// The code on disk is at `version` (nil: it cannot be told). A new version, not refused,

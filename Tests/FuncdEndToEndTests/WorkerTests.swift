@@ -68,6 +68,19 @@ struct WorkerTests {
         }
     }
 
+    @Test("an idle supervisor sleeps until it has something to do: about one wake-up a second (its look at the code), not ten")
+    func idleSupervisor() throws {
+        try Funcd.withServer { server in
+            let first = try server.get("/fast")
+            #expect(first.status == 200, "\(first)\n\(server.diagnostics)")
+            // Its main thread (the only one that polls) has the process's own id.
+            let wakeUps = ProcessTree.wakeUps(server.pid, thread: server.pid, over: 3)
+            #expect(wakeUps <= 8, "\(wakeUps) wake-ups in 3 s of an idle pod")
+            let after = try server.get("/fast")
+            #expect(after.status == 200, "\(after)\n\(server.diagnostics)")
+        }
+    }
+
     @Test("a stuck handler with one worker: 408 on time, every other request succeeds meanwhile, a fresh worker takes over")
     func stuckWorkerIsReplacedWithoutDowntime() throws {
         try Funcd.withServer(env: ["FUNC_TIMEOUT": "1", "FUNC_TIMEOUT_GRACE": "0.5", "SHUTDOWN_TIMEOUT": "2"]) {

@@ -269,6 +269,39 @@ import Testing
         #expect(machine.tick(now: 13 * Self.second) == [.exit(0)])
     }
 
+    @Test("the supervisor sleeps until the next thing tick has to do: a code check, a restart, a start timeout, a drain deadline, then every 100 ms while its worker lives")
+    func nextDue() {
+        var machine = Self.pod(ready: false)
+        #expect(machine.tick(now: 0) == [.checkCode])
+        // Starting: the code check (every second) comes before the start timeout.
+        #expect(machine.nextDue(now: 0) == Self.second)
+        _ = machine.workerReady(pid: 1, now: 0)
+        #expect(machine.tick(now: Self.second - 1) == [])
+        #expect(machine.tick(now: Self.second) == [.checkCode])
+        #expect(machine.nextDue(now: Self.second) == 2 * Self.second)
+        // A second crash soon after the first waits 100 ms: that comes first.
+        _ = machine.workerEnded(pid: 1, status: Self.segfault, now: Self.second + 1)
+        _ = machine.tick(now: Self.second + 1)
+        machine.workerStarted(pid: 2, slot: 0, replacing: nil, codeVersion: "v1", now: Self.second + 1)
+        _ = machine.workerEnded(pid: 2, status: Self.segfault, now: Self.second + 2)
+        let restart = Self.second + 2 + 100 * Self.millisecond
+        #expect(machine.nextDue(now: Self.second + 2) == restart)
+        #expect(Self.starts(machine.tick(now: restart - 1)) == [])
+        #expect(Self.starts(machine.tick(now: restart)) == [.start(slot: 0, replacing: nil)])
+        machine.workerStarted(pid: 3, slot: 0, replacing: nil, codeVersion: "v1", now: restart)
+        _ = machine.workerReady(pid: 3, now: restart)
+        // Draining: the deadline (SHUTDOWN_TIMEOUT and 2 s), no code check; once it has passed,
+        // the kill is repeated every 100 ms until the worker is gone.
+        _ = machine.shutdownRequested(signal: 15, now: 2 * Self.second)
+        #expect(machine.nextDue(now: 2 * Self.second) == 14 * Self.second)
+        #expect(machine.tick(now: 14 * Self.second) == [.kill(3)])
+        #expect(machine.nextDue(now: 14 * Self.second) == 14 * Self.second + 100 * Self.millisecond)
+        #expect(Supervisor.pollTimeout(until: 14 * Self.second + 100 * Self.millisecond, now: 14 * Self.second) == 100)
+        #expect(Supervisor.pollTimeout(until: 14 * Self.second + 1, now: 14 * Self.second) == 1, "rounded up")
+        #expect(Supervisor.pollTimeout(until: 14 * Self.second, now: 14 * Self.second + 1) == 0)
+        #expect(Supervisor.pollTimeout(until: .max, now: 0) == 60_000)
+    }
+
     @Test("a stuck line while shutting down is not taken: nothing would start, so nothing is counted or logged")
     func stuckWhileShuttingDown() {
         var machine = Self.pod()
