@@ -74,10 +74,8 @@ bool all_ascii(const uint8_t *bytes, size_t length) {
     return (seen & 0x8080808080808080ULL) == 0;
 }
 
-}  // namespace
-
-namespace {
 void on_heartbeat(uv_timer_t *handle);
+
 }  // namespace
 
 struct funcd_node {

@@ -46,12 +46,7 @@ final class Terminator: @unchecked Sendable {
     func considerStopping(_ invocation: Invocation, timeoutNanoseconds: UInt64) {
         let now = MonotonicClock.nanoseconds()
         let beat = funcd_node_last_beat(node)
-        guard beat < now, now - beat >= Self.heldNanoseconds else { return }
-        let start = lock.withLock {
-            defer { watching = true }
-            return !watching
-        }
-        guard start else { return }
+        guard beat < now, now - beat >= Self.heldNanoseconds, claimWatch() else { return }
         let stopAt = beat <= invocation.startedAt || now - beat >= timeoutNanoseconds / 2 ? now : beat + timeoutNanoseconds
         NativeThread.start(stackSize: 256 * 1024) { [self] in
             defer { lock.withLock { watching = false } }
@@ -72,12 +67,7 @@ final class Terminator: @unchecked Sendable {
     /// it belongs to no call (a timer that a finished handler left spinning), and no deadline
     /// would ever stop it: it is stopped at once, and the loop, back, takes the calls after it.
     func considerStoppingHolder(of invocation: Invocation) {
-        guard funcd_node_last_turn(node) < invocation.submittedAt else { return }
-        let start = lock.withLock {
-            defer { watching = true }
-            return !watching
-        }
-        guard start else { return }
+        guard funcd_node_last_turn(node) < invocation.submittedAt, claimWatch() else { return }
         let beat = funcd_node_last_beat(node)
         NativeThread.start(stackSize: 256 * 1024) { [self] in
             defer { lock.withLock { watching = false } }
@@ -86,6 +76,14 @@ final class Terminator: @unchecked Sendable {
                 metadata: invocation.logMetadata())
             funcd_node_terminate(node)
             watch(lastBeat: beat)
+        }
+    }
+
+    /// Whether this caller is the one to stop and watch the loop: one at a time.
+    private func claimWatch() -> Bool {
+        lock.withLock {
+            defer { watching = true }
+            return !watching
         }
     }
 
