@@ -78,8 +78,8 @@ public final class HTTPServer: Service, Sendable {
             } onGracefulShutdown: {
                 listener.stop()
             }
-            // The accept thread stops within 100 ms of `stop`; the descriptor is closed only
-            // once it has left, else its number could be reused under the thread's poll.
+            // `stop` wakes the accept thread; the descriptor is closed only once it has left,
+            // else its number could be reused under the thread's poll.
             if await listener.stopAndWait() {
                 close(listenDescriptor)
             } else {

@@ -15,8 +15,9 @@ import Glibc
 /// NIO's own server channel is not used for a shared socket: every process is woken for each
 /// connection and all but one find nothing to accept, which NIO treats as impossible (it asserts
 /// in debug builds). Here a thread polls the socket, accepts without blocking, takes "nothing
-/// there" in its stride, and stops within a tick when draining. A connection costs one accept
-/// and one hand-off; requests on it never come back here.
+/// there" in its stride, and stops when draining: `stop` wakes it through a pipe of its own, so
+/// an idle worker's accept thread sleeps until a connection or the stop comes. A connection
+/// costs one accept and one hand-off; requests on it never come back here.
 final class SharedListener: Sendable {
     private let descriptor: Int32
     private let group: any EventLoopGroup
@@ -26,6 +27,9 @@ final class SharedListener: Sendable {
     private let stopped = Atomic<Bool>(false)
     /// Set by the accept thread once it has left its loop and will not touch the descriptor again.
     private let left = Atomic<Bool>(false)
+    /// A pipe whose read end the accept thread polls beside the socket: `stop` writes a byte.
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
 
     /// How long accepting pauses when the process or the system is out of descriptors (or
     /// memory): the connection waits in the kernel's backlog instead of the thread spinning on
@@ -41,6 +45,22 @@ final class SharedListener: Sendable {
         self.writeBufferWaterMark = writeBufferWaterMark
         self.logger = logger
         self.initializer = initializer
+        var ends: [Int32] = [-1, -1]
+        if pipe(&ends) == 0 {
+            for end in ends {
+                _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+                _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
+            }
+        }
+        // Without a pipe (no descriptors left) the thread looks at `stopped` every 100 ms.
+        wakeRead = ends[0]
+        wakeWrite = ends[1]
+    }
+
+    deinit {
+        // The accept thread holds the listener until it leaves its loop: nobody polls these now.
+        if wakeRead >= 0 { close(wakeRead) }
+        if wakeWrite >= 0 { close(wakeWrite) }
     }
 
     func start() {
@@ -52,8 +72,12 @@ final class SharedListener: Sendable {
         }
     }
 
-    /// Stops accepting (within 100 ms); connections already handed over are not touched.
-    func stop() { stopped.store(true, ordering: .relaxed) }
+    /// Stops accepting at once; connections already handed over are not touched.
+    func stop() {
+        stopped.store(true, ordering: .relaxed)
+        var byte: UInt8 = 1
+        if wakeWrite >= 0 { _ = write(wakeWrite, &byte, 1) }
+    }
 
     /// Stops accepting and waits, at most `limit`, until the accept thread has left its loop;
     /// true once it has. Only then may the descriptor be closed: closed under a thread still in
@@ -75,12 +99,17 @@ final class SharedListener: Sendable {
     }
 
     private func acceptLoop() {
-        var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        var pollers = [
+            pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
+        ]
+        let timeout: Int32 = wakeRead >= 0 ? -1 : 100
         var lastComplaint: UInt64 = 0
         while !stopped.load(ordering: .relaxed) {
-            poller.revents = 0
-            let ready = poll(&poller, 1, 100)
-            guard ready > 0 else { continue }
+            pollers[0].revents = 0
+            pollers[1].revents = 0
+            let ready = poll(&pollers, wakeRead >= 0 ? 2 : 1, timeout)
+            guard ready > 0, pollers[0].revents != 0 else { continue }
             while !stopped.load(ordering: .relaxed) {
                 // The supervisor made the shared socket non-blocking (accept4 is out of Swift's
                 // reach); the new connection gets its flags right after.

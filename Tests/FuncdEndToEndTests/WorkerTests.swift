@@ -68,14 +68,17 @@ struct WorkerTests {
         }
     }
 
-    @Test("an idle supervisor sleeps until it has something to do: about one wake-up a second (its look at the code), not ten")
-    func idleSupervisor() throws {
+    @Test("an idle pod sleeps: the supervisor wakes about once a second (its look at the code), not ten times; the worker's accept thread not at all")
+    func idlePod() throws {
         try Funcd.withServer { server in
             let first = try server.get("/fast")
             #expect(first.status == 200, "\(first)\n\(server.diagnostics)")
-            // Its main thread (the only one that polls) has the process's own id.
-            let wakeUps = ProcessTree.wakeUps(server.pid, thread: server.pid, over: 3)
-            #expect(wakeUps <= 8, "\(wakeUps) wake-ups in 3 s of an idle pod")
+            let worker = try #require(ProcessTree.worker(of: server.pid), "\(server.diagnostics)")
+            // The supervisor's main thread (the only one that polls) has the process's own id.
+            let supervisor = ProcessTree.wakeUps(server.pid, thread: server.pid, over: 3)
+            #expect(supervisor <= 8, "the supervisor woke \(supervisor) times in 3 s of an idle pod")
+            let threads = ProcessTree.wakeUps(worker, over: 3)
+            #expect(threads <= 12, "the worker's threads woke \(threads) times in 3 s of an idle pod")
             let after = try server.get("/fast")
             #expect(after.status == 200, "\(after)\n\(server.diagnostics)")
         }

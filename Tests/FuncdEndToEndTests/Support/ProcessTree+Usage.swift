@@ -37,18 +37,23 @@ extension ProcessTree {
     }
 
     /// How many times thread `tid` of `pid` went to sleep and was woken (its voluntary context
-    /// switches) during `seconds`.
-    static func wakeUps(_ pid: Int32, thread tid: Int32, over seconds: Double) -> Int {
-        func switches() -> Int {
+    /// switches) during `seconds`; every thread of `pid` together when `tid` is nil.
+    static func wakeUps(_ pid: Int32, thread tid: Int32? = nil, over seconds: Double) -> Int {
+        func switches(_ tid: Int32) -> Int {
             let path = "/proc/\(pid)/task/\(tid)/status"
             guard let status = try? String(contentsOfFile: path, encoding: .utf8),
                 let line = status.split(separator: "\n").first(where: { $0.hasPrefix("voluntary_ctxt_switches:") })
             else { return 0 }
             return Int(line.split(separator: "\t").last?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0
         }
-        let before = switches()
+        func total() -> Int {
+            let tasks = tid.map { [$0] }
+                ?? ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []).compactMap(Int32.init)
+            return tasks.map(switches).reduce(0, +)
+        }
+        let before = total()
         Thread.sleep(forTimeInterval: seconds)
-        return switches() - before
+        return total() - before
     }
 
     /// One `kB` field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`, ...) in KiB; 0 when absent.
