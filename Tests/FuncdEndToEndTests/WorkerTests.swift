@@ -77,8 +77,10 @@ struct WorkerTests {
             // The supervisor's main thread (the only one that polls) has the process's own id.
             let supervisor = ProcessTree.wakeUps(server.pid, thread: server.pid, over: 3)
             #expect(supervisor <= 8, "the supervisor woke \(supervisor) times in 3 s of an idle pod")
+            // About 7 here (54 when the accept thread looked every 100 ms); a sanitizer's own
+            // thread adds some.
             let threads = ProcessTree.wakeUps(worker, over: 3)
-            #expect(threads <= 12, "the worker's threads woke \(threads) times in 3 s of an idle pod")
+            #expect(threads <= 25, "the worker's threads woke \(threads) times in 3 s of an idle pod")
             let after = try server.get("/fast")
             #expect(after.status == 200, "\(after)\n\(server.diagnostics)")
         }
