@@ -45,16 +45,10 @@ final class SharedListener: Sendable {
         self.writeBufferWaterMark = writeBufferWaterMark
         self.logger = logger
         self.initializer = initializer
-        var ends: [Int32] = [-1, -1]
-        if pipe(&ends) == 0 {
-            for end in ends {
-                _ = fcntl(end, F_SETFD, FD_CLOEXEC)
-                _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
-            }
-        }
         // Without a pipe (no descriptors left) the thread looks at `stopped` every 100 ms.
-        wakeRead = ends[0]
-        wakeWrite = ends[1]
+        let wake = NonBlockingPipe.open()
+        wakeRead = wake?.read ?? -1
+        wakeWrite = wake?.write ?? -1
     }
 
     deinit {
@@ -99,6 +93,7 @@ final class SharedListener: Sendable {
     }
 
     private func acceptLoop() {
+        // poll passes over a negative descriptor: without a wake pipe only the socket is polled.
         var pollers = [
             pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0),
             pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
@@ -108,7 +103,7 @@ final class SharedListener: Sendable {
         while !stopped.load(ordering: .relaxed) {
             pollers[0].revents = 0
             pollers[1].revents = 0
-            let ready = poll(&pollers, wakeRead >= 0 ? 2 : 1, timeout)
+            let ready = poll(&pollers, 2, timeout)
             guard ready > 0, pollers[0].revents != 0 else { continue }
             while !stopped.load(ordering: .relaxed) {
                 // The supervisor made the shared socket non-blocking (accept4 is out of Swift's

@@ -1,3 +1,5 @@
+import FuncdSystem
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,14 +11,9 @@ enum SignalPipe {
     nonisolated(unsafe) static var writeDescriptor: Int32 = -1
 
     static func install() {
-        var descriptors: [Int32] = [0, 0]
-        _ = pipe(&descriptors)
-        for descriptor in descriptors {
-            _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
-            _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
-        }
-        readDescriptor = descriptors[0]
-        writeDescriptor = descriptors[1]
+        let ends = NonBlockingPipe.open()
+        readDescriptor = ends?.read ?? -1
+        writeDescriptor = ends?.write ?? -1
         signal(SIGPIPE, SIG_IGN)
         // A process inherits the blocked-signal mask of whoever started it (a test runner, an
         // init script): the ones the supervisor lives by must get through.
